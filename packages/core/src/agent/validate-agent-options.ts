@@ -1,0 +1,308 @@
+import { BuddyError } from '../errors/buddy-error.ts';
+import { consoleLogger, type Logger } from '../internal/logger.ts';
+import type { AgentMemoryContract } from '../spec/agent-memory-v1.ts';
+import type { Model } from '../spec/model-v1.ts';
+import type { SessionStorage } from '../spec/session-storage-v1.ts';
+import { describeValue } from '../storage/storage-helpers.ts';
+import { isTool, type Tool } from '../tools/tool.ts';
+import type { AgentOptions } from './agent-types.ts';
+
+/** Options after validation, with every default applied. */
+export interface ResolvedAgentOptions {
+  model: Model | undefined;
+  agentId: string;
+  name: string | undefined;
+  description: string | undefined;
+  instructions: string[];
+  systemMessage: AgentOptions['systemMessage'];
+  tools: Tool[];
+  sessionId: string;
+  sessionName: string | undefined;
+  sessionState: Record<string, unknown>;
+  cacheSession: boolean;
+  userId: string | undefined;
+  storage: SessionStorage | undefined;
+  memory: AgentMemoryContract | undefined;
+  addStateInMessages: boolean;
+  addHistoryToMessages: boolean;
+  numHistoryRuns: number;
+  readChatHistory: boolean;
+  searchPreviousSessionsHistory: boolean;
+  numHistorySessions: number;
+  enableSessionSummaries: boolean;
+  addSessionSummaryReferences: boolean;
+  enableUserMemories: boolean;
+  addMemoryReferences: boolean;
+  logger: Logger;
+  leaseTtlMs: number;
+  leaseWaitMs: number;
+}
+
+const KNOWN_OPTIONS = new Set<string>([
+  'model',
+  'agentId',
+  'name',
+  'description',
+  'instructions',
+  'systemMessage',
+  'tools',
+  'sessionId',
+  'sessionName',
+  'sessionState',
+  'cacheSession',
+  'userId',
+  'storage',
+  'memory',
+  'addStateInMessages',
+  'addHistoryToMessages',
+  'numHistoryRuns',
+  'readChatHistory',
+  'searchPreviousSessionsHistory',
+  'numHistorySessions',
+  'enableSessionSummaries',
+  'addSessionSummaryReferences',
+  'enableUserMemories',
+  'addMemoryReferences',
+  'logger',
+  'sessionLease',
+]);
+
+function fail(
+  message: string,
+  code: 'INVALID_ARGUMENT' | 'UNSUPPORTED_SPEC_VERSION' = 'INVALID_ARGUMENT',
+): never {
+  throw new BuddyError({ code, message: `Agent: ${message}` });
+}
+
+function optionalString(options: Record<string, unknown>, key: string): string | undefined {
+  const value = options[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value.trim() === '') {
+    fail(`option '${key}' must be a non-empty string, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function optionalText(options: Record<string, unknown>, key: string): string | undefined {
+  const value = options[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string')
+    fail(`option '${key}' must be a string, got ${describeValue(value)}`);
+  return value;
+}
+
+function boolean(options: Record<string, unknown>, key: string, fallback: boolean): boolean {
+  const value = options[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean')
+    fail(`option '${key}' must be true or false, got ${describeValue(value)}`);
+  return value;
+}
+
+function count(options: Record<string, unknown>, key: string, fallback: number): number {
+  const value = options[key];
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    fail(`option '${key}' must be an integer >= 0, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
+}
+
+/** Checks a value that claims to be a `Model`. */
+export function assertModel(value: unknown, what: string): asserts value is Model {
+  if (typeof value !== 'object' || value === null) {
+    fail(`${what} must be a Model (e.g. new OpenAIChat()), got ${describeValue(value)}`);
+  }
+  const model = value as Partial<Model>;
+  if (model.specificationVersion !== 'v1') {
+    fail(
+      `${what} implements model specification ${describeValue(model.specificationVersion)}; this version of @buddy/core supports 'v1'`,
+      'UNSUPPORTED_SPEC_VERSION',
+    );
+  }
+  if (typeof model.generate !== 'function' || typeof model.stream !== 'function') {
+    fail(`${what} must have generate() and stream() methods`);
+  }
+}
+
+function assertStorage(value: unknown): asserts value is SessionStorage {
+  if (typeof value !== 'object' || value === null) {
+    fail(
+      `option 'storage' must be a SessionStorage (e.g. new SqliteStorage()), got ${describeValue(value)}`,
+    );
+  }
+  const storage = value as Partial<SessionStorage>;
+  if (storage.specificationVersion !== 'v1') {
+    fail(
+      `option 'storage' implements storage specification ${describeValue(storage.specificationVersion)}; this version of @buddy/core supports 'v1'`,
+      'UNSUPPORTED_SPEC_VERSION',
+    );
+  }
+  for (const method of [
+    'getSession',
+    'upsertSession',
+    'appendRun',
+    'getRuns',
+    'acquireLease',
+    'listSessions',
+  ] as const) {
+    if (typeof storage[method] !== 'function')
+      fail(`option 'storage' is missing the method ${method}()`);
+  }
+}
+
+function assertMemory(value: unknown): asserts value is AgentMemoryContract {
+  const memory = value as Partial<AgentMemoryContract> | null;
+  if (typeof value !== 'object' || memory === null || typeof memory.attach !== 'function') {
+    fail(
+      `option 'memory' must be an AgentMemory (new AgentMemory(...) from @buddy/memory), got ${describeValue(value)}`,
+    );
+  }
+  if (memory.specificationVersion !== 'v1') {
+    fail(
+      `option 'memory' implements memory specification ${describeValue(memory.specificationVersion)}; this version of @buddy/core supports 'v1'`,
+      'UNSUPPORTED_SPEC_VERSION',
+    );
+  }
+}
+
+/** Validates `new Agent(options)` and applies defaults. Every error names the bad option. */
+export function validateAgentOptions(input: unknown, makeId: () => string): ResolvedAgentOptions {
+  if (input === undefined) input = {};
+  if (!isPlainObject(input)) fail(`options must be an object, got ${describeValue(input)}`);
+  const options = input;
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) fail(`unknown option '${key}'`);
+  }
+
+  if (options.model !== undefined) assertModel(options.model, "option 'model'");
+  if (options.storage !== undefined) assertStorage(options.storage);
+  if (options.memory !== undefined) assertMemory(options.memory);
+
+  let instructions: string[] = [];
+  if (typeof options.instructions === 'string') instructions = [options.instructions];
+  else if (Array.isArray(options.instructions)) {
+    options.instructions.forEach((line, index) => {
+      if (typeof line !== 'string')
+        fail(`option 'instructions[${index}]' must be a string, got ${describeValue(line)}`);
+    });
+    instructions = options.instructions as string[];
+  } else if (options.instructions !== undefined) {
+    fail(
+      `option 'instructions' must be a string or an array of strings, got ${describeValue(options.instructions)}`,
+    );
+  }
+
+  const systemMessage = options.systemMessage;
+  if (
+    systemMessage !== undefined &&
+    typeof systemMessage !== 'string' &&
+    typeof systemMessage !== 'function'
+  ) {
+    fail(
+      `option 'systemMessage' must be a string or a function, got ${describeValue(systemMessage)}`,
+    );
+  }
+
+  const tools = options.tools ?? [];
+  if (!Array.isArray(tools))
+    fail(`option 'tools' must be an array of tool() values, got ${describeValue(tools)}`);
+  const toolNames = new Set<string>();
+  tools.forEach((entry, index) => {
+    if (!isTool(entry))
+      fail(`option 'tools[${index}]' is not a tool made with tool(), got ${describeValue(entry)}`);
+    if (toolNames.has(entry.name)) fail(`option 'tools' has two tools named '${entry.name}'`);
+    toolNames.add(entry.name);
+  });
+
+  const sessionState = options.sessionState ?? {};
+  if (!isPlainObject(sessionState)) {
+    fail(`option 'sessionState' must be a plain object, got ${describeValue(sessionState)}`);
+  }
+  try {
+    structuredClone(sessionState);
+  } catch (error) {
+    fail(
+      `option 'sessionState' must hold JSON-like values only (${error instanceof Error ? error.message : String(error)})`,
+    );
+  }
+
+  const logger = options.logger ?? consoleLogger;
+  if (
+    typeof logger !== 'object' ||
+    logger === null ||
+    typeof (logger as Logger).warn !== 'function'
+  ) {
+    fail(
+      `option 'logger' must have debug(), warn() and error() methods, got ${describeValue(logger)}`,
+    );
+  }
+
+  const lease = options.sessionLease ?? {};
+  if (!isPlainObject(lease))
+    fail(`option 'sessionLease' must be an object, got ${describeValue(lease)}`);
+  const leaseTtlMs = count(lease, 'ttlMs', 15_000);
+  const leaseWaitMs = count(lease, 'waitMs', 30_000);
+  if (leaseTtlMs < 100) fail(`option 'sessionLease.ttlMs' must be at least 100, got ${leaseTtlMs}`);
+
+  const enableSessionSummaries = boolean(options, 'enableSessionSummaries', false);
+  const enableUserMemories = boolean(options, 'enableUserMemories', false);
+  const addSessionSummaryReferences = boolean(
+    options,
+    'addSessionSummaryReferences',
+    enableSessionSummaries,
+  );
+  const addMemoryReferences = boolean(options, 'addMemoryReferences', enableUserMemories);
+  if (options.memory === undefined) {
+    for (const key of [
+      'enableSessionSummaries',
+      'enableUserMemories',
+      'addSessionSummaryReferences',
+      'addMemoryReferences',
+    ] as const) {
+      if (options[key] === true) {
+        fail(
+          `option '${key}' needs a memory: pass memory: new AgentMemory(...) from @buddy/memory`,
+        );
+      }
+    }
+  }
+
+  const userId = optionalString(options, 'userId');
+  const sessionId = optionalString(options, 'sessionId') ?? makeId();
+  return {
+    model: options.model as Model | undefined,
+    agentId: optionalString(options, 'agentId') ?? makeId(),
+    name: optionalText(options, 'name'),
+    description: optionalText(options, 'description'),
+    instructions,
+    systemMessage: systemMessage as AgentOptions['systemMessage'],
+    tools: tools as Tool[],
+    sessionId,
+    sessionName: optionalString(options, 'sessionName'),
+    sessionState,
+    cacheSession: boolean(options, 'cacheSession', true),
+    userId,
+    storage: options.storage as SessionStorage | undefined,
+    memory: options.memory as AgentMemoryContract | undefined,
+    addStateInMessages: boolean(options, 'addStateInMessages', false),
+    addHistoryToMessages: boolean(options, 'addHistoryToMessages', false),
+    numHistoryRuns: count(options, 'numHistoryRuns', 3),
+    readChatHistory: boolean(options, 'readChatHistory', false),
+    searchPreviousSessionsHistory: boolean(options, 'searchPreviousSessionsHistory', false),
+    numHistorySessions: count(options, 'numHistorySessions', 2),
+    enableSessionSummaries,
+    addSessionSummaryReferences,
+    enableUserMemories,
+    addMemoryReferences,
+    logger: logger as Logger,
+    leaseTtlMs,
+    leaseWaitMs,
+  };
+}

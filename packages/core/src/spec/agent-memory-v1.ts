@@ -1,0 +1,74 @@
+/**
+ * The agent-memory contract: how an `Agent` hands post-answer work (session summaries, user
+ * memories) to a memory extension such as `AgentMemory` from `@buddy/memory`.
+ *
+ * Core defines it so that it never imports `@buddy/memory`. Types only.
+ *
+ * Call order inside one run, all driven by the Agent:
+ * 1. `readMemories` at the start of the run (when user memories are enabled or referenced);
+ * 2. after the run is persisted: `updateSessionSummary` and/or `updateUserMemories`.
+ * A rejection in step 2 never fails the run: the Agent turns it into `RunResponse.warnings`.
+ */
+import type { Logger } from '../internal/logger.ts';
+import type { UserMemory } from './memory-db-v1.ts';
+import type {
+  GetRunsInput,
+  SessionRecord,
+  SessionSummaryRecord,
+  StoredRun,
+} from './session-storage-v1.ts';
+
+/** What the Agent lends its memory extension. Given once, through `attach`. */
+export interface AgentMemoryHost {
+  readonly agentId: string;
+  /** The agent's own session id (changes with `newSession()`). */
+  readonly sessionId: string;
+  /** The agent's own user. */
+  readonly userId: string | undefined;
+  /** The summary of the agent's own session as last loaded or written. */
+  readonly summary: SessionSummaryRecord | undefined;
+  readonly logger: Logger;
+  /** Reads a session record; `SESSION_OWNERSHIP` when `userId` is given and differs. */
+  getSession(input: { sessionId: string; userId?: string }): Promise<SessionRecord | undefined>;
+  /** Reads runs of a session (same semantics as `SessionStorage.getRuns`). */
+  getRuns(input: GetRunsInput): Promise<StoredRun[]>;
+  /**
+   * Persists a session summary with the session (an older summary never replaces a newer one)
+   * and refreshes the agent's copy.
+   */
+  saveSummary(input: {
+    sessionId: string;
+    userId?: string;
+    summary: SessionSummaryRecord;
+  }): Promise<void>;
+}
+
+/** A memory extension the Agent drives. `AgentMemory` from `@buddy/memory` implements it. */
+export interface AgentMemoryContract {
+  /** Always `'v1'`. */
+  readonly specificationVersion: 'v1';
+  /**
+   * Called once by the Agent's constructor. An extension serves one agent: attaching it to a
+   * second agent rejects with `INVALID_ARGUMENT`.
+   */
+  attach(host: AgentMemoryHost): void;
+  /** The user's memories for the system message, newest first. */
+  readMemories(input: { userId: string; signal?: AbortSignal }): Promise<UserMemory[]>;
+  /**
+   * Brings the session's summary up to date with its runs (incrementally) and saves it through
+   * the host. Resolves to the current summary (`undefined` when there is nothing to summarize).
+   */
+  updateSessionSummary(input: {
+    sessionId: string;
+    userId?: string;
+    signal?: AbortSignal;
+  }): Promise<SessionSummaryRecord | undefined>;
+  /** Deletes everything the extension stores for `userId` (memories); returns how many rows. */
+  deleteUserData(userId: string): Promise<number>;
+  /** Decides whether `message` holds something worth remembering and updates memories. */
+  updateUserMemories(input: {
+    userId: string;
+    message: string;
+    signal?: AbortSignal;
+  }): Promise<void>;
+}

@@ -1,0 +1,207 @@
+/**
+ * The session storage contract: where sessions, their runs and their state live.
+ *
+ * Implemented by `InMemoryStorage` (this package: the executable specification),
+ * `SqliteStorage` (`@buddy/db-sqlite`) and `RedisStorage` (`@buddy/db-redis`). Every
+ * implementation passes `describeSessionStorageContract` from `@buddy/testkit/storage`.
+ * Types only.
+ *
+ * Rules every implementation keeps:
+ * - **Cost does not grow with history.** `appendRun` writes only the new run plus the small
+ *   session record; `getRuns({ last })` reads only those runs; listing uses an index.
+ * - **Atomic writes.** Each method is one transaction (SQLite) or one script / `MULTI` (Redis):
+ *   a crash leaves all of a write or none of it.
+ * - **Validated reads.** A stored record that fails validation raises `STORAGE_CORRUPT` naming the
+ *   session; other sessions keep working.
+ * - **Errors.** Backend failures reject with `BuddyError` `STORAGE_UNAVAILABLE` or
+ *   `STORAGE_BUSY` (both retryable) with the driver error as `cause`.
+ * - **Ownership.** Where a method takes `userId` and the session is stored with a different
+ *   owner, it rejects with `SESSION_OWNERSHIP` and reads or writes nothing. Without `userId`, no
+ *   check is made (trusted, administrative access).
+ */
+import type { StoredMessage, Usage } from '../messages/message.ts';
+import type { ModelIdentity } from './model-v1.ts';
+
+/** The session summary as stored with the session. */
+export interface SessionSummaryRecord {
+  /** Concise, factual summary of the conversation so far. */
+  summary: string;
+  /** What was discussed. */
+  topics?: string[];
+  /** How many runs (from the first) the summary covers: the next update starts at this index. */
+  runsCovered: number;
+  /** Epoch milliseconds. */
+  updatedAt: number;
+}
+
+/** A session without its runs: small, read at the start of every run. */
+export interface SessionRecord {
+  sessionId: string;
+  agentId?: string;
+  /** Owner. Sessions without an owner are accessible only to callers without a `userId`. */
+  userId?: string;
+  sessionName?: string;
+  /** Free-form JSON state; tools change it during runs. */
+  sessionState: Record<string, unknown>;
+  summary?: SessionSummaryRecord;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  /** Epoch milliseconds; changes on every write. Listing order. */
+  updatedAt: number;
+  /** Starts at 1 when created; increases by exactly 1 on every write to the session. */
+  version: number;
+  /** Number of runs stored; the next run gets this as its `index`. */
+  runCount: number;
+}
+
+/** One completed run: the messages it added and what it cost. */
+export interface StoredRun {
+  runId: string;
+  sessionId: string;
+  /** 0-based position in the session, assigned by `appendRun` (the input value is ignored). */
+  index: number;
+  userId?: string;
+  agentId?: string;
+  /** The run's own messages (user, assistant, tool); never system messages or history copies. */
+  messages: StoredMessage[];
+  usage: Usage;
+  model: ModelIdentity;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  /** Epoch milliseconds. */
+  completedAt: number;
+}
+
+/** What listing returns for each session. */
+export interface SessionInfo {
+  sessionId: string;
+  sessionName?: string;
+  userId?: string;
+  agentId?: string;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface ListSessionsInput {
+  /** Only sessions owned by this user. */
+  userId?: string;
+  /** Only sessions created by this agent. */
+  agentId?: string;
+  /** Page size, 1..1000; default 20. */
+  limit?: number;
+  /** `nextCursor` of the previous page. Opaque; an unparsable cursor is `INVALID_ARGUMENT`. */
+  cursor?: string;
+}
+
+export interface ListSessionsResult {
+  /** Most recently updated first; ties by `sessionId` descending. */
+  sessions: SessionInfo[];
+  /** Present when there may be more; pass it as `cursor` for the next page (keyset, stable). */
+  nextCursor?: string;
+}
+
+/** Fields to create a session with, or to change on an existing one. */
+export interface UpsertSessionInput {
+  sessionId: string;
+  /** Owner at creation; ownership check against the stored owner otherwise. */
+  userId?: string;
+  /** Recorded at creation only. */
+  agentId?: string;
+  sessionName?: string;
+  /** Replaces the whole state. A new session without it starts with `{}`. */
+  sessionState?: Record<string, unknown>;
+  /**
+   * Replaces the summary only when `runsCovered` is at least the stored summary's, so a slow,
+   * older summary never overwrites a newer one.
+   */
+  summary?: SessionSummaryRecord;
+}
+
+export interface AppendRunInput {
+  sessionId: string;
+  /** Owner at creation; ownership check otherwise. */
+  userId?: string;
+  /** Recorded at creation only. */
+  agentId?: string;
+  /** Set at creation; when given for an existing session, renames it. */
+  sessionName?: string;
+  /** The run; its `index` is assigned by storage. */
+  run: Omit<StoredRun, 'index'>;
+  /** The session state after the run; replaces the stored state. */
+  sessionState: Record<string, unknown>;
+  /**
+   * Fencing: when given, the write happens only if this lease token still holds the session's
+   * lease; otherwise it rejects with `CONFLICT` and writes nothing.
+   */
+  leaseToken?: string;
+}
+
+export interface AppendRunResult {
+  /** The index the run was stored at. */
+  index: number;
+  /** The session's version after the write. */
+  version: number;
+  updatedAt: number;
+}
+
+export interface GetRunsInput {
+  sessionId: string;
+  /** The last N runs (in order). Cannot be combined with `fromIndex` / `limit`. */
+  last?: number;
+  /** Runs whose index is `>= fromIndex` (default 0), in order. */
+  fromIndex?: number;
+  /** At most this many runs, counted from `fromIndex`. */
+  limit?: number;
+}
+
+export interface AcquireLeaseInput {
+  sessionId: string;
+  /** How long the lease lives without renewal, in ms. */
+  ttlMs: number;
+  /** How long to wait for a busy lease before rejecting with `SESSION_BUSY`, in ms. */
+  waitMs: number;
+  /** Aborts the wait (`ABORTED`). */
+  signal?: AbortSignal;
+}
+
+/** An exclusive, expiring claim on one session, held by one run. */
+export interface SessionLease {
+  readonly sessionId: string;
+  /** Random token identifying this holder (used for fencing in `appendRun`). */
+  readonly token: string;
+  /** Extends the lease by its ttl. Rejects with `CONFLICT` when the lease was lost. */
+  renew(): Promise<void>;
+  /** Releases the lease if still held by this token. Idempotent; never throws for a lost lease. */
+  release(): Promise<void>;
+}
+
+/** Session persistence used by the `Agent`. */
+export interface SessionStorage {
+  /** Always `'v1'`. */
+  readonly specificationVersion: 'v1';
+  /** Backend name for errors and logs, e.g. `'sqlite'`, `'redis'`, `'memory'`. */
+  readonly backend: string;
+
+  /** The session without its runs; `undefined` when missing. */
+  getSession(sessionId: string, options?: { userId?: string }): Promise<SessionRecord | undefined>;
+  /** Creates the session if missing, else applies the given fields. Bumps `version`. */
+  upsertSession(input: UpsertSessionInput): Promise<SessionRecord>;
+  /**
+   * Appends one run and replaces the state (and name, when given) in one atomic write, creating
+   * the session if missing. Concurrent appends from any number of processes are all kept, each at
+   * its own index.
+   */
+  appendRun(input: AppendRunInput): Promise<AppendRunResult>;
+  /** Runs in index order. Callers check ownership with `getSession` first. */
+  getRuns(input: GetRunsInput): Promise<StoredRun[]>;
+  /** Waits up to `waitMs` for the session's lease. Rejects with `SESSION_BUSY` after that. */
+  acquireLease(input: AcquireLeaseInput): Promise<SessionLease>;
+  /** Sessions by most recent update, with a keyset cursor. */
+  listSessions(input?: ListSessionsInput): Promise<ListSessionsResult>;
+  /** Deletes the session and its runs. `false` when it did not exist. */
+  deleteSession(sessionId: string, options?: { userId?: string }): Promise<boolean>;
+  /** Deletes every session owned by `userId`; returns how many. */
+  deleteUserData(userId: string): Promise<number>;
+  /** Releases what the storage created itself (never a client it was given). Idempotent. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,351 @@
+/**
+ * Helpers shared by every storage backend (in-memory, SQLite, Redis, third-party), so that input
+ * validation, cursors, corruption reports and ownership errors read the same everywhere.
+ */
+import type { z } from 'zod';
+import { BuddyError } from '../errors/buddy-error.ts';
+import {
+  SessionRecordSchema,
+  SessionStateSchema,
+  SessionSummaryRecordSchema,
+  StoredRunSchema,
+  UserMemorySchema,
+} from '../messages/message-schema.ts';
+import type { UserMemory } from '../spec/memory-db-v1.ts';
+import type {
+  GetRunsInput,
+  ListSessionsInput,
+  SessionInfo,
+  SessionRecord,
+  SessionSummaryRecord,
+  StoredRun,
+} from '../spec/session-storage-v1.ts';
+
+/** Default and maximum page size of `listSessions`. */
+export const DEFAULT_LIST_LIMIT = 20;
+export const MAX_LIST_LIMIT = 1000;
+
+/** Quotes a value for an error message, shortened so messages stay one line. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') {
+    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  }
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'function') return 'a function';
+  try {
+    const text = JSON.stringify(value);
+    if (text === undefined) return String(value);
+    return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+  } catch {
+    return String(value);
+  }
+}
+
+function invalid(message: string): BuddyError {
+  return new BuddyError({ code: 'INVALID_ARGUMENT', message });
+}
+
+/** Checks that `value` is a non-empty string; `what` names it in the error (e.g. `'sessionId'`). */
+export function assertNonEmptyString(value: unknown, what: string): asserts value is string {
+  if (typeof value !== 'string' || value.trim().length === 0) {
+    throw invalid(`${what} must be a non-empty string, got ${describeValue(value)}`);
+  }
+}
+
+/** Checks an optional user id. */
+export function assertOptionalUserId(value: unknown, what = 'userId'): void {
+  if (value !== undefined) assertNonEmptyString(value, what);
+}
+
+/** Checks a non-negative (or positive) integer. */
+export function assertInteger(
+  value: unknown,
+  what: string,
+  { min = 0, max = Number.MAX_SAFE_INTEGER }: { min?: number; max?: number } = {},
+): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `between ${min} and ${max}`;
+    throw invalid(`${what} must be an integer ${range}, got ${describeValue(value)}`);
+  }
+}
+
+/** Checks a session state: a plain JSON object. */
+export function assertSessionState(
+  value: unknown,
+  what = 'sessionState',
+): asserts value is Record<string, unknown> {
+  if (!SessionStateSchema.safeParse(value).success || Array.isArray(value) || value === null) {
+    throw invalid(`${what} must be a plain object, got ${describeValue(value)}`);
+  }
+}
+
+/** Validates and normalizes `getRuns` input. */
+export function normalizeGetRunsInput(input: GetRunsInput): {
+  sessionId: string;
+  last?: number;
+  fromIndex: number;
+  limit?: number;
+} {
+  assertNonEmptyString(input.sessionId, 'sessionId');
+  if (input.last !== undefined) {
+    assertInteger(input.last, 'last');
+    if (input.fromIndex !== undefined || input.limit !== undefined) {
+      throw invalid('getRuns: pass either last or fromIndex/limit, not both');
+    }
+    return { sessionId: input.sessionId, last: input.last, fromIndex: 0 };
+  }
+  const fromIndex = input.fromIndex ?? 0;
+  assertInteger(fromIndex, 'fromIndex');
+  if (input.limit !== undefined) {
+    assertInteger(input.limit, 'limit');
+    return { sessionId: input.sessionId, fromIndex, limit: input.limit };
+  }
+  return { sessionId: input.sessionId, fromIndex };
+}
+
+/** A decoded keyset cursor: the last item of the previous page. */
+export interface SessionCursor {
+  updatedAt: number;
+  sessionId: string;
+}
+
+/** Encodes the keyset position after `session` (opaque base64url). */
+export function encodeSessionCursor(session: SessionCursor): string {
+  return Buffer.from(JSON.stringify([session.updatedAt, session.sessionId])).toString('base64url');
+}
+
+/** Decodes a cursor made by `encodeSessionCursor`; `INVALID_ARGUMENT` naming it otherwise. */
+export function decodeSessionCursor(cursor: string): SessionCursor {
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (
+      Array.isArray(value) &&
+      value.length === 2 &&
+      typeof value[0] === 'number' &&
+      typeof value[1] === 'string'
+    ) {
+      return { updatedAt: value[0], sessionId: value[1] };
+    }
+  } catch {
+    // fall through to the error below
+  }
+  throw invalid(`cursor ${describeValue(cursor)} is not a cursor returned by listSessions`);
+}
+
+/** Validates and normalizes `listSessions` input. */
+export function normalizeListSessionsInput(input: ListSessionsInput = {}): {
+  userId?: string;
+  agentId?: string;
+  limit: number;
+  cursor?: SessionCursor;
+} {
+  assertOptionalUserId(input.userId);
+  if (input.agentId !== undefined) assertNonEmptyString(input.agentId, 'agentId');
+  const limit = input.limit ?? DEFAULT_LIST_LIMIT;
+  assertInteger(limit, 'limit', { min: 1, max: MAX_LIST_LIMIT });
+  return {
+    ...(input.userId === undefined ? {} : { userId: input.userId }),
+    ...(input.agentId === undefined ? {} : { agentId: input.agentId }),
+    limit,
+    ...(input.cursor === undefined ? {} : { cursor: decodeSessionCursor(input.cursor) }),
+  };
+}
+
+/** True when (a.updatedAt, a.sessionId) sorts after the cursor in listing order (desc, desc). */
+export function isAfterCursor(session: SessionCursor, cursor: SessionCursor): boolean {
+  return (
+    session.updatedAt < cursor.updatedAt ||
+    (session.updatedAt === cursor.updatedAt && session.sessionId < cursor.sessionId)
+  );
+}
+
+/** Listing order: most recently updated first, then `sessionId` descending. */
+export function compareSessionsForListing(a: SessionCursor, b: SessionCursor): number {
+  if (a.updatedAt !== b.updatedAt) return b.updatedAt - a.updatedAt;
+  return a.sessionId < b.sessionId ? 1 : a.sessionId > b.sessionId ? -1 : 0;
+}
+
+/** The error for a caller touching another user's session. Never reveals the owner. */
+export function sessionOwnershipError(sessionId: string, userId: string | undefined): BuddyError {
+  return new BuddyError({
+    code: 'SESSION_OWNERSHIP',
+    message:
+      userId === undefined
+        ? `Session ${describeValue(sessionId)} belongs to a user; pass that userId to access it`
+        : `Session ${describeValue(sessionId)} belongs to another user; userId ${describeValue(userId)} may not access it`,
+    details: { sessionId },
+  });
+}
+
+/**
+ * Whether a caller may touch a stored session under the storage rule: without `userId` anything
+ * goes (trusted access); with one, it must equal the owner.
+ */
+export function isAllowedOwner(
+  storedOwner: string | undefined,
+  userId: string | undefined,
+): boolean {
+  return userId === undefined || storedOwner === userId;
+}
+
+/** Whether a summary may replace the stored one (never go back to fewer runs). */
+export function shouldReplaceSummary(
+  stored: SessionSummaryRecord | undefined,
+  next: SessionSummaryRecord,
+): boolean {
+  return stored === undefined || next.runsCovered >= stored.runsCovered;
+}
+
+function corrupt(what: string, issues: string, cause?: unknown): BuddyError {
+  return new BuddyError({
+    code: 'STORAGE_CORRUPT',
+    message: `${what} is corrupt: ${issues}`,
+    cause,
+  });
+}
+
+function parseWith<T>(schema: z.ZodType<T>, raw: unknown, what: string): T {
+  let value = raw;
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch (error) {
+      throw corrupt(what, 'not valid JSON', error);
+    }
+  }
+  const result = schema.safeParse(value);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const path = issue?.path.join('.') ?? '';
+    throw corrupt(
+      what,
+      `${path === '' ? '' : `${path}: `}${issue?.message ?? 'invalid'}`,
+      result.error,
+    );
+  }
+  return result.data;
+}
+
+/** Parses (JSON text or a value) and validates a session record; `STORAGE_CORRUPT` naming it. */
+export function parseSessionRecord(raw: unknown, sessionId: string): SessionRecord {
+  return parseWith(
+    SessionRecordSchema,
+    raw,
+    `Session ${describeValue(sessionId)}`,
+  ) as SessionRecord;
+}
+
+/** Parses and validates a stored run; `STORAGE_CORRUPT` naming its session. */
+export function parseStoredRun(raw: unknown, sessionId: string): StoredRun {
+  return parseWith(
+    StoredRunSchema,
+    raw,
+    `A run of session ${describeValue(sessionId)}`,
+  ) as StoredRun;
+}
+
+/** Parses and validates a stored summary. */
+export function parseSessionSummary(raw: unknown, sessionId: string): SessionSummaryRecord {
+  return parseWith(
+    SessionSummaryRecordSchema,
+    raw,
+    `The summary of session ${describeValue(sessionId)}`,
+  ) as SessionSummaryRecord;
+}
+
+/** Parses and validates a session state. */
+export function parseSessionState(raw: unknown, sessionId: string): Record<string, unknown> {
+  return parseWith(SessionStateSchema, raw, `The state of session ${describeValue(sessionId)}`);
+}
+
+/** Parses and validates a user memory row; `STORAGE_CORRUPT` naming the row. */
+export function parseUserMemory(raw: unknown, id: string): UserMemory {
+  return parseWith(UserMemorySchema, raw, `Memory ${describeValue(id)}`) as UserMemory;
+}
+
+/** Validates a memory before it is written. */
+export function assertUserMemory(memory: unknown): asserts memory is UserMemory {
+  const result = UserMemorySchema.safeParse(memory);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    throw invalid(
+      `memory.${issue?.path.join('.') ?? ''} is invalid (${issue?.message ?? 'invalid'}), got ${describeValue(memory)}`,
+    );
+  }
+}
+
+/** The error for a memory row of another user. */
+export function memoryOwnershipError(id: string, userId: string): BuddyError {
+  return new BuddyError({
+    code: 'MEMORY_OWNERSHIP',
+    message: `Memory ${describeValue(id)} belongs to another user; userId ${describeValue(userId)} may not change it`,
+    details: { id },
+  });
+}
+
+/**
+ * Retries `tryAcquire` with a growing, jittered delay (1 ms up to 50 ms) until it succeeds, the
+ * wait budget runs out (`SESSION_BUSY`, retryable) or the signal fires (`ABORTED`). Backends use it
+ * for their lease loops so that waiting behaves the same everywhere.
+ */
+export async function waitForLease<T>(
+  tryAcquire: () => Promise<T | undefined> | T | undefined,
+  options: { sessionId: string; waitMs: number; signal?: AbortSignal | undefined },
+): Promise<T> {
+  const deadline = Date.now() + options.waitMs;
+  let delay = 1;
+  for (;;) {
+    if (options.signal?.aborted) {
+      throw new BuddyError({
+        code: 'ABORTED',
+        message: `Waiting for session ${describeValue(options.sessionId)} was aborted`,
+        cause: options.signal.reason,
+      });
+    }
+    const lease = await tryAcquire();
+    if (lease !== undefined) return lease;
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) {
+      throw new BuddyError({
+        code: 'SESSION_BUSY',
+        message: `Session ${describeValue(options.sessionId)} is busy: another run held it for more than ${options.waitMs} ms`,
+        details: { sessionId: options.sessionId, waitMs: options.waitMs },
+      });
+    }
+    const sleep = Math.min(remaining, delay + Math.random() * delay);
+    await new Promise((resolve) => setTimeout(resolve, sleep));
+    delay = Math.min(delay * 2, 50);
+  }
+}
+
+/** Validates `acquireLease` input. */
+export function assertLeaseInput(input: {
+  sessionId: unknown;
+  ttlMs: unknown;
+  waitMs: unknown;
+}): void {
+  assertNonEmptyString(input.sessionId, 'sessionId');
+  assertInteger(input.ttlMs, 'ttlMs', { min: 1 });
+  assertInteger(input.waitMs, 'waitMs');
+}
+
+/** The error when a lease token no longer holds its session. */
+export function leaseLostError(sessionId: string): BuddyError {
+  return new BuddyError({
+    code: 'CONFLICT',
+    message: `The lease on session ${describeValue(sessionId)} was lost (expired or taken by another run); nothing was written`,
+    details: { sessionId },
+  });
+}
+
+/** The listing view of a session record. */
+export function toSessionInfo(record: SessionRecord): SessionInfo {
+  return {
+    sessionId: record.sessionId,
+    ...(record.sessionName === undefined ? {} : { sessionName: record.sessionName }),
+    ...(record.userId === undefined ? {} : { userId: record.userId }),
+    ...(record.agentId === undefined ? {} : { agentId: record.agentId }),
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}

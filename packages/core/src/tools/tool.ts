@@ -1,0 +1,142 @@
+/**
+ * `tool()`: functions the model may call, with arguments validated by a zod schema.
+ */
+import { z } from 'zod';
+import type { Agent } from '../agent/agent.ts';
+import { BuddyError } from '../errors/buddy-error.ts';
+import type { JsonSchema, ModelToolDefinition } from '../spec/model-v1.ts';
+import { describeValue } from '../storage/storage-helpers.ts';
+
+/** What a tool's `execute` receives besides its arguments. */
+export interface ToolContext {
+  /** The agent running the tool. Inside a run, `agent.sessionState` is this run's state. */
+  agent: Agent;
+  /** The run's session state (the same object as `agent.sessionState` during the run). */
+  sessionState: Record<string, unknown>;
+  sessionId: string;
+  userId: string | undefined;
+  runId: string;
+  /** Fires when the run is aborted; pass it on to fetches and long work. */
+  signal: AbortSignal;
+}
+
+/** A tool made with `tool()`. */
+export interface Tool<TArgs = unknown, TResult = unknown> {
+  readonly name: string;
+  readonly description: string | undefined;
+  /** Validates the arguments the model sends. */
+  readonly parameters: z.ZodType<TArgs>;
+  /** JSON schema of the arguments, derived from `parameters`, sent to the model. */
+  readonly jsonSchema: JsonSchema;
+  /** Runs the tool. A thrown error is reported to the model as `Error: <message>`. */
+  execute(args: TArgs, context: ToolContext): TResult | Promise<TResult>;
+}
+
+export interface ToolDefinition<TSchema extends z.ZodType, TResult> {
+  /** `^[a-zA-Z0-9_-]{1,64}$` (what every provider accepts). */
+  name: string;
+  description?: string;
+  /** A zod object schema of the arguments; `z.object({})` when absent. */
+  parameters?: TSchema;
+  execute: (args: z.output<TSchema>, context: ToolContext) => TResult | Promise<TResult>;
+}
+
+const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
+const toolMarker = Symbol.for('buddy.tool');
+
+function isZodObjectSchema(value: unknown): value is z.ZodObject {
+  if (typeof value !== 'object' || value === null) return false;
+  const internals = (value as { _zod?: { def?: { type?: unknown } } })._zod;
+  return (
+    typeof (value as { safeParse?: unknown }).safeParse === 'function' &&
+    internals?.def?.type === 'object'
+  );
+}
+
+/**
+ * Defines a tool. The argument type of `execute` is inferred from the zod schema.
+ *
+ * @example
+ * const addToCart = tool({
+ *   name: 'add_to_cart',
+ *   description: "Add an item to the user's cart.",
+ *   parameters: z.object({ item: z.string() }),
+ *   execute: ({ item }, { agent }) => {
+ *     const cart = (agent.sessionState.cart ??= []) as string[];
+ *     cart.push(item);
+ *     return `Cart now has ${cart.length} item(s).`;
+ *   },
+ * });
+ */
+export function tool<TSchema extends z.ZodType = z.ZodObject, TResult = unknown>(
+  definition: ToolDefinition<TSchema, TResult>,
+): Tool<z.output<TSchema>, TResult> {
+  if (typeof definition !== 'object' || definition === null) {
+    throw new BuddyError({
+      code: 'INVALID_ARGUMENT',
+      message: `tool() needs a definition object, got ${describeValue(definition)}`,
+    });
+  }
+  const { name, description, execute } = definition;
+  if (typeof name !== 'string' || !TOOL_NAME.test(name)) {
+    throw new BuddyError({
+      code: 'INVALID_ARGUMENT',
+      message: `tool name must match ${TOOL_NAME.source}, got ${describeValue(name)}`,
+    });
+  }
+  if (description !== undefined && typeof description !== 'string') {
+    throw new BuddyError({
+      code: 'INVALID_ARGUMENT',
+      message: `tool '${name}': description must be a string, got ${describeValue(description)}`,
+    });
+  }
+  if (typeof execute !== 'function') {
+    throw new BuddyError({
+      code: 'INVALID_ARGUMENT',
+      message: `tool '${name}': execute must be a function, got ${describeValue(execute)}`,
+    });
+  }
+  const parameters = definition.parameters ?? z.object({});
+  if (!isZodObjectSchema(parameters)) {
+    throw new BuddyError({
+      code: 'INVALID_ARGUMENT',
+      message: `tool '${name}': parameters must be a zod object schema (z.object({...})), got ${describeValue(parameters)}`,
+    });
+  }
+  let jsonSchema: JsonSchema;
+  try {
+    const { $schema: _ignored, ...schema } = z.toJSONSchema(parameters, {
+      io: 'input',
+      unrepresentable: 'any',
+    }) as JsonSchema;
+    jsonSchema = schema;
+  } catch (error) {
+    throw new BuddyError({
+      code: 'INVALID_ARGUMENT',
+      message: `tool '${name}': parameters cannot be described as JSON schema (${error instanceof Error ? error.message : String(error)})`,
+      cause: error,
+    });
+  }
+  return {
+    [toolMarker]: true,
+    name,
+    description,
+    parameters: parameters as unknown as z.ZodType<z.output<TSchema>>,
+    jsonSchema,
+    execute,
+  } as Tool<z.output<TSchema>, TResult>;
+}
+
+/** True for values made by `tool()` (from any copy of core). */
+export function isTool(value: unknown): value is Tool {
+  return typeof value === 'object' && value !== null && toolMarker in value;
+}
+
+/** The definition sent to models. */
+export function toModelToolDefinition(definition: Tool): ModelToolDefinition {
+  return {
+    name: definition.name,
+    ...(definition.description === undefined ? {} : { description: definition.description }),
+    parameters: definition.jsonSchema,
+  };
+}

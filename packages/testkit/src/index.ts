@@ -1,0 +1,1 @@
+export { MockModel, type MockModelOptions, type MockReply, splitIntoDeltas } from './mock-model.ts';

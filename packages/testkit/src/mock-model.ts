@@ -1,0 +1,210 @@
+/**
+ * `MockModel`: a deterministic `Model` for tests and offline demos (SPEC §5).
+ *
+ * It answers from a list of replies (one per call) or a `respond` function, records every request
+ * it receives (deep copies, so later mutation by the caller does not change the record), streams
+ * text in several deltas and tool calls as argument deltas followed by the assembled call, and
+ * reports token usage estimated at four characters per token.
+ */
+import {
+  BuddyError,
+  estimateTokens,
+  type Model,
+  type ModelCallOptions,
+  type ModelRequest,
+  type ModelResponse,
+  type ModelStreamPart,
+  type ToolCall,
+  type Usage,
+} from '@buddy/core';
+
+/** A scripted answer: text, or text and/or tool calls. */
+export type MockReply =
+  | string
+  | {
+      content?: string;
+      toolCalls?: { name: string; arguments: object | string; id?: string }[];
+    };
+
+export interface MockModelOptions {
+  /** One reply per call, in order. */
+  replies?: MockReply[];
+  /** Computes the reply of call `index` (0-based). Takes precedence over `replies`. */
+  respond?: (request: ModelRequest, index: number) => MockReply | Promise<MockReply>;
+  /** Wait this long before answering (abortable), to simulate latency. Default 0. */
+  latencyMs?: number;
+  provider?: string;
+  id?: string;
+}
+
+function abortError(signal: AbortSignal): BuddyError {
+  return new BuddyError({
+    code: 'ABORTED',
+    message: 'MockModel: the call was aborted',
+    cause: signal.reason,
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError(signal));
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(abortError(signal as AbortSignal));
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Splits text into word-sized deltas (at least two when the text has two or more words). */
+export function splitIntoDeltas(text: string): string[] {
+  const parts = text.match(/\S+\s*|\s+/g) ?? [];
+  return parts.length === 0 ? [] : parts;
+}
+
+/**
+ * @example
+ * const model = new MockModel({
+ *   replies: [{ toolCalls: [{ name: 'add_to_cart', arguments: { item: 'milk' } }] }, 'Added milk.'],
+ * });
+ * const agent = new Agent({ model, tools: [addToCart] });
+ * await agent.run('Add milk');
+ * model.requests[1].messages; // includes the tool result
+ */
+export class MockModel implements Model {
+  readonly specificationVersion = 'v1' as const;
+  readonly provider: string;
+  readonly id: string;
+  /** Every request received, in order. */
+  readonly requests: ModelRequest[] = [];
+  readonly #replies: readonly MockReply[] | undefined;
+  readonly #respond: MockModelOptions['respond'];
+  readonly #latencyMs: number;
+
+  constructor(options: MockModelOptions = {}) {
+    if (options.replies !== undefined && !Array.isArray(options.replies)) {
+      throw new BuddyError({
+        code: 'INVALID_ARGUMENT',
+        message: 'MockModel: replies must be an array',
+      });
+    }
+    if (options.respond !== undefined && typeof options.respond !== 'function') {
+      throw new BuddyError({
+        code: 'INVALID_ARGUMENT',
+        message: 'MockModel: respond must be a function',
+      });
+    }
+    this.#replies = options.replies;
+    this.#respond = options.respond;
+    this.#latencyMs = options.latencyMs ?? 0;
+    this.provider = options.provider ?? 'mock';
+    this.id = options.id ?? 'mock-model';
+  }
+
+  /** The last request received. */
+  get lastRequest(): ModelRequest | undefined {
+    return this.requests.at(-1);
+  }
+
+  async #reply(request: ModelRequest, signal: AbortSignal | undefined): Promise<ModelResponse> {
+    if (signal?.aborted) throw abortError(signal);
+    const index = this.requests.length;
+    this.requests.push(structuredClone(request));
+    if (this.#latencyMs > 0) await sleep(this.#latencyMs, signal);
+    let reply: MockReply;
+    if (this.#respond !== undefined) {
+      reply = await this.#respond(request, index);
+    } else if (this.#replies !== undefined) {
+      const scripted = this.#replies[index];
+      if (scripted === undefined) {
+        throw new BuddyError({
+          code: 'MODEL_BAD_RESPONSE',
+          message: `MockModel: no reply left for request #${index + 1} (${this.#replies.length} replies were given)`,
+        });
+      }
+      reply = scripted;
+    } else {
+      const lastUser = [...request.messages].reverse().find((message) => message.role === 'user');
+      reply = `Echo: ${lastUser?.content ?? ''}`;
+    }
+    if (signal?.aborted) throw abortError(signal);
+    return toResponse(reply, request, index);
+  }
+
+  generate(request: ModelRequest, options: ModelCallOptions = {}): Promise<ModelResponse> {
+    return this.#reply(request, options.signal);
+  }
+
+  async *stream(
+    request: ModelRequest,
+    options: ModelCallOptions = {},
+  ): AsyncIterable<ModelStreamPart> {
+    const response = await this.#reply(request, options.signal);
+    for (const delta of splitIntoDeltas(response.content)) {
+      if (options.signal?.aborted) throw abortError(options.signal);
+      yield { type: 'text-delta', delta };
+    }
+    for (const toolCall of response.toolCalls) {
+      const middle = Math.ceil(toolCall.arguments.length / 2);
+      yield {
+        type: 'tool-call-delta',
+        toolCallId: toolCall.id,
+        toolName: toolCall.name,
+        argumentsDelta: toolCall.arguments.slice(0, middle),
+      };
+      yield {
+        type: 'tool-call-delta',
+        toolCallId: toolCall.id,
+        argumentsDelta: toolCall.arguments.slice(middle),
+      };
+      yield { type: 'tool-call', toolCall };
+    }
+    yield { type: 'finish', usage: response.usage, finishReason: response.finishReason };
+  }
+}
+
+function requestTokens(request: ModelRequest): number {
+  let text = '';
+  for (const message of request.messages) {
+    text += message.content;
+    if (message.role === 'assistant' && message.toolCalls !== undefined) {
+      for (const call of message.toolCalls) text += call.name + call.arguments;
+    }
+  }
+  if (request.tools !== undefined) text += JSON.stringify(request.tools);
+  if (request.responseFormat !== undefined) text += JSON.stringify(request.responseFormat.schema);
+  return estimateTokens(text);
+}
+
+function toResponse(reply: MockReply, request: ModelRequest, index: number): ModelResponse {
+  if (typeof reply === 'string') {
+    const usage: Usage = {
+      inputTokens: requestTokens(request),
+      outputTokens: estimateTokens(reply),
+    };
+    return { content: reply, toolCalls: [], usage, finishReason: 'stop' };
+  }
+  if (typeof reply !== 'object' || reply === null) {
+    throw new BuddyError({
+      code: 'MODEL_BAD_RESPONSE',
+      message: `MockModel: reply #${index + 1} must be a string or { content?, toolCalls? }`,
+    });
+  }
+  const toolCalls: ToolCall[] = (reply.toolCalls ?? []).map((call, position) => ({
+    id: call.id ?? `call_${index + 1}_${position + 1}`,
+    name: call.name,
+    arguments: typeof call.arguments === 'string' ? call.arguments : JSON.stringify(call.arguments),
+  }));
+  const content = reply.content ?? '';
+  const output = content + toolCalls.map((call) => call.name + call.arguments).join('');
+  return {
+    content,
+    toolCalls,
+    usage: { inputTokens: requestTokens(request), outputTokens: estimateTokens(output) },
+    finishReason: toolCalls.length > 0 ? 'tool-calls' : 'stop',
+  };
+}

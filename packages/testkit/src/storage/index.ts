@@ -1,0 +1,11 @@
+export {
+  describeMemoryDbContract,
+  type MemoryDbHarness,
+  makeMemory,
+} from './memory-db-contract.ts';
+export {
+  describeSessionStorageContract,
+  makeRun,
+  type SessionStorageHarness,
+  uniqueId,
+} from './session-storage-contract.ts';
