@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 const PNPM = '12.4.2';
 const env = { ...process.env };
 // better-sqlite3 compiles a native addon; build it against the local Node headers when present.
-if (existsSync('/usr/include/node') && env.npm_config_nodedir === undefined) env.npm_config_nodedir = '/usr';
+if (existsSync('/usr/include/node') && env.npm_config_nodedir === undefined)
+  env.npm_config_nodedir = '/usr';
 
 function run(command) {
   console.log(`\n$ ${command}`);
@@ -16,7 +17,9 @@ function run(command) {
 
 function pnpmVersion() {
   try {
-    return execSync('pnpm --version', { env, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return execSync('pnpm --version', { env, stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     return undefined;
   }
