@@ -1,0 +1,379 @@
+/**
+ * `AgentMemory`: the memory extension an `Agent` drives after each run (SPEC §2.7, §6, §7).
+ *
+ * - Session summaries are stored with the session, through the Agent's storage (the host), never
+ *   in the memory db; updates are incremental (only runs the summary does not cover yet).
+ * - User memories live in a `MemoryDb` (in process by default); every operation is scoped to one
+ *   user and nothing here clears another user's rows.
+ * - Failures reject; the Agent turns them into `RunResponse.warnings` and keeps the previous
+ *   summary, so a missing API key never loses a run.
+ * - One `AgentMemory` serves one Agent (`attach` is called by the Agent's constructor).
+ */
+import {
+  type AgentMemoryContract,
+  type AgentMemoryHost,
+  assertInteger,
+  assertNonEmptyString,
+  BuddyError,
+  describeValue,
+  InMemoryMemoryDb,
+  type MemoryDb,
+  type MessagePair,
+  type Model,
+  runsToPairs,
+  type SessionSummaryRecord,
+  sessionOwnershipError,
+  type UserMemory,
+} from '@buddy/core';
+import {
+  checkOptions,
+  MemorySummarizer,
+  modelGetter,
+  type SessionSummary,
+} from '@buddy/summarizer';
+import { assertMemoryDb } from './assert-memory-db.ts';
+import { KeyedQueue } from './keyed-queue.ts';
+import { MemoryClassifier } from './memory-classifier.ts';
+import { type MemoryChange, MemoryManager } from './memory-manager.ts';
+
+const WHO = 'AgentMemory';
+
+/** How many memories go into the system message with `retrieval` `'last_n'` or `'first_n'`. */
+export const DEFAULT_NUM_MEMORIES = 20;
+
+/** Which memories go into the system message: the newest, the oldest, or all of them. */
+export type MemoryRetrieval = 'last_n' | 'first_n' | 'all';
+
+/** Options of `new AgentMemory(...)`. All optional. */
+export interface AgentMemoryOptions {
+  /** Where user memories live. Default: the manager's db when a manager is given, else a new `InMemoryMemoryDb`. */
+  db?: MemoryDb;
+  /** The model of the default summarizer, classifier and manager (one option for all three). */
+  model?: Model;
+  /** Replaces the default `new MemorySummarizer({ model })`. */
+  summarizer?: MemorySummarizer;
+  /** Replaces the default `new MemoryClassifier({ model })`. */
+  classifier?: MemoryClassifier;
+  /** Replaces the default `new MemoryManager({ model, db })`; must write to the same db. */
+  manager?: MemoryManager;
+  /** Which memories go into the system message. Default `'last_n'` (the newest). */
+  retrieval?: MemoryRetrieval;
+  /** How many, for `'last_n'` / `'first_n'`. Default `DEFAULT_NUM_MEMORIES` (20). */
+  numMemories?: number;
+}
+
+/** What `updateMemory` did. */
+export interface MemoryUpdateResult {
+  /** Whether the message was judged worth remembering (always `true` with `force`). */
+  remembered: boolean;
+  /** The changes the manager made (empty when nothing was remembered). */
+  changes: MemoryChange[];
+}
+
+const RETRIEVALS: readonly MemoryRetrieval[] = ['last_n', 'first_n', 'all'];
+
+function invalid(message: string): BuddyError {
+  return new BuddyError({ code: 'INVALID_ARGUMENT', message: `${WHO}: ${message}` });
+}
+
+function toSessionSummary(record: SessionSummaryRecord): SessionSummary;
+function toSessionSummary(record: SessionSummaryRecord | undefined): SessionSummary | undefined;
+function toSessionSummary(record: SessionSummaryRecord | undefined): SessionSummary | undefined {
+  if (record === undefined) return undefined;
+  return record.topics === undefined
+    ? { summary: record.summary }
+    : { summary: record.summary, topics: [...record.topics] };
+}
+
+function assertHelper(value: unknown, option: string, method: string, className: string): void {
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    typeof (value as Record<string, unknown>)[method] !== 'function'
+  ) {
+    throw invalid(`option '${option}' must be a ${className}, got ${describeValue(value)}`);
+  }
+}
+
+/**
+ * Session summaries and user memories for an `Agent`.
+ *
+ * @example
+ * const memory = new AgentMemory({ db: new SqliteMemoryDb({ dbFile: 'memory.db' }), model });
+ * const agent = new Agent({ model, userId: 'dana', memory, enableSessionSummaries: true, enableUserMemories: true });
+ * await agent.run('I am vegetarian, plan my meals');
+ * memory.summary;   // { summary: 'The user ...', topics: [...] }
+ * memory.memories;  // [{ memory: 'The user is vegetarian', ... }]
+ */
+export class AgentMemory implements AgentMemoryContract {
+  readonly specificationVersion = 'v1' as const;
+  readonly #db: MemoryDb;
+  readonly #summarizer: MemorySummarizer;
+  readonly #classifier: MemoryClassifier;
+  readonly #manager: MemoryManager;
+  readonly #retrieval: MemoryRetrieval;
+  readonly #numMemories: number;
+  readonly #queue = new KeyedQueue();
+  #host: AgentMemoryHost | undefined;
+  #memories: UserMemory[] = [];
+
+  constructor(options: AgentMemoryOptions = {}) {
+    const checked = checkOptions(WHO, options, [
+      'db',
+      'model',
+      'summarizer',
+      'classifier',
+      'manager',
+      'retrieval',
+      'numMemories',
+    ]);
+    if (checked.db !== undefined) assertMemoryDb(checked.db, `${WHO}: option 'db'`);
+    // Validates the option under AgentMemory's name (the helpers would name themselves).
+    if (checked.model !== undefined) modelGetter(WHO, checked.model, (name) => import(name));
+    if (checked.summarizer !== undefined) {
+      assertHelper(checked.summarizer, 'summarizer', 'run', 'MemorySummarizer');
+    }
+    if (checked.classifier !== undefined) {
+      assertHelper(checked.classifier, 'classifier', 'classify', 'MemoryClassifier');
+    }
+    if (checked.manager !== undefined)
+      assertHelper(checked.manager, 'manager', 'run', 'MemoryManager');
+    const retrieval = checked.retrieval ?? 'last_n';
+    if (!RETRIEVALS.includes(retrieval as MemoryRetrieval)) {
+      throw invalid(
+        `option 'retrieval' must be one of ${RETRIEVALS.map((entry) => `'${entry}'`).join(', ')}, got ${describeValue(retrieval)}`,
+      );
+    }
+    if (checked.numMemories !== undefined) {
+      assertInteger(checked.numMemories, `${WHO}: option 'numMemories'`, { min: 1 });
+      if (retrieval === 'all') {
+        throw invalid(
+          "option 'numMemories' has no effect with retrieval 'all'; remove one of them",
+        );
+      }
+    }
+    this.#retrieval = retrieval as MemoryRetrieval;
+    this.#numMemories = (checked.numMemories as number | undefined) ?? DEFAULT_NUM_MEMORIES;
+
+    const given = options as AgentMemoryOptions;
+    const model = given.model;
+    const modelOption = model === undefined ? {} : { model };
+    const managerDb = given.manager?.db;
+    if (given.db !== undefined && managerDb !== undefined && managerDb !== given.db) {
+      throw invalid(
+        "options 'db' and 'manager' use different MemoryDbs, so memories would be written where they are never read; create the manager with the same db: new MemoryManager({ db })",
+      );
+    }
+    this.#db = given.db ?? managerDb ?? new InMemoryMemoryDb();
+    // Helpers are created here but load the default model only at their first call.
+    this.#summarizer = given.summarizer ?? new MemorySummarizer(modelOption);
+    this.#classifier = given.classifier ?? new MemoryClassifier(modelOption);
+    this.#manager = given.manager ?? new MemoryManager({ ...modelOption, db: this.#db });
+  }
+
+  /** Called by the Agent's constructor. One AgentMemory serves one Agent. */
+  attach(host: AgentMemoryHost): void {
+    if (this.#host !== undefined) {
+      throw invalid(
+        `this AgentMemory is already attached to agent ${describeValue(this.#host.agentId)}; create one AgentMemory per Agent`,
+      );
+    }
+    this.#host = host;
+  }
+
+  /** Where user memories are stored. */
+  get db(): MemoryDb {
+    return this.#db;
+  }
+
+  /** The summary of the agent's own session, as last loaded or written; `undefined` when none. */
+  get summary(): SessionSummary | undefined {
+    return toSessionSummary(this.#host?.summary);
+  }
+
+  /** The agent's own user's memories, newest first, as last loaded (by a run or `loadMemories`). */
+  get memories(): UserMemory[] {
+    return [...this.#memories];
+  }
+
+  // ------------------------------------------------------------ session summaries
+
+  /** Brings the agent's own session summary up to date now and returns it. */
+  async updateSummary(): Promise<SessionSummary | undefined> {
+    const host = this.#requireHost('updateSummary');
+    const record = await this.updateSessionSummary({
+      sessionId: host.sessionId,
+      ...(host.userId === undefined ? {} : { userId: host.userId }),
+    });
+    return toSessionSummary(record);
+  }
+
+  /**
+   * Summarizes the runs the stored summary does not cover yet (only those are read and sent,
+   * with the previous summary), saves the result with the session and returns it. Without new
+   * runs it returns the stored summary without calling the model. Rejects on failure; the stored
+   * summary is then unchanged.
+   */
+  async updateSessionSummary(input: {
+    sessionId: string;
+    userId?: string;
+    signal?: AbortSignal;
+  }): Promise<SessionSummaryRecord | undefined> {
+    const host = this.#requireHost('updateSessionSummary');
+    assertNonEmptyString(input.sessionId, `${WHO}.updateSessionSummary: sessionId`);
+    const { sessionId, userId, signal } = input;
+    return this.#queue.run(`summary:${sessionId}`, async () => {
+      const record = await host.getSession({
+        sessionId,
+        ...(userId === undefined ? {} : { userId }),
+      });
+      if (record === undefined) return undefined;
+      const previous = record.summary;
+      const runsCovered = previous?.runsCovered ?? 0;
+      if (record.runCount <= runsCovered) return previous;
+      const runs = await host.getRuns({ sessionId, fromIndex: runsCovered });
+      const lastRun = runs.at(-1);
+      if (lastRun === undefined) return previous;
+      const result = await this.#summarizer.run(runsToPairs(runs), {
+        ...(previous === undefined ? {} : { previousSummary: toSessionSummary(previous) }),
+        ...(signal === undefined ? {} : { signal }),
+      });
+      if (result === undefined) return previous;
+      const summary: SessionSummaryRecord = {
+        summary: result.summary,
+        ...(result.topics === undefined ? {} : { topics: result.topics }),
+        runsCovered: lastRun.index + 1,
+        updatedAt: Date.now(),
+      };
+      await host.saveSummary({ sessionId, ...(userId === undefined ? {} : { userId }), summary });
+      return summary;
+    });
+  }
+
+  /**
+   * The (user message, final assistant message) pairs of a session (the agent's own by
+   * default), in order. Sessions of another user are refused with `SESSION_OWNERSHIP`.
+   */
+  async getMessagePairs(options: { sessionId?: string } = {}): Promise<MessagePair[]> {
+    const host = this.#requireHost('getMessagePairs');
+    const sessionId = options.sessionId ?? host.sessionId;
+    assertNonEmptyString(sessionId, `${WHO}.getMessagePairs: sessionId`);
+    // The Agent's rule: the session's owner must be exactly the agent's user.
+    const record = await host.getSession({ sessionId });
+    if (record === undefined) return [];
+    if (record.userId !== host.userId) throw sessionOwnershipError(sessionId, host.userId);
+    return runsToPairs(await host.getRuns({ sessionId }));
+  }
+
+  // ------------------------------------------------------------ user memories
+
+  /**
+   * The user's memories for the system message, newest first: the newest `numMemories` with
+   * `retrieval: 'last_n'`, the oldest with `'first_n'`, every one with `'all'`.
+   */
+  async readMemories(input: { userId: string; signal?: AbortSignal }): Promise<UserMemory[]> {
+    assertNonEmptyString(input.userId, `${WHO}.readMemories: userId`);
+    const { userId } = input;
+    let memories: UserMemory[];
+    if (this.#retrieval === 'all') {
+      memories = await this.#db.readMemories({ userId });
+    } else if (this.#retrieval === 'last_n') {
+      memories = await this.#db.readMemories({ userId, limit: this.#numMemories, sort: 'newest' });
+    } else {
+      const oldest = await this.#db.readMemories({
+        userId,
+        limit: this.#numMemories,
+        sort: 'oldest',
+      });
+      memories = oldest.reverse();
+    }
+    if (this.#host !== undefined && userId === this.#host.userId) this.#memories = memories;
+    return memories;
+  }
+
+  /** Reads the agent's own user's memories (as `readMemories` does) into `memories`. */
+  async loadMemories(): Promise<UserMemory[]> {
+    return this.readMemories({ userId: this.#requireUser('loadMemories') });
+  }
+
+  /**
+   * Remembers what `input` says about the agent's own user: the classifier decides whether it is
+   * worth it (skipped with `force`), then the manager adds, updates or deletes memories.
+   */
+  async updateMemory(
+    input: string,
+    options: { force?: boolean; signal?: AbortSignal } = {},
+  ): Promise<MemoryUpdateResult> {
+    const userId = this.#requireUser('updateMemory');
+    assertNonEmptyString(input, `${WHO}.updateMemory: input`);
+    return this.#update(userId, input, options.force === true, options.signal);
+  }
+
+  /** Called by the Agent after a run: classify, and when worth remembering, run the manager. */
+  async updateUserMemories(input: {
+    userId: string;
+    message: string;
+    signal?: AbortSignal;
+  }): Promise<void> {
+    assertNonEmptyString(input.userId, `${WHO}.updateUserMemories: userId`);
+    if (typeof input.message !== 'string') {
+      throw invalid(
+        `updateUserMemories: message must be a string, got ${describeValue(input.message)}`,
+      );
+    }
+    await this.#update(input.userId, input.message, false, input.signal);
+  }
+
+  /** Deletes the agent's own user's memories (never another user's). Returns how many. */
+  async clearMemories(): Promise<number> {
+    const userId = this.#requireUser('clearMemories');
+    const count = await this.#db.clearMemories({ userId });
+    this.#memories = [];
+    return count;
+  }
+
+  /** Deletes everything stored for `userId` in the memory db. Returns how many rows. */
+  async deleteUserData(userId: string): Promise<number> {
+    assertNonEmptyString(userId, `${WHO}.deleteUserData: userId`);
+    const count = await this.#db.deleteUserData(userId);
+    if (this.#host !== undefined && userId === this.#host.userId) this.#memories = [];
+    return count;
+  }
+
+  // ------------------------------------------------------------ internals
+
+  async #update(
+    userId: string,
+    message: string,
+    force: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<MemoryUpdateResult> {
+    const signalOption = signal === undefined ? {} : { signal };
+    return this.#queue.run(`memories:${userId}`, async () => {
+      const remembered = force || (await this.#classifier.classify(message, signalOption));
+      if (!remembered) return { remembered, changes: [] };
+      const { changes } = await this.#manager.run({ userId, message, ...signalOption });
+      if (changes.length > 0 && this.#host !== undefined && userId === this.#host.userId) {
+        await this.readMemories({ userId });
+      }
+      return { remembered, changes };
+    });
+  }
+
+  #requireHost(method: string): AgentMemoryHost {
+    if (this.#host === undefined) {
+      throw invalid(
+        `${method}() needs an Agent: pass this AgentMemory as new Agent({ memory }) first`,
+      );
+    }
+    return this.#host;
+  }
+
+  #requireUser(method: string): string {
+    const userId = this.#requireHost(method).userId;
+    if (userId === undefined) {
+      throw invalid(`${method}() works on the agent's own user, but the agent has no userId`);
+    }
+    return userId;
+  }
+}
