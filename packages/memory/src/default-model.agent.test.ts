@@ -71,8 +71,8 @@ describe('AgentMemory with the default model', () => {
   describe('against a loopback OpenAI-compatible server', () => {
     let server: Server;
     const received: {
-      method?: string;
-      url?: string;
+      method: string | undefined;
+      url: string | undefined;
       headers: IncomingHttpHeaders;
       body: unknown;
     }[] = [];
