@@ -1,0 +1,104 @@
+/**
+ * End to end: an `Agent` from `@buddy/core` over `Claude` over a scripted provider on a loopback
+ * HTTP server (real sockets, the SDK's own fetch, recorded wire formats).
+ */
+import { Agent, type RunEvent, tool } from '@buddy/core';
+import { type FixtureServer, startFixtureServer } from '@buddy/testkit/fetch';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { scenario } from './__fixtures__/anthropic-fixtures.ts';
+import { Claude } from './claude.ts';
+
+const addToCart = tool({
+  name: 'add_to_cart',
+  description: "Add an item to the user's cart.",
+  parameters: z.object({ item: z.string() }),
+  execute: ({ item }, { agent }) => {
+    const cart = (agent.sessionState.cart ??= []) as string[];
+    cart.push(item);
+    return `Cart now has ${cart.length} item(s).`;
+  },
+});
+
+const ANSWER = 'I added milk to your cart. It now has 1 item.';
+const PREAMBLE = "I'll add milk to your cart.";
+const TOOL_USE_ID = 'toolu_01CaRtMiLk5Gh7Jk9Lm1Np3Q';
+
+describe('Agent over Claude (loopback provider)', () => {
+  let server: FixtureServer;
+  afterEach(() => server.close());
+
+  async function agentOverScriptedProvider(): Promise<Agent> {
+    // The provider first asks for add_to_cart, then answers once it has the tool result.
+    server = await startFixtureServer({
+      match: 'POST /v1/messages',
+      respond: (request, index) =>
+        scenario(index === 0 ? 'anthropic-cart-tool-call' : 'anthropic-cart-answer')(request),
+    });
+    const model = new Claude({ baseURL: server.url, apiKey: 'sk-ant-test', maxRetries: 0 });
+    return new Agent({
+      model,
+      instructions: 'Keep the cart up to date.',
+      tools: [addToCart],
+      sessionState: { cart: [] },
+    });
+  }
+
+  function expectToolRoundTrip(): void {
+    expect(server.requests).toHaveLength(2);
+    const [first, second] = server.requests.map(
+      (request) =>
+        request.body as { system?: string; messages: Record<string, unknown>[]; tools: unknown[] },
+    );
+    expect(first?.system).toContain('Keep the cart up to date.');
+    expect(first?.tools).toEqual([
+      {
+        name: 'add_to_cart',
+        description: "Add an item to the user's cart.",
+        input_schema: expect.objectContaining({ type: 'object', required: ['item'] }),
+      },
+    ]);
+    expect(second?.messages.slice(-2)).toEqual([
+      {
+        role: 'assistant',
+        content: [
+          { type: 'text', text: PREAMBLE },
+          { type: 'tool_use', id: TOOL_USE_ID, name: 'add_to_cart', input: { item: 'milk' } },
+        ],
+      },
+      {
+        role: 'user',
+        content: [
+          { type: 'tool_result', tool_use_id: TOOL_USE_ID, content: 'Cart now has 1 item(s).' },
+        ],
+      },
+    ]);
+  }
+
+  it('run(): executes the tool round trip and sends the result back with its tool_use_id', async () => {
+    const agent = await agentOverScriptedProvider();
+    const response = await agent.run('Add milk to my cart');
+    expect(response.content).toBe(ANSWER);
+    expect(agent.sessionState.cart).toEqual(['milk']);
+    expect(response.usage).toEqual({ inputTokens: 402 + 497, outputTokens: 58 + 16 });
+    expect(response.model).toEqual({ provider: 'anthropic', id: 'claude-sonnet-5-5' });
+    expectToolRoundTrip();
+  });
+
+  it('stream(): yields text deltas of the answer and ends with run-completed', async () => {
+    const agent = await agentOverScriptedProvider();
+    const events: RunEvent[] = [];
+    for await (const event of agent.stream('Add milk to my cart')) events.push(event);
+    const deltas = events.flatMap((event) => (event.type === 'text-delta' ? [event.delta] : []));
+    // The preamble of the tool-calling turn streams too; the answer follows it.
+    expect(deltas.join('')).toBe(PREAMBLE + ANSWER);
+    expect(deltas.length).toBeGreaterThan(2);
+    expect(events.map((event) => event.type)).toContain('tool-result');
+    const last = events.at(-1);
+    expect(last?.type).toBe('run-completed');
+    expect(last?.type === 'run-completed' && last.response.content).toBe(ANSWER);
+    expect(agent.sessionState.cart).toEqual(['milk']);
+    expectToolRoundTrip();
+    expect(server.requests[1]?.body).toMatchObject({ stream: true });
+  });
+});

@@ -1,0 +1,230 @@
+/**
+ * `Claude`: the `Model` contract over Anthropic's Messages API (`@anthropic-ai/sdk`, v1).
+ *
+ * Connection ownership: the adapter creates its own SDK client lazily, on the first call, unless
+ * one is passed as `client` (then the caller owns it and its settings). Construction never needs a
+ * key; the first call without one fails with `MODEL_AUTH_FAILED`.
+ *
+ * The SDK reads `ANTHROPIC_API_KEY` (or `ANTHROPIC_AUTH_TOKEN`) and `ANTHROPIC_BASE_URL` from the
+ * environment; the adapter only passes `apiKey` / `baseURL` when they were given, so both keep
+ * working, and so do Anthropic-compatible gateways reached through `baseURL`.
+ *
+ * Sharp edges:
+ * - the API requires `max_tokens`; the adapter sends `DEFAULT_MAX_TOKENS` (4096) unless the model
+ *   or the call sets it;
+ * - the SDK refuses non-streaming calls whose `max_tokens` could run past ten minutes;
+ *   `generate()` then streams the same request and assembles the answer itself;
+ * - the SDK retries 408/409/429/5xx twice by default (`maxRetries`), and ends an aborted stream
+ *   silently (the adapter turns that into `ABORTED`).
+ */
+import Anthropic, { AnthropicError, type ClientOptions } from '@anthropic-ai/sdk';
+import {
+  assertInteger,
+  assertNonEmptyString,
+  BuddyError,
+  describeValue,
+  type Model,
+  type ModelCallOptions,
+  type ModelRequest,
+  type ModelResponse,
+  type ModelStreamPart,
+  type ToolCall,
+} from '@buddy/core';
+import { type AnthropicRequest, toAnthropicRequest } from './anthropic-request.ts';
+import { fromMessage } from './anthropic-response.ts';
+import { toStreamParts } from './anthropic-stream.ts';
+import { mapAnthropicError } from './map-anthropic-error.ts';
+
+/**
+ * The model used when `id` is not given: the newest Sonnet alias that `@anthropic-ai/sdk` 1.14
+ * lists in its `Model` type.
+ */
+export const DEFAULT_CLAUDE_MODEL_ID = 'claude-sonnet-5-5';
+
+export interface ClaudeOptions {
+  /** Model id or alias, e.g. `'claude-sonnet-5-5'`, `'claude-haiku-4-5'`. */
+  id?: string;
+  /** API key. Default: `ANTHROPIC_API_KEY` (or a bearer token in `ANTHROPIC_AUTH_TOKEN`). */
+  apiKey?: string;
+  /** API base URL (without `/v1`). Default: `ANTHROPIC_BASE_URL`, then Anthropic. */
+  baseURL?: string;
+  /** A configured SDK client; the adapter then uses it as is (no `apiKey`/`baseURL`/`fetch`/`maxRetries`). */
+  client?: Anthropic;
+  /**
+   * Accepted for symmetry with `OpenAIChat`, validated, and not sent: API version 2026-10-21,
+   * which `@anthropic-ai/sdk` 1.x speaks, removed `temperature` (any value is a 400). The same
+   * holds for `ModelRequest.temperature`.
+   */
+  temperature?: number;
+  /** `max_tokens` for every call that does not set its own. Default `DEFAULT_MAX_TOKENS` (4096). */
+  maxTokens?: number;
+  /** A custom `fetch` for the SDK (tests, proxies, instrumentation). */
+  fetch?: ClientOptions['fetch'];
+  /** How often the SDK retries 408/409/429/5xx and connection errors. Default: the SDK's (2). */
+  maxRetries?: number;
+}
+
+const CLIENT_SETTINGS = ['apiKey', 'baseURL', 'fetch', 'maxRetries'] as const;
+
+function invalid(message: string): BuddyError {
+  return new BuddyError({ code: 'INVALID_ARGUMENT', message: `Claude: ${message}` });
+}
+
+function validate(options: ClaudeOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw invalid(`options must be an object, got ${describeValue(options)}`);
+  }
+  for (const key of ['id', 'apiKey'] as const) {
+    if (options[key] !== undefined) assertNonEmptyString(options[key], `Claude: ${key}`);
+  }
+  if (options.baseURL !== undefined && !URL.canParse(options.baseURL)) {
+    throw invalid(`baseURL must be an absolute URL, got ${describeValue(options.baseURL)}`);
+  }
+  const { temperature } = options;
+  if (
+    temperature !== undefined &&
+    (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0)
+  ) {
+    throw invalid(`temperature must be a number >= 0, got ${describeValue(temperature)}`);
+  }
+  if (options.maxTokens !== undefined)
+    assertInteger(options.maxTokens, 'Claude: maxTokens', { min: 1 });
+  if (options.maxRetries !== undefined) {
+    assertInteger(options.maxRetries, 'Claude: maxRetries', { min: 0 });
+  }
+  if (options.fetch !== undefined && typeof options.fetch !== 'function') {
+    throw invalid(`fetch must be a function, got ${describeValue(options.fetch)}`);
+  }
+  if (options.client === undefined) return;
+  if (typeof options.client !== 'object' || options.client === null) {
+    throw invalid(`client must be an Anthropic client, got ${describeValue(options.client)}`);
+  }
+  const conflicting = CLIENT_SETTINGS.filter((key) => options[key] !== undefined);
+  if (conflicting.length > 0) {
+    throw invalid(
+      `pass either client or ${conflicting.join(', ')}, not both: configure the client itself`,
+    );
+  }
+}
+
+/** The SDK's refusal of a long non-streaming call (it computes the limit from `max_tokens`). */
+function isStreamingRequired(error: unknown): boolean {
+  return error instanceof AnthropicError && /streaming is required/i.test(error.message);
+}
+
+/**
+ * A Claude model.
+ *
+ * @example
+ * const agent = new Agent({ model: new Claude({ id: 'claude-haiku-4-5' }), tools: [addToCart] });
+ *
+ * // through a gateway that speaks the Messages API:
+ * const viaGateway = new Claude({ baseURL: 'https://gateway.example.com/anthropic', apiKey });
+ */
+export class Claude implements Model {
+  readonly specificationVersion = 'v1' as const;
+  readonly provider = 'anthropic';
+  readonly id: string;
+  readonly #options: ClaudeOptions;
+  #client: Anthropic | undefined;
+
+  constructor(options: ClaudeOptions = {}) {
+    validate(options);
+    this.#options = { ...options };
+    this.id = options.id ?? DEFAULT_CLAUDE_MODEL_ID;
+    this.#client = options.client;
+  }
+
+  get #label(): string {
+    return `Claude(${this.id})`;
+  }
+
+  /** The SDK client, created on first use so that construction never needs a key. */
+  #getClient(): Anthropic {
+    if (this.#client !== undefined) return this.#client;
+    const { apiKey, baseURL, fetch, maxRetries } = this.#options;
+    const fromEnv =
+      process.env.ANTHROPIC_API_KEY?.trim() || process.env.ANTHROPIC_AUTH_TOKEN?.trim();
+    if (apiKey === undefined && !fromEnv) {
+      throw new BuddyError({
+        code: 'MODEL_AUTH_FAILED',
+        message: `${this.#label}: no API key found. Set the ANTHROPIC_API_KEY environment variable or pass the apiKey option: new Claude({ apiKey: '...' })`,
+        details: { provider: 'anthropic', envVar: 'ANTHROPIC_API_KEY' },
+      });
+    }
+    // Only what was given, so ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL keep working.
+    this.#client = new Anthropic({
+      ...(apiKey === undefined ? {} : { apiKey }),
+      ...(baseURL === undefined ? {} : { baseURL }),
+      ...(fetch === undefined ? {} : { fetch }),
+      ...(maxRetries === undefined ? {} : { maxRetries }),
+    });
+    return this.#client;
+  }
+
+  #request(request: ModelRequest): AnthropicRequest {
+    const { maxTokens } = this.#options;
+    return toAnthropicRequest(request, {
+      model: this.id,
+      ...(maxTokens === undefined ? {} : { maxTokens }),
+    });
+  }
+
+  async generate(request: ModelRequest, options: ModelCallOptions = {}): Promise<ModelResponse> {
+    const { signal } = options;
+    try {
+      if (signal?.aborted) throw signal.reason;
+      const { body, responseToolName } = this.#request(request);
+      const message = await this.#getClient().messages.create(
+        { ...body, stream: false },
+        signal === undefined ? {} : { signal },
+      );
+      return fromMessage(message, responseToolName, this.#label);
+    } catch (error) {
+      if (!isStreamingRequired(error)) throw mapAnthropicError(error, this.#label, signal);
+    }
+    return collect(this.stream(request, options));
+  }
+
+  async *stream(
+    request: ModelRequest,
+    options: ModelCallOptions = {},
+  ): AsyncIterable<ModelStreamPart> {
+    const { signal } = options;
+    const label = this.#label;
+    try {
+      if (signal?.aborted) throw signal.reason;
+      const { body, responseToolName } = this.#request(request);
+      const events = await this.#getClient().messages.create(
+        { ...body, stream: true },
+        signal === undefined ? {} : { signal },
+      );
+      yield* toStreamParts(events, {
+        label,
+        signal,
+        responseToolName,
+        onAbort: () => mapAnthropicError(signal?.reason, label, signal),
+      });
+    } catch (error) {
+      throw mapAnthropicError(error, label, signal);
+    }
+  }
+}
+
+/** Assembles a response from stream parts (the non-streaming fallback of `generate()`). */
+async function collect(parts: AsyncIterable<ModelStreamPart>): Promise<ModelResponse> {
+  let content = '';
+  const toolCalls: ToolCall[] = [];
+  for await (const part of parts) {
+    if (part.type === 'text-delta') content += part.delta;
+    else if (part.type === 'tool-call') toolCalls.push(part.toolCall);
+    else if (part.type === 'finish') {
+      return { content, toolCalls, usage: part.usage, finishReason: part.finishReason };
+    }
+  }
+  // toStreamParts always ends with finish or throws; this guards against a future change.
+  throw new BuddyError({
+    code: 'INTERNAL',
+    message: 'Claude: the stream ended without a finish part',
+  });
+}

@@ -1,0 +1,31 @@
+import { sseResponse } from '@buddy/testkit/fetch';
+import { describeModelAdapterContract, type ModelScenario } from '@buddy/testkit/model';
+import {
+  chunkFixture,
+  errorResponse,
+  isStreamRequest,
+  modelOver,
+  scenario,
+} from './__fixtures__/openai-fixtures.ts';
+
+function over(respond: Parameters<typeof modelOver>[0], usage?: ModelScenario['usage']) {
+  const { model, fetch } = modelOver(respond);
+  return { model, requests: () => fetch.requests, ...(usage === undefined ? {} : { usage }) };
+}
+
+describeModelAdapterContract('OpenAIChat', {
+  text: () => over(scenario('openai-text'), { inputTokens: 19, outputTokens: 10 }),
+  toolCall: () => over(scenario('openai-tool-call'), { inputTokens: 112, outputTokens: 18 }),
+  twoToolCalls: () => over(scenario('openai-two-tool-calls')),
+  structured: () => over(scenario('openai-structured')),
+  hang: () => over({ delayMs: 60_000 }),
+  stall: () =>
+    over((request) =>
+      isStreamRequest(request)
+        ? sseResponse(chunkFixture('openai-text'), { dialect: 'openai', stallAfter: 3 })
+        : { delayMs: 60_000 },
+    ),
+  error: (status) => over(errorResponse(status)),
+  midStreamError: () =>
+    over(sseResponse(chunkFixture('openai-mid-stream-error'), { dialect: 'openai' })),
+});

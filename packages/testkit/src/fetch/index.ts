@@ -1,0 +1,19 @@
+export {
+  createFixtureFetch,
+  type FixtureFetch,
+  type FixtureResponder,
+  type FixtureRoute,
+  type RecordedRequest,
+} from './fixture-fetch.ts';
+export { loadChunksFixture, loadJsonFixture } from './fixture-files.ts';
+export {
+  type FixtureResponse,
+  type FixtureResponseInit,
+  formatSseEvent,
+  jsonResponse,
+  type SseDialect,
+  sseResponse,
+  sseTerminator,
+  textResponse,
+} from './fixture-response.ts';
+export { type FixtureServer, startFixtureServer } from './fixture-server.ts';

@@ -1,0 +1,6 @@
+export {
+  describeModelAdapterContract,
+  type ModelAdapterHarness,
+  type ModelScenario,
+  modelContract,
+} from './model-adapter-contract.ts';
