@@ -1,0 +1,330 @@
+/**
+ * The connection half shared by `RedisStorage` and `RedisMemoryDb`: option validation, who owns
+ * the ioredis client, Lua script registration, and the translation of ioredis errors into
+ * `BuddyError`s.
+ */
+import { createHash } from 'node:crypto';
+import { BuddyError, describeValue } from '@buddy/core';
+import { Redis } from 'ioredis';
+
+/** The default server of an owned client. */
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+/** A Lua script run with `EVALSHA` (falling back to `EVAL` on `NOSCRIPT`). */
+export interface LuaScript {
+  /** Registered on the client as `buddy_<name>_<sha prefix>`, so two versions never clash. */
+  readonly command: string;
+  readonly lua: string;
+  readonly numberOfKeys: number;
+}
+
+/** Declares a script; the command name embeds its hash. */
+export function luaScript(name: string, numberOfKeys: number, lua: string): LuaScript {
+  const sha = createHash('sha1').update(lua).digest('hex');
+  return { command: `buddy_${name}_${sha.slice(0, 10)}`, lua, numberOfKeys };
+}
+
+type ScriptArgument = string | number;
+type ScriptCaller = (...args: ScriptArgument[]) => unknown;
+
+/** Something scripts can be queued on: the client itself or one of its pipelines. */
+export type ScriptTarget = Redis | ReturnType<Redis['pipeline']>;
+
+/**
+ * Calls a registered script. On a client it resolves to the reply; on a pipeline it queues the
+ * call (ioredis sends `EVAL` the first time a socket sees a script, `EVALSHA` after that, and
+ * retries with `EVAL` on `NOSCRIPT`).
+ */
+export function callScript(
+  target: ScriptTarget,
+  script: LuaScript,
+  keys: readonly string[],
+  args: readonly ScriptArgument[],
+): Promise<unknown> {
+  const caller = (target as unknown as Record<string, ScriptCaller>)[script.command];
+  if (typeof caller !== 'function') {
+    throw new BuddyError({
+      code: 'INTERNAL',
+      message: `Script ${script.command} is not registered on this client`,
+    });
+  }
+  return caller.call(target, ...keys, ...args) as Promise<unknown>;
+}
+
+/** Options every Redis-backed class accepts. */
+export interface RedisConnectionOptions {
+  /** `redis://` or `rediss://` URL of the server. Default `redis://127.0.0.1:6379`. */
+  url?: string;
+  /** A client you created and own. Never closed by `close()`. */
+  client?: Redis;
+  /** Key prefix. */
+  prefix?: string;
+}
+
+function invalid(message: string): BuddyError {
+  return new BuddyError({ code: 'INVALID_ARGUMENT', message });
+}
+
+/**
+ * Validates the constructor options shared by both classes, eagerly, naming the bad option.
+ * `allowed` lists every key the class accepts (unknown keys are rejected: a typo such as
+ * `ttlSecond` must not silently do nothing).
+ */
+export function validateConnectionOptions(
+  who: string,
+  options: unknown,
+  allowed: readonly string[],
+): asserts options is RedisConnectionOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalid(`${who}: options must be an object, got ${describeValue(options)}`);
+  }
+  for (const key of Object.keys(options)) {
+    if (!allowed.includes(key)) {
+      throw invalid(
+        `${who}: unknown option ${describeValue(key)} (allowed: ${allowed.join(', ')})`,
+      );
+    }
+  }
+  const { url, client, prefix } = options as Record<string, unknown>;
+  if (url !== undefined && client !== undefined) {
+    throw invalid(`${who}: pass either option 'url' or option 'client', not both`);
+  }
+  if (url !== undefined) {
+    if (typeof url !== 'string' || url.trim() === '') {
+      throw invalid(`${who}: option 'url' must be a non-empty string, got ${describeValue(url)}`);
+    }
+    let protocol: string | undefined;
+    try {
+      protocol = new URL(url).protocol;
+    } catch {
+      protocol = undefined;
+    }
+    if (protocol !== 'redis:' && protocol !== 'rediss:') {
+      throw invalid(
+        `${who}: option 'url' must be a redis:// or rediss:// URL, got ${describeValue(url)}`,
+      );
+    }
+  }
+  if (client !== undefined) {
+    const candidate = client as Record<string, unknown> | null;
+    if (
+      typeof candidate !== 'object' ||
+      candidate === null ||
+      typeof candidate.defineCommand !== 'function' ||
+      typeof candidate.pipeline !== 'function'
+    ) {
+      throw invalid(`${who}: option 'client' must be an ioredis Redis client`);
+    }
+    if (candidate.isCluster === true) {
+      throw invalid(
+        `${who}: option 'client' must be a standalone or Sentinel ioredis client; Cluster clients are not supported (see the README)`,
+      );
+    }
+  }
+  if (prefix !== undefined) {
+    if (typeof prefix !== 'string' || prefix === '') {
+      throw invalid(
+        `${who}: option 'prefix' must be a non-empty string, got ${describeValue(prefix)}`,
+      );
+    }
+    if (/[{}]/.test(prefix)) {
+      throw invalid(
+        `${who}: option 'prefix' must not contain '{' or '}' (they would break the keys' hash tags), got ${describeValue(prefix)}`,
+      );
+    }
+  }
+}
+
+/**
+ * Settings of a client this package creates. An unreachable server must fail a call within a
+ * few hundred milliseconds (one reconnect attempt), not queue it for minutes.
+ */
+const OWNED_CLIENT_OPTIONS = {
+  lazyConnect: true,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 5_000,
+  commandTimeout: 15_000,
+  retryStrategy: (attempt: number) => Math.min(attempt * 100, 2_000),
+} as const;
+
+/**
+ * Owns (or borrows) one ioredis client for one storage object and translates its errors.
+ */
+export class RedisConnection {
+  readonly client: Redis;
+  /** True when the client was created here: only then does `close()` disconnect it. */
+  readonly isOwned: boolean;
+  readonly #who: string;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  constructor(who: string, options: RedisConnectionOptions, scripts: readonly LuaScript[]) {
+    this.#who = who;
+    if (options.client !== undefined) {
+      this.client = options.client;
+      this.isOwned = false;
+    } else {
+      this.client = new Redis(options.url ?? DEFAULT_REDIS_URL, OWNED_CLIENT_OPTIONS);
+      this.isOwned = true;
+      // Connection errors surface on the calls that hit them (as STORAGE_UNAVAILABLE); without a
+      // listener ioredis would also print every reconnect failure to the console.
+      this.client.on('error', () => {});
+    }
+    for (const script of scripts) {
+      const existing = (this.client as unknown as Record<string, unknown>)[script.command];
+      if (typeof existing !== 'function') {
+        this.client.defineCommand(script.command, {
+          lua: script.lua,
+          numberOfKeys: script.numberOfKeys,
+        });
+      }
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** Rejects calls after `close()`, like every other storage. */
+  assertOpen(): void {
+    if (this.#closed) {
+      throw new BuddyError({
+        code: 'STORAGE_UNAVAILABLE',
+        message: `${this.#who} is closed`,
+        retryable: false,
+        details: { backend: 'redis' },
+      });
+    }
+  }
+
+  /** Runs one operation, translating whatever ioredis throws. */
+  async run<T>(
+    operation: string,
+    work: (client: Redis) => Promise<T>,
+    sessionId?: string,
+  ): Promise<T> {
+    this.assertOpen();
+    try {
+      return await work(this.client);
+    } catch (error) {
+      throw this.translate(error, operation, sessionId);
+    }
+  }
+
+  /** Translates an error of this connection (see `toRedisStorageError`). */
+  translate(error: unknown, operation: string, sessionId?: string): BuddyError {
+    return toRedisStorageError(error, { who: this.#who, operation, sessionId });
+  }
+
+  /** Executes a pipeline: every reply in order, or the first error (translated). */
+  async exec(
+    pipeline: ReturnType<Redis['pipeline']>,
+    operation: string,
+    sessionId?: string,
+  ): Promise<unknown[]> {
+    const results = await this.execSettled(pipeline, operation, sessionId);
+    return results.map((result) => {
+      if (result.error !== undefined) {
+        throw this.translate(result.error, operation, sessionId);
+      }
+      return result.value;
+    });
+  }
+
+  /** Executes a pipeline and returns each reply or error, so callers can judge them one by one. */
+  async execSettled(
+    pipeline: ReturnType<Redis['pipeline']>,
+    operation: string,
+    sessionId?: string,
+  ): Promise<{ value: unknown; error: unknown }[]> {
+    this.assertOpen();
+    let replies: [error: Error | null, result: unknown][] | null;
+    try {
+      replies = await pipeline.exec();
+    } catch (error) {
+      throw this.translate(error, operation, sessionId);
+    }
+    if (replies === null) {
+      throw this.translate(new Error('the pipeline was discarded'), operation, sessionId);
+    }
+    return replies.map(([error, value]) => ({ value, error: error ?? undefined }));
+  }
+
+  /** Idempotent. Disconnects an owned client (after pending replies); never a borrowed one. */
+  close(): Promise<void> {
+    this.#closed = true;
+    if (!this.isOwned) return Promise.resolve();
+    this.#closing ??= (async () => {
+      const client = this.client;
+      if (client.status === 'ready') {
+        try {
+          await client.quit();
+          return;
+        } catch {
+          // fall through: the connection is already gone
+        }
+      }
+      client.disconnect();
+    })();
+    return this.#closing;
+  }
+}
+
+const UNAVAILABLE_REPLIES = /^(LOADING|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|READONLY|OOM|MISCONF)\b/;
+
+/**
+ * Translates an ioredis error into a `BuddyError`:
+ * - `BUSY` (a long script blocks the server) → `STORAGE_BUSY`, retryable;
+ * - a key of the wrong type or a non-numeric counter inside a session → `STORAGE_CORRUPT`
+ *   naming the session;
+ * - server states that pass (`LOADING`, `OOM`, failover) and every connection-level failure
+ *   (refused, closed, timed out, retries exhausted) → `STORAGE_UNAVAILABLE`, retryable;
+ * - any other server reply → `STORAGE_UNAVAILABLE`, not retryable (the same call fails again).
+ */
+export function toRedisStorageError(
+  error: unknown,
+  context: { who: string; operation: string; sessionId?: string | undefined },
+): BuddyError {
+  if (BuddyError.is(error)) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const name = error instanceof Error ? error.name : '';
+  const details = {
+    backend: 'redis',
+    operation: context.operation,
+    ...(context.sessionId === undefined ? {} : { sessionId: context.sessionId }),
+  };
+  const text = `${context.who}.${context.operation} failed: ${message}`;
+  const isReply = name === 'ReplyError';
+  if (isReply && /\bBUSY\b/.test(message) && !/BUSYKEY/.test(message)) {
+    return new BuddyError({ code: 'STORAGE_BUSY', message: text, cause: error, details });
+  }
+  if (
+    isReply &&
+    context.sessionId !== undefined &&
+    /WRONGTYPE|not an integer|not a valid float/.test(message)
+  ) {
+    return new BuddyError({
+      code: 'STORAGE_CORRUPT',
+      message: `Session ${describeValue(context.sessionId)} is corrupt: ${message}`,
+      cause: error,
+      details,
+    });
+  }
+  if (isReply) {
+    const passing = UNAVAILABLE_REPLIES.test(message.replace(/^ERR Error running script.*?: /, ''));
+    return new BuddyError({
+      code: 'STORAGE_UNAVAILABLE',
+      message: text,
+      cause: error,
+      retryable: passing,
+      details,
+    });
+  }
+  return new BuddyError({
+    code: 'STORAGE_UNAVAILABLE',
+    message: text,
+    cause: error,
+    retryable: true,
+    details,
+  });
+}

@@ -1,0 +1,177 @@
+/**
+ * `RedisMemoryDb`: the `MemoryDb` contract on plain Redis 6+, through ioredis.
+ *
+ * Connection ownership: pass `client` and you keep it; pass `url` (or nothing) and the db creates
+ * a lazily connecting client that `close()` disconnects.
+ *
+ * Layout: one hash per user, `m:{userId}` (field = memory id, value = JSON row), and one small
+ * string per memory id, `mid:{id}` = owning user, so an id held by one user can never be written
+ * by another. The two live in different Cluster slots, so an upsert claims the id first (a script
+ * on `mid:{id}`: set if absent, else report the owner) and writes the row second (a script on the
+ * user's hash that keeps the stored `createdAt`). Deletes drop the claim before the row, so a row
+ * never outlives its claim; a crash in between leaves at worst a claim without a row, which only
+ * keeps that id reserved for its user.
+ *
+ * Sharp edge: `readMemories` reads the user's whole hash and sorts in process (memories per user
+ * are few: they all go into the system message anyway).
+ */
+import {
+  assertInteger,
+  assertNonEmptyString,
+  assertUserMemory,
+  BuddyError,
+  describeValue,
+  type MemoryDb,
+  memoryOwnershipError,
+  parseUserMemory,
+  type ReadMemoriesInput,
+  type UserMemory,
+} from '@buddy/core';
+import {
+  callScript,
+  RedisConnection,
+  type RedisConnectionOptions,
+  validateConnectionOptions,
+} from './redis-connection.ts';
+import { DEFAULT_PREFIX, RedisKeys } from './redis-keys.ts';
+import { CLAIM_MEMORY_ID, PUT_MEMORY, RELEASE_MEMORY_ID } from './redis-scripts.ts';
+
+/** Options of `RedisMemoryDb`: `url` or `client`, and `prefix`. */
+export type RedisMemoryDbOptions = RedisConnectionOptions;
+
+const OPTION_KEYS = ['url', 'client', 'prefix'] as const;
+const WHO = 'RedisMemoryDb';
+/** Memory ids removed per command by `clearMemories`. */
+const CLEAR_BATCH = 500;
+
+/**
+ * User memories on Redis.
+ *
+ * @example
+ * const db = new RedisMemoryDb({ url: 'redis://127.0.0.1:6379' });
+ * const memory = new AgentMemory({ db });
+ * const agent = new Agent({ model, memory, enableUserMemories: true, userId: 'dana' });
+ */
+export class RedisMemoryDb implements MemoryDb {
+  readonly specificationVersion = 'v1' as const;
+  readonly backend = 'redis';
+  /** The key prefix in use (default `buddy:`). */
+  readonly prefix: string;
+  readonly #connection: RedisConnection;
+  readonly #keys: RedisKeys;
+
+  constructor(options: RedisMemoryDbOptions = {}) {
+    validateConnectionOptions(WHO, options, OPTION_KEYS);
+    this.prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.#keys = new RedisKeys(this.prefix);
+    this.#connection = new RedisConnection(WHO, options, [
+      CLAIM_MEMORY_ID,
+      RELEASE_MEMORY_ID,
+      PUT_MEMORY,
+    ]);
+  }
+
+  async readMemories(input: ReadMemoriesInput): Promise<UserMemory[]> {
+    this.#connection.assertOpen();
+    assertNonEmptyString(input.userId, 'userId');
+    if (input.limit !== undefined) assertInteger(input.limit, 'limit', { min: 1 });
+    const sort = input.sort ?? 'newest';
+    if (sort !== 'newest' && sort !== 'oldest') {
+      throw new BuddyError({
+        code: 'INVALID_ARGUMENT',
+        message: `sort must be 'newest' or 'oldest', got ${describeValue(sort)}`,
+      });
+    }
+    const key = this.#keys.memories(input.userId);
+    const rows = await this.#connection.run('readMemories', (client) => client.hgetall(key));
+    const memories = Object.entries(rows).map(([id, raw]) => parseUserMemory(raw, id));
+    memories.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    if (sort === 'newest') memories.reverse();
+    return input.limit === undefined ? memories : memories.slice(0, input.limit);
+  }
+
+  async upsertMemory(memory: UserMemory): Promise<UserMemory> {
+    this.#connection.assertOpen();
+    assertUserMemory(memory);
+    const { createdAt, ...rest } = memory;
+    const restJson = JSON.stringify(rest);
+    const owner = await this.#connection.run('upsertMemory', (client) =>
+      callScript(client, CLAIM_MEMORY_ID, [this.#keys.memoryOwner(memory.id)], [memory.userId]),
+    );
+    if (owner !== memory.userId) throw memoryOwnershipError(memory.id, memory.userId);
+    const reply = (await this.#connection.run('upsertMemory', (client) =>
+      callScript(
+        client,
+        PUT_MEMORY,
+        [this.#keys.memories(memory.userId)],
+        // The script writes `{"createdAt":<n>` and appends the rest of the row.
+        [memory.id, restJson === '{}' ? '}' : `,${restJson.slice(1)}`, JSON.stringify(createdAt)],
+      ),
+    )) as (string | null)[];
+    if (reply[0] !== 'ok') {
+      parseUserMemory(reply[1], memory.id);
+      throw new BuddyError({
+        code: 'STORAGE_CORRUPT',
+        message: `Memory ${describeValue(memory.id)} is corrupt: its stored createdAt cannot be read`,
+      });
+    }
+    return { ...memory, createdAt: Number(reply[1]) };
+  }
+
+  async deleteMemory(input: { id: string; userId: string }): Promise<boolean> {
+    this.#connection.assertOpen();
+    assertNonEmptyString(input.id, 'id');
+    assertNonEmptyString(input.userId, 'userId');
+    const pipeline = this.#connection.client.pipeline();
+    // Claim first, row second (see the module header). Another user's claim is left alone, and
+    // the row delete only ever touches this user's own hash.
+    void callScript(
+      pipeline,
+      RELEASE_MEMORY_ID,
+      [this.#keys.memoryOwner(input.id)],
+      [input.userId],
+    );
+    void pipeline.hdel(this.#keys.memories(input.userId), input.id);
+    const [, removed] = await this.#connection.exec(pipeline, 'deleteMemory');
+    return Number(removed) === 1;
+  }
+
+  async clearMemories(input: { userId: string }): Promise<number> {
+    this.#connection.assertOpen();
+    assertNonEmptyString(input.userId, 'userId');
+    const { userId } = input;
+    const key = this.#keys.memories(userId);
+    const ids = await this.#connection.run('clearMemories', (client) => client.hkeys(key));
+    let removed = 0;
+    for (let start = 0; start < ids.length; start += CLEAR_BATCH) {
+      const batch = ids.slice(start, start + CLEAR_BATCH);
+      const pipeline = this.#connection.client.pipeline();
+      for (const id of batch) {
+        void callScript(pipeline, RELEASE_MEMORY_ID, [this.#keys.memoryOwner(id)], [userId]);
+      }
+      void pipeline.hdel(key, ...batch);
+      const replies = await this.#connection.exec(pipeline, 'clearMemories');
+      removed += Number(replies.at(-1));
+    }
+    return removed;
+  }
+
+  async deleteUserData(userId: string): Promise<number> {
+    return this.clearMemories({ userId });
+  }
+
+  /** Idempotent. Closes the client only if this db created it. */
+  async close(): Promise<void> {
+    await this.#connection.close();
+  }
+}
+
+/**
+ * Same as `new RedisMemoryDb(options)`.
+ *
+ * @example
+ * const db = createRedisMemoryDb({ url: 'redis://127.0.0.1:6379', prefix: 'myapp:' });
+ */
+export function createRedisMemoryDb(options: RedisMemoryDbOptions = {}): RedisMemoryDb {
+  return new RedisMemoryDb(options);
+}
