@@ -1,0 +1,153 @@
+/**
+ * Tables, indexes, migrations and SQL of `SqliteStorage`.
+ *
+ * Every name derives from `tableName` plus a `$` suffix. `$` cannot appear in a `tableName`, so
+ * two storages with different table names never share a table or an index, whatever the names
+ * (`a` and `a_runs` included).
+ */
+import type { Migration } from './migrations.ts';
+import { quoteIdentifier } from './sqlite-connection.ts';
+
+/** Default `tableName` of `SqliteStorage`. */
+export const DEFAULT_SESSIONS_TABLE = 'buddy_sessions';
+
+/** The names of one storage's tables and indexes (unquoted). */
+export interface SessionTableNames {
+  sessions: string;
+  runs: string;
+  leases: string;
+  schema: string;
+  byUser: string;
+  byUpdated: string;
+  byAgent: string;
+}
+
+export function sessionTableNames(tableName: string): SessionTableNames {
+  return {
+    sessions: tableName,
+    runs: `${tableName}$runs`,
+    leases: `${tableName}$leases`,
+    schema: `${tableName}$schema`,
+    byUser: `${tableName}$by_user`,
+    byUpdated: `${tableName}$by_updated`,
+    byAgent: `${tableName}$by_agent`,
+  };
+}
+
+/** The forward migrations of the session tables, in order. */
+export function sessionMigrations(names: SessionTableNames): Migration[] {
+  const sessions = quoteIdentifier(names.sessions);
+  const runs = quoteIdentifier(names.runs);
+  const leases = quoteIdentifier(names.leases);
+  return [
+    {
+      version: 1,
+      description: 'sessions, runs (one row per run) and leases; listing indexes',
+      up: (db) => {
+        // Runs are rows keyed by (session_id, idx): appending writes one row and reading the last
+        // N is a short index range. Lease rows are tiny and written twice per turn, so they live
+        // in a WITHOUT ROWID table: one b-tree to update instead of a table plus its key index.
+        db.exec(`
+          CREATE TABLE ${sessions} (
+            session_id TEXT PRIMARY KEY NOT NULL,
+            user_id TEXT,
+            agent_id TEXT,
+            session_name TEXT,
+            state TEXT NOT NULL,
+            summary TEXT,
+            version INTEGER NOT NULL,
+            run_count INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+          );
+          CREATE INDEX ${quoteIdentifier(names.byUser)}
+            ON ${sessions} (user_id, updated_at, session_id);
+          CREATE INDEX ${quoteIdentifier(names.byUpdated)}
+            ON ${sessions} (updated_at, session_id);
+          CREATE TABLE ${runs} (
+            session_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            run TEXT NOT NULL,
+            PRIMARY KEY (session_id, idx)
+          );
+          CREATE TABLE ${leases} (
+            session_id TEXT PRIMARY KEY NOT NULL,
+            token TEXT NOT NULL,
+            expires_at INTEGER NOT NULL
+          ) WITHOUT ROWID;
+        `);
+      },
+    },
+    {
+      version: 2,
+      description: 'index for listSessions({ agentId })',
+      up: (db) => {
+        db.exec(
+          `CREATE INDEX ${quoteIdentifier(names.byAgent)} ON ${sessions} (agent_id, updated_at, session_id)`,
+        );
+      },
+    },
+  ];
+}
+
+const SESSION_COLUMNS =
+  'session_id, user_id, agent_id, session_name, state, summary, version, run_count, created_at, updated_at';
+const INFO_COLUMNS = 'session_id, user_id, agent_id, session_name, created_at, updated_at';
+/** Keyset condition: strictly after the cursor in (updated_at DESC, session_id DESC) order. */
+const AFTER_CURSOR = '(updated_at, session_id) < (@cursorUpdatedAt, @cursorSessionId)';
+const LISTING_ORDER = 'ORDER BY updated_at DESC, session_id DESC LIMIT @limit';
+
+/**
+ * Every statement `SqliteStorage` runs, keyed by purpose. Exported so tests can check their query
+ * plans (`EXPLAIN QUERY PLAN`) against the very SQL the storage prepares.
+ */
+export function sessionSql(names: SessionTableNames) {
+  const sessions = quoteIdentifier(names.sessions);
+  const runs = quoteIdentifier(names.runs);
+  const leases = quoteIdentifier(names.leases);
+  return {
+    selectSession: `SELECT ${SESSION_COLUMNS} FROM ${sessions} WHERE session_id = ?`,
+    /** The small columns appendRun needs: never the state, summary or any run. */
+    selectSessionHead: `SELECT user_id, version, run_count, updated_at FROM ${sessions} WHERE session_id = ?`,
+    selectSessionSummary: `SELECT user_id, summary FROM ${sessions} WHERE session_id = ?`,
+    insertSession: `INSERT INTO ${sessions} (${SESSION_COLUMNS})
+      VALUES (@sessionId, @userId, @agentId, @sessionName, @state, @summary, 1, @runCount, @now, @now)`,
+    updateSessionAfterRun: `UPDATE ${sessions} SET
+        state = @state,
+        session_name = COALESCE(@sessionName, session_name),
+        version = version + 1,
+        run_count = run_count + 1,
+        updated_at = MAX(updated_at, @now)
+      WHERE session_id = @sessionId`,
+    updateSession: `UPDATE ${sessions} SET
+        state = COALESCE(@state, state),
+        session_name = COALESCE(@sessionName, session_name),
+        summary = CASE WHEN @replaceSummary = 1 THEN @summary ELSE summary END,
+        version = version + 1,
+        updated_at = MAX(updated_at, @now)
+      WHERE session_id = @sessionId`,
+    deleteSession: `DELETE FROM ${sessions} WHERE session_id = ?`,
+    insertRun: `INSERT INTO ${runs} (session_id, idx, run) VALUES (?, ?, ?)`,
+    deleteRuns: `DELETE FROM ${runs} WHERE session_id = ?`,
+    selectLastRuns: `SELECT idx, run FROM ${runs} WHERE session_id = ? ORDER BY idx DESC LIMIT ?`,
+    selectRunsFrom: `SELECT idx, run FROM ${runs} WHERE session_id = ? AND idx >= ? ORDER BY idx LIMIT ?`,
+    selectLease: `SELECT token, expires_at FROM ${leases} WHERE session_id = ?`,
+    /** Takes the lease when it is free or expired; `changes` is 1 when taken. */
+    claimLease: `INSERT INTO ${leases} (session_id, token, expires_at) VALUES (@sessionId, @token, @expiresAt)
+      ON CONFLICT (session_id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
+      WHERE ${leases}.expires_at <= @now`,
+    renewLease: `UPDATE ${leases} SET expires_at = @expiresAt
+      WHERE session_id = @sessionId AND token = @token AND expires_at > @now`,
+    releaseLease: `DELETE FROM ${leases} WHERE session_id = ? AND token = ?`,
+    deleteLease: `DELETE FROM ${leases} WHERE session_id = ?`,
+    deleteUserRuns: `DELETE FROM ${runs} WHERE session_id IN (SELECT session_id FROM ${sessions} WHERE user_id = ?)`,
+    deleteUserLeases: `DELETE FROM ${leases} WHERE session_id IN (SELECT session_id FROM ${sessions} WHERE user_id = ?)`,
+    deleteUserSessions: `DELETE FROM ${sessions} WHERE user_id = ?`,
+    listAll: `SELECT ${INFO_COLUMNS} FROM ${sessions} WHERE ${AFTER_CURSOR} ${LISTING_ORDER}`,
+    listByUser: `SELECT ${INFO_COLUMNS} FROM ${sessions} WHERE user_id = @userId AND ${AFTER_CURSOR} ${LISTING_ORDER}`,
+    listByAgent: `SELECT ${INFO_COLUMNS} FROM ${sessions} WHERE agent_id = @agentId AND ${AFTER_CURSOR} ${LISTING_ORDER}`,
+    listByUserAndAgent: `SELECT ${INFO_COLUMNS} FROM ${sessions} WHERE user_id = @userId AND agent_id = @agentId AND ${AFTER_CURSOR} ${LISTING_ORDER}`,
+  };
+}
+
+export type SessionSql = ReturnType<typeof sessionSql>;

@@ -1,0 +1,587 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { SessionStorage } from '@buddy/core';
+import { describeSessionStorageContract, makeRun, uniqueId } from '@buddy/testkit/storage';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { expectBuddyError, makeTempDir, tempDbFile } from '../test/helpers.ts';
+import { applyMigrations } from './internal/migrations.ts';
+import { sessionMigrations, sessionSql, sessionTableNames } from './internal/session-schema.ts';
+import { createSqliteStorage, SqliteStorage } from './sqlite-storage.ts';
+
+const names = sessionTableNames('buddy_sessions');
+
+/** Writes garbage into a session's state column through `db`. */
+function corruptState(db: Database.Database, sessionId: string, tableName = 'buddy_sessions') {
+  db.prepare(`UPDATE "${tableName}" SET state = '{"cart": [oops' WHERE session_id = ?`).run(
+    sessionId,
+  );
+}
+
+function corruptFirstRun(db: Database.Database, sessionId: string) {
+  db.prepare(`UPDATE "${names.runs}" SET run = ? WHERE session_id = ? AND idx = 0`).run(
+    JSON.stringify({ runId: 'r', messages: 'not an array' }),
+    sessionId,
+  );
+}
+
+// ---------------------------------------------------------------- contract: :memory:
+// An in-memory database exists only inside its connection, so the harness opens it and lends it
+// to the storage (which must then not close it); corruption goes through the same connection.
+const memoryConnections = new Map<SessionStorage, Database.Database>();
+
+describeSessionStorageContract('SqliteStorage (:memory:)', {
+  create: async () => {
+    const db = new Database(':memory:');
+    const storage = new SqliteStorage({ database: db });
+    memoryConnections.set(storage, db);
+    return storage;
+  },
+  corruptSession: async (storage, sessionId) => {
+    corruptState(memoryConnections.get(storage) as Database.Database, sessionId);
+  },
+  corruptRun: async (storage, sessionId) => {
+    corruptFirstRun(memoryConnections.get(storage) as Database.Database, sessionId);
+  },
+  dispose: async (storage) => {
+    memoryConnections.get(storage)?.close();
+    memoryConnections.delete(storage);
+  },
+});
+
+// ---------------------------------------------------------------- contract: file
+// Each storage gets its own file; the peer is a second SqliteStorage on the same file, i.e. a
+// second connection, as another process would have. Corruption is written by a third, raw one.
+const files = new Map<SessionStorage, string>();
+
+function withRawConnection(file: string, work: (db: Database.Database) => void): void {
+  const db = new Database(file);
+  try {
+    work(db);
+  } finally {
+    db.close();
+  }
+}
+
+describeSessionStorageContract('SqliteStorage (file, two connections)', {
+  create: async () => {
+    const file = tempDbFile();
+    const storage = new SqliteStorage({ dbFile: file });
+    files.set(storage, file);
+    return storage;
+  },
+  createPeer: async (storage) => {
+    const file = files.get(storage) as string;
+    const peer = new SqliteStorage({ dbFile: file });
+    files.set(peer, file);
+    return peer;
+  },
+  corruptSession: async (storage, sessionId) => {
+    withRawConnection(files.get(storage) as string, (db) => corruptState(db, sessionId));
+  },
+  corruptRun: async (storage, sessionId) => {
+    withRawConnection(files.get(storage) as string, (db) => corruptFirstRun(db, sessionId));
+  },
+  dispose: async (storage) => {
+    files.delete(storage);
+  },
+});
+
+// ---------------------------------------------------------------- backend-specific regressions
+
+describe('SqliteStorage (SQLite specifics)', () => {
+  const toClose: { close(): unknown }[] = [];
+  afterEach(async () => {
+    for (const item of toClose.splice(0).reverse()) await item.close();
+  });
+  function track<T extends { close(): unknown }>(item: T): T {
+    toClose.push(item);
+    return item;
+  }
+
+  describe('options', () => {
+    it('rejects bad options eagerly with INVALID_ARGUMENT naming the option', async () => {
+      const db = track(new Database(':memory:'));
+      await expectBuddyError(() => new SqliteStorage({ dbFile: '' }), 'INVALID_ARGUMENT', 'dbFile');
+      await expectBuddyError(
+        () => new SqliteStorage({ dbFile: 42 as unknown as string }),
+        'INVALID_ARGUMENT',
+        'dbFile',
+      );
+      await expectBuddyError(
+        () => new SqliteStorage({ dbFile: 'x.db', database: db }),
+        'INVALID_ARGUMENT',
+        'not both',
+      );
+      for (const tableName of ['', '1sessions', 'my-sessions', 'a b', 'x'.repeat(64), 'a"b']) {
+        await expectBuddyError(
+          () => new SqliteStorage({ tableName }),
+          'INVALID_ARGUMENT',
+          'tableName',
+        );
+      }
+      await expectBuddyError(
+        () => new SqliteStorage({ dbfile: 'x.db' } as unknown as { dbFile: string }),
+        'INVALID_ARGUMENT',
+        '"dbfile"',
+      );
+      await expectBuddyError(
+        () => new SqliteStorage({ database: {} as Database.Database }),
+        'INVALID_ARGUMENT',
+        'database',
+      );
+      await expectBuddyError(
+        () => new SqliteStorage('agent.db' as unknown as { dbFile: string }),
+        'INVALID_ARGUMENT',
+        'options',
+      );
+      const closed = new Database(':memory:');
+      closed.close();
+      await expectBuddyError(
+        () => new SqliteStorage({ database: closed }),
+        'INVALID_ARGUMENT',
+        'closed',
+      );
+    });
+
+    it('accepts the longest valid tableName and exposes it', () => {
+      const tableName = `_${'a1'.repeat(31)}`;
+      expect(tableName).toHaveLength(63);
+      const storage = track(new SqliteStorage({ tableName }));
+      expect(storage.tableName).toBe(tableName);
+      expect(track(createSqliteStorage()).tableName).toBe('buddy_sessions');
+    });
+
+    it('without dbFile or database keeps a private in-memory database per instance', async () => {
+      const first = track(new SqliteStorage());
+      const second = track(new SqliteStorage({}));
+      await first.appendRun({ sessionId: 's', run: makeRun('s', 'hi'), sessionState: { a: 1 } });
+      expect((await first.getSession('s'))?.runCount).toBe(1);
+      expect(await second.getSession('s')).toBeUndefined();
+    });
+
+    it('reports an unopenable file as STORAGE_UNAVAILABLE naming it, from the constructor', async () => {
+      const missingDir = join(makeTempDir(), 'no', 'such', 'dir', 'agent.db');
+      const error = await expectBuddyError(
+        () => new SqliteStorage({ dbFile: missingDir }),
+        'STORAGE_UNAVAILABLE',
+        'agent.db',
+      );
+      expect(error.cause).toBeDefined();
+      expect(error.retryable).toBe(false);
+    });
+  });
+
+  describe('connection ownership', () => {
+    it('never closes a database it was given', async () => {
+      const db = track(new Database(':memory:'));
+      const storage = new SqliteStorage({ database: db });
+      await storage.upsertSession({ sessionId: 's1' });
+      await storage.close();
+      await storage.close();
+      expect(db.open).toBe(true);
+      // The data is still there for the owner (and for a new storage on the same connection).
+      const again = track(new SqliteStorage({ database: db }));
+      expect((await again.getSession('s1'))?.version).toBe(1);
+    });
+
+    it('closes the file it opened: WAL is checkpointed and its files are removed', async () => {
+      const file = tempDbFile();
+      const storage = new SqliteStorage({ dbFile: file });
+      await storage.appendRun({ sessionId: 's', run: makeRun('s', 'x'), sessionState: {} });
+      expect(existsSync(`${file}-wal`)).toBe(true);
+      await storage.close();
+      expect(existsSync(`${file}-wal`)).toBe(false);
+      await storage.close();
+    });
+
+    it('rejects every call after close() with STORAGE_UNAVAILABLE, not retryable', async () => {
+      const storage = new SqliteStorage();
+      const lease = await storage.acquireLease({ sessionId: 's', ttlMs: 1000, waitMs: 0 });
+      await storage.close();
+      const calls: [string, () => Promise<unknown>][] = [
+        ['getSession', () => storage.getSession('s')],
+        ['upsertSession', () => storage.upsertSession({ sessionId: 's' })],
+        [
+          'appendRun',
+          () => storage.appendRun({ sessionId: 's', run: makeRun('s', 'x'), sessionState: {} }),
+        ],
+        ['getRuns', () => storage.getRuns({ sessionId: 's' })],
+        ['acquireLease', () => storage.acquireLease({ sessionId: 's', ttlMs: 10, waitMs: 0 })],
+        ['renewLease', () => lease.renew()],
+        ['releaseLease', () => lease.release()],
+        ['listSessions', () => storage.listSessions()],
+        ['deleteSession', () => storage.deleteSession('s')],
+        ['deleteUserData', () => storage.deleteUserData('u')],
+      ];
+      for (const [operation, call] of calls) {
+        const error = await expectBuddyError(call, 'STORAGE_UNAVAILABLE', operation);
+        expect(error.retryable).toBe(false);
+      }
+    });
+  });
+
+  describe('tables', () => {
+    it('keeps storages with different tableNames apart in one database, even a and a_runs', async () => {
+      const db = track(new Database(':memory:'));
+      const a = track(new SqliteStorage({ database: db, tableName: 'a' }));
+      const aRuns = track(new SqliteStorage({ database: db, tableName: 'a_runs' }));
+      const aDollar = track(new SqliteStorage({ database: db, tableName: 'a_leases' }));
+      await a.appendRun({ sessionId: 's', run: makeRun('s', 'in a'), sessionState: { in: 'a' } });
+      await aRuns.appendRun({
+        sessionId: 's',
+        run: makeRun('s', 'in a_runs'),
+        sessionState: { in: 'a_runs' },
+      });
+      expect((await a.getSession('s'))?.sessionState).toEqual({ in: 'a' });
+      expect((await aRuns.getSession('s'))?.sessionState).toEqual({ in: 'a_runs' });
+      expect((await a.getRuns({ sessionId: 's' })).map((run) => run.messages[0]?.content)).toEqual([
+        'in a',
+      ]);
+      expect(await aDollar.getSession('s')).toBeUndefined();
+      const tables = db
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        .pluck()
+        .all();
+      expect(tables).toEqual(
+        expect.arrayContaining(['a', 'a$runs', 'a$leases', 'a$schema', 'a_runs', 'a_runs$runs']),
+      );
+    });
+
+    it('uses WAL, NORMAL sync and a busy timeout on files it opens', async () => {
+      const file = tempDbFile();
+      track(new SqliteStorage({ dbFile: file }));
+      const raw = track(new Database(file));
+      expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
+    });
+
+    it('leaves the PRAGMAs of a borrowed connection alone', () => {
+      const file = tempDbFile();
+      const db = track(new Database(file));
+      track(new SqliteStorage({ database: db }));
+      expect(db.pragma('journal_mode', { simple: true })).toBe('delete');
+    });
+  });
+
+  describe('migrations', () => {
+    function schemaRows(file: string): unknown[] {
+      const raw = new Database(file, { readonly: true });
+      try {
+        return raw.prepare(`SELECT * FROM "${names.schema}" ORDER BY version`).all();
+      } finally {
+        raw.close();
+      }
+    }
+
+    it('creates the latest schema once and re-applies nothing when the file is reopened', async () => {
+      const file = tempDbFile();
+      const first = new SqliteStorage({ dbFile: file });
+      await first.appendRun({ sessionId: 's', run: makeRun('s', 'x'), sessionState: { n: 1 } });
+      await first.close();
+      const before = schemaRows(file);
+      expect(before).toHaveLength(2);
+      expect(before).toMatchObject([
+        { version: 1, component: 'sessions' },
+        { version: 2, component: 'sessions' },
+      ]);
+      const second = track(new SqliteStorage({ dbFile: file }));
+      expect(schemaRows(file)).toEqual(before);
+      expect((await second.getSession('s'))?.sessionState).toEqual({ n: 1 });
+    });
+
+    it('migrates a version-1 file forward and keeps its data', async () => {
+      const file = tempDbFile();
+      const v1 = new Database(file);
+      applyMigrations(v1, {
+        schemaTable: names.schema,
+        component: 'sessions',
+        tableName: names.sessions,
+        who: 'test',
+        migrations: sessionMigrations(names).slice(0, 1),
+      });
+      v1.prepare(
+        `INSERT INTO "${names.sessions}" (session_id, user_id, agent_id, session_name, state, summary, version, run_count, created_at, updated_at)
+         VALUES ('old', 'dana', 'agent-1', 'Old one', '{"cart":["milk"]}', NULL, 1, 0, 1000, 1000)`,
+      ).run();
+      const indexesBefore = v1
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = ?")
+        .pluck()
+        .all(names.byAgent);
+      expect(indexesBefore).toEqual([]);
+      v1.close();
+
+      const storage = track(new SqliteStorage({ dbFile: file }));
+      expect(schemaRows(file)).toMatchObject([{ version: 1 }, { version: 2 }]);
+      expect(await storage.getSession('old')).toMatchObject({
+        userId: 'dana',
+        sessionName: 'Old one',
+        sessionState: { cart: ['milk'] },
+      });
+      const listed = await storage.listSessions({ agentId: 'agent-1' });
+      expect(listed.sessions.map((session) => session.sessionId)).toEqual(['old']);
+      const raw = track(new Database(file, { readonly: true }));
+      expect(
+        raw
+          .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name = ?")
+          .pluck()
+          .get(names.byAgent),
+      ).toBe(names.byAgent);
+    });
+
+    it('refuses a database written by a newer schema version', async () => {
+      const file = tempDbFile();
+      await new SqliteStorage({ dbFile: file }).close();
+      const raw = new Database(file);
+      raw
+        .prepare(
+          `INSERT INTO "${names.schema}" (version, component, description, applied_at) VALUES (3, 'sessions', 'from the future', 0)`,
+        )
+        .run();
+      raw.close();
+      const error = await expectBuddyError(
+        () => new SqliteStorage({ dbFile: file }),
+        'STORAGE_UNAVAILABLE',
+        'newer',
+      );
+      expect(error.retryable).toBe(false);
+      expect(error.message).toContain('schema version 3');
+    });
+
+    it('refuses a tableName already used by a SqliteMemoryDb', async () => {
+      const db = track(new Database(':memory:'));
+      db.exec(
+        `CREATE TABLE "shared$schema" (version INTEGER PRIMARY KEY, component TEXT NOT NULL, description TEXT NOT NULL, applied_at INTEGER NOT NULL);
+         INSERT INTO "shared$schema" VALUES (1, 'memories', 'x', 0);`,
+      );
+      await expectBuddyError(
+        () => new SqliteStorage({ database: db, tableName: 'shared' }),
+        'INVALID_ARGUMENT',
+        'memories',
+      );
+    });
+  });
+
+  describe('query plans', () => {
+    function plan(db: Database.Database, sql: string): string[] {
+      const parameters: Record<string, null> = {};
+      for (const name of sql.match(/@\w+/g) ?? []) parameters[name.slice(1)] = null;
+      const positional = (sql.match(/\?/g) ?? []).map(() => null);
+      const statement = db.prepare(`EXPLAIN QUERY PLAN ${sql}`);
+      const rows = (
+        Object.keys(parameters).length > 0 ? statement.all(parameters) : statement.all(positional)
+      ) as { detail: string }[];
+      return rows.map((row) => row.detail);
+    }
+
+    it('lists, deletes a user and reads runs through indexes, never a table scan', () => {
+      const db = track(new Database(':memory:'));
+      track(new SqliteStorage({ database: db }));
+      const sql = sessionSql(names);
+      const expectations: [keyof typeof sql, string][] = [
+        ['listByUser', `USING INDEX ${names.byUser}`],
+        ['listAll', `USING INDEX ${names.byUpdated}`],
+        ['listByAgent', `USING INDEX ${names.byAgent}`],
+        ['deleteUserSessions', `USING INDEX ${names.byUser}`],
+        ['deleteUserRuns', `USING COVERING INDEX ${names.byUser}`],
+        ['deleteUserLeases', `USING COVERING INDEX ${names.byUser}`],
+        ['selectLastRuns', 'USING INDEX sqlite_autoindex'],
+        ['selectRunsFrom', 'USING INDEX sqlite_autoindex'],
+        ['selectSession', 'USING INDEX sqlite_autoindex'],
+        ['selectSessionHead', 'USING INDEX sqlite_autoindex'],
+      ];
+      for (const [key, expected] of expectations) {
+        const details = plan(db, sql[key]);
+        expect(details.join(' | '), key).toContain(expected);
+      }
+      for (const [key, statement] of Object.entries(sql)) {
+        const details = plan(db, statement).join(' | ');
+        expect(details, key).not.toMatch(/\bSCAN\b/);
+        expect(details, key).not.toContain('TEMP B-TREE');
+      }
+    });
+  });
+
+  describe('turn path', () => {
+    it('never reads older runs: appendRun and getRuns({ last }) work past a corrupt old run', async () => {
+      const db = track(new Database(':memory:'));
+      const storage = track(new SqliteStorage({ database: db }));
+      for (let index = 0; index < 5; index++) {
+        await storage.appendRun({
+          sessionId: 's',
+          run: makeRun('s', `turn ${index}`),
+          sessionState: { turn: index },
+        });
+      }
+      corruptFirstRun(db, 's');
+      const appended = await storage.appendRun({
+        sessionId: 's',
+        run: makeRun('s', 'turn 5'),
+        sessionState: { turn: 5 },
+      });
+      expect(appended).toMatchObject({ index: 5, version: 6 });
+      const last = await storage.getRuns({ sessionId: 's', last: 2 });
+      expect(last.map((run) => run.index)).toEqual([4, 5]);
+      await expectBuddyError(storage.getRuns({ sessionId: 's' }), 'STORAGE_CORRUPT', '"s"');
+    });
+
+    it('never moves updatedAt backwards, even when the clock does', async () => {
+      const storage = track(new SqliteStorage());
+      const created = await storage.upsertSession({ sessionId: 's' });
+      const now = vi.spyOn(Date, 'now').mockReturnValue(created.updatedAt - 60_000);
+      const appended = await storage.appendRun({
+        sessionId: 's',
+        run: makeRun('s', 'x'),
+        sessionState: {},
+      });
+      const upserted = await storage.upsertSession({ sessionId: 's', sessionName: 'n' });
+      now.mockRestore();
+      expect(appended.updatedAt).toBe(created.updatedAt);
+      expect(upserted.updatedAt).toBe(created.updatedAt);
+      expect((await storage.getSession('s'))?.updatedAt).toBe(created.updatedAt);
+    });
+
+    it('appendRun leaves a summary written by another connection in place', async () => {
+      const file = tempDbFile();
+      const writer = track(new SqliteStorage({ dbFile: file }));
+      const summarizer = track(new SqliteStorage({ dbFile: file }));
+      await writer.appendRun({ sessionId: 's', run: makeRun('s', 'a'), sessionState: { n: 1 } });
+      await summarizer.upsertSession({
+        sessionId: 's',
+        summary: { summary: 'covers 1', runsCovered: 1, updatedAt: 1 },
+      });
+      await writer.appendRun({ sessionId: 's', run: makeRun('s', 'b'), sessionState: { n: 2 } });
+      expect(await writer.getSession('s')).toMatchObject({
+        sessionState: { n: 2 },
+        runCount: 2,
+        version: 3,
+        summary: { summary: 'covers 1', runsCovered: 1 },
+      });
+    });
+
+    it('ignores an index passed with the run and stores the assigned one', async () => {
+      const storage = track(new SqliteStorage());
+      const run = { ...makeRun('s', 'x'), index: 41 };
+      expect((await storage.appendRun({ sessionId: 's', run, sessionState: {} })).index).toBe(0);
+      expect((await storage.getRuns({ sessionId: 's' }))[0]?.index).toBe(0);
+    });
+
+    it('rejects a state that cannot be stored as JSON, writing nothing', async () => {
+      const storage = track(new SqliteStorage());
+      await expectBuddyError(
+        storage.appendRun({
+          sessionId: 's',
+          run: makeRun('s', 'x'),
+          sessionState: { big: 1n },
+        }),
+        'INVALID_ARGUMENT',
+        'sessionState',
+      );
+      expect(await storage.getSession('s')).toBeUndefined();
+    });
+  });
+
+  describe('corrupt data', () => {
+    it('lists and deletes around a corrupt session; its owner can still delete it', async () => {
+      const db = track(new Database(':memory:'));
+      const storage = track(new SqliteStorage({ database: db }));
+      const userId = uniqueId('u');
+      await storage.upsertSession({ sessionId: 'broken', userId, sessionState: { a: 1 } });
+      await storage.upsertSession({ sessionId: 'fine', userId });
+      corruptState(db, 'broken');
+      await expectBuddyError(storage.getSession('broken'), 'STORAGE_CORRUPT', 'broken');
+      // Another user is told it is not theirs, not that it is corrupt.
+      await expectBuddyError(
+        storage.getSession('broken', { userId: 'mallory' }),
+        'SESSION_OWNERSHIP',
+      );
+      const listed = await storage.listSessions({ userId });
+      expect(listed.sessions.map((session) => session.sessionId).sort()).toEqual([
+        'broken',
+        'fine',
+      ]);
+      expect(await storage.deleteSession('broken', { userId })).toBe(true);
+      expect(await storage.getSession('broken')).toBeUndefined();
+    });
+
+    it('reports a corrupt summary as STORAGE_CORRUPT naming the session, and keeps it on upsert', async () => {
+      const db = track(new Database(':memory:'));
+      const storage = track(new SqliteStorage({ database: db }));
+      await storage.upsertSession({
+        sessionId: 's',
+        summary: { summary: 'ok', runsCovered: 1, updatedAt: 1 },
+      });
+      db.prepare(`UPDATE "${names.sessions}" SET summary = '{"summary": 5}'`).run();
+      await expectBuddyError(storage.getSession('s'), 'STORAGE_CORRUPT', '"s"');
+      await expectBuddyError(
+        storage.upsertSession({
+          sessionId: 's',
+          summary: { summary: 'new', runsCovered: 2, updatedAt: 2 },
+        }),
+        'STORAGE_CORRUPT',
+        '"s"',
+      );
+    });
+  });
+
+  describe('driver errors', () => {
+    it('maps a read-only database to STORAGE_UNAVAILABLE with the operation and cause', async () => {
+      const file = tempDbFile();
+      const writer = new SqliteStorage({ dbFile: file });
+      await writer.upsertSession({ sessionId: 's', sessionState: { a: 1 } });
+      await writer.close();
+      const readonly = track(new Database(file, { readonly: true }));
+      const storage = track(new SqliteStorage({ database: readonly }));
+      expect((await storage.getSession('s'))?.sessionState).toEqual({ a: 1 });
+      const error = await expectBuddyError(
+        storage.appendRun({ sessionId: 's', run: makeRun('s', 'x'), sessionState: {} }),
+        'STORAGE_UNAVAILABLE',
+        'SqliteStorage.appendRun',
+      );
+      expect((error.cause as { code?: string }).code).toMatch(/^SQLITE_READONLY/);
+      expect(error.details).toMatchObject({ backend: 'sqlite', operation: 'appendRun' });
+      expect(error.retryable).toBe(false);
+    });
+
+    it('maps a database closed by its owner to STORAGE_UNAVAILABLE, not retryable', async () => {
+      const db = new Database(':memory:');
+      const storage = track(new SqliteStorage({ database: db }));
+      db.close();
+      const error = await expectBuddyError(
+        storage.getSession('s'),
+        'STORAGE_UNAVAILABLE',
+        'SqliteStorage.getSession',
+      );
+      expect(error.retryable).toBe(false);
+      expect(error.cause).toBeInstanceOf(TypeError);
+    });
+
+    it('maps a lock held by another connection to STORAGE_BUSY, retryable', async () => {
+      const file = tempDbFile();
+      track(new SqliteStorage({ dbFile: file }));
+      const holder = track(new Database(file));
+      // A borrowed connection with a short timeout, so the test does not wait 5 s.
+      const impatient = track(new Database(file, { timeout: 20 }));
+      const storage = track(new SqliteStorage({ database: impatient }));
+      holder.exec('BEGIN IMMEDIATE');
+      try {
+        const error = await expectBuddyError(
+          storage.appendRun({ sessionId: 's', run: makeRun('s', 'x'), sessionState: {} }),
+          'STORAGE_BUSY',
+          'SqliteStorage.appendRun',
+        );
+        expect(error.retryable).toBe(true);
+        expect((error.cause as { code?: string }).code).toBe('SQLITE_BUSY');
+        await expectBuddyError(
+          storage.acquireLease({ sessionId: 's', ttlMs: 1000, waitMs: 0 }),
+          'STORAGE_BUSY',
+          'acquireLease',
+        );
+      } finally {
+        holder.exec('ROLLBACK');
+      }
+      // Reads are not blocked by a writer in WAL mode, and writes resume once it is gone.
+      await storage.appendRun({ sessionId: 's', run: makeRun('s', 'x'), sessionState: {} });
+      expect((await storage.getSession('s'))?.runCount).toBe(1);
+    });
+  });
+});
