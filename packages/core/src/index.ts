@@ -9,6 +9,7 @@ export type {
   RunResponse,
   SystemMessageContext,
 } from './agent/agent-types.ts';
+export { assertModel } from './agent/assert-model.ts';
 export {
   CHAT_HISTORY_TOOL,
   DEFAULT_CHAT_HISTORY_PAIRS,
@@ -21,7 +22,8 @@ export {
   loadDefaultModel,
   type ModuleImporter,
 } from './agent/default-model.ts';
-export { MAX_TOOL_ROUNDS } from './agent/run-model-loop.ts';
+export { KeyedMutex } from './agent/keyed-mutex.ts';
+export { MAX_TOOL_ROUNDS, parseToolArguments } from './agent/run-model-loop.ts';
 export {
   formatMemoriesSection,
   formatSummarySection,

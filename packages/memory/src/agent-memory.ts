@@ -17,6 +17,7 @@ import {
   BuddyError,
   describeValue,
   InMemoryMemoryDb,
+  KeyedMutex,
   type MemoryDb,
   type MessagePair,
   type Model,
@@ -32,7 +33,6 @@ import {
   type SessionSummary,
 } from '@buddy/summarizer';
 import { assertMemoryDb } from './assert-memory-db.ts';
-import { KeyedQueue } from './keyed-queue.ts';
 import { MemoryClassifier } from './memory-classifier.ts';
 import { type MemoryChange, MemoryManager } from './memory-manager.ts';
 
@@ -113,7 +113,7 @@ export class AgentMemory implements AgentMemoryContract {
   readonly #manager: MemoryManager;
   readonly #retrieval: MemoryRetrieval;
   readonly #numMemories: number;
-  readonly #queue = new KeyedQueue();
+  readonly #queue = new KeyedMutex();
   #host: AgentMemoryHost | undefined;
   #memories: UserMemory[] = [];
 

@@ -9,6 +9,7 @@ import {
   type Message,
   type Model,
   type ModelResponse,
+  parseToolArguments,
   type Tool,
   type ToolCall,
   throwIfAborted,
@@ -113,24 +114,10 @@ async function executeCall(
       isError: true,
     };
   }
-  let args: unknown;
+  const parsed = parseToolArguments(entry.definition, call.arguments);
+  if (!parsed.success) return { content: `Error: ${parsed.error.message}`, isError: true };
   try {
-    args = call.arguments.trim() === '' ? {} : JSON.parse(call.arguments);
-  } catch {
-    return {
-      content: `Error: arguments of ${call.name} are not valid JSON: ${describeValue(call.arguments)}`,
-      isError: true,
-    };
-  }
-  const parsed = entry.definition.parameters.safeParse(args);
-  if (!parsed.success) {
-    const issues = parsed.error.issues
-      .map((issue) => `${issue.path.join('.') || 'arguments'}: ${issue.message}`)
-      .join('; ');
-    return { content: `Error: invalid arguments for ${call.name}: ${issues}`, isError: true };
-  }
-  try {
-    return { content: await entry.run(parsed.data), isError: false };
+    return { content: await entry.run(parsed.args), isError: false };
   } catch (error) {
     if (signal?.aborted) throw toBuddyError(signal.reason ?? error, 'ABORTED');
     return {

@@ -207,34 +207,10 @@ export async function executeToolCall(
       }),
     );
   }
-  let args: unknown;
+  const parsed = parseToolArguments(definition, toolCall.arguments);
+  if (!parsed.success) return errorOutcome(parsed.error);
   try {
-    args = toolCall.arguments.trim() === '' ? {} : JSON.parse(toolCall.arguments);
-  } catch {
-    return errorOutcome(
-      new BuddyError({
-        code: 'TOOL_INPUT_INVALID',
-        message: `Invalid arguments for tool '${definition.name}': not valid JSON: ${describeValue(toolCall.arguments)}`,
-      }),
-    );
-  }
-  const parsed = definition.parameters.safeParse(args);
-  if (!parsed.success) {
-    const issues = parsed.error.issues
-      .map((issue) => {
-        const where = issue.path.length === 0 ? 'arguments' : issue.path.join('.');
-        return `${where}: ${issue.message} (got ${describeValue(valueAt(args, issue.path))})`;
-      })
-      .join('; ');
-    return errorOutcome(
-      new BuddyError({
-        code: 'TOOL_INPUT_INVALID',
-        message: `Invalid arguments for tool '${definition.name}': ${issues}`,
-      }),
-    );
-  }
-  try {
-    const result = await definition.execute(parsed.data, context);
+    const result = await definition.execute(parsed.args, context);
     if (typeof result === 'string') return { content: result, isError: false };
     if (result === undefined) return { content: '', isError: false };
     return { content: JSON.stringify(result) ?? '', isError: false };
@@ -243,4 +219,41 @@ export async function executeToolCall(
     const message = error instanceof Error ? error.message : String(error);
     return errorOutcome(new BuddyError({ code: 'TOOL_EXECUTION_FAILED', message, cause: error }));
   }
+}
+
+/**
+ * Parses a tool call's JSON arguments and validates them with the tool's zod schema. Errors name
+ * the tool, the path and the bad value, ready to be sent back to the model.
+ */
+export function parseToolArguments(
+  definition: Tool,
+  argumentsText: string,
+): { success: true; args: unknown } | { success: false; error: BuddyError } {
+  let args: unknown;
+  try {
+    args = argumentsText.trim() === '' ? {} : JSON.parse(argumentsText);
+  } catch {
+    return {
+      success: false,
+      error: new BuddyError({
+        code: 'TOOL_INPUT_INVALID',
+        message: `Invalid arguments for tool '${definition.name}': not valid JSON: ${describeValue(argumentsText)}`,
+      }),
+    };
+  }
+  const parsed = definition.parameters.safeParse(args);
+  if (parsed.success) return { success: true, args: parsed.data };
+  const issues = parsed.error.issues
+    .map((issue) => {
+      const where = issue.path.length === 0 ? 'arguments' : issue.path.join('.');
+      return `${where}: ${issue.message} (got ${describeValue(valueAt(args, issue.path))})`;
+    })
+    .join('; ');
+  return {
+    success: false,
+    error: new BuddyError({
+      code: 'TOOL_INPUT_INVALID',
+      message: `Invalid arguments for tool '${definition.name}': ${issues}`,
+    }),
+  };
 }

@@ -6,6 +6,7 @@ import type { SessionStorage } from '../spec/session-storage-v1.ts';
 import { describeValue } from '../storage/storage-helpers.ts';
 import { isTool, type Tool } from '../tools/tool.ts';
 import type { AgentOptions } from './agent-types.ts';
+import { assertModel } from './assert-model.ts';
 
 /** Options after validation, with every default applied. */
 export interface ResolvedAgentOptions {
@@ -114,23 +115,6 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return prototype === Object.prototype || prototype === null;
 }
 
-/** Checks a value that claims to be a `Model`. */
-export function assertModel(value: unknown, what: string): asserts value is Model {
-  if (typeof value !== 'object' || value === null) {
-    fail(`${what} must be a Model (e.g. new OpenAIChat()), got ${describeValue(value)}`);
-  }
-  const model = value as Partial<Model>;
-  if (model.specificationVersion !== 'v1') {
-    fail(
-      `${what} implements model specification ${describeValue(model.specificationVersion)}; this version of @buddy/core supports 'v1'`,
-      'UNSUPPORTED_SPEC_VERSION',
-    );
-  }
-  if (typeof model.generate !== 'function' || typeof model.stream !== 'function') {
-    fail(`${what} must have generate() and stream() methods`);
-  }
-}
-
 function assertStorage(value: unknown): asserts value is SessionStorage {
   if (typeof value !== 'object' || value === null) {
     fail(
@@ -181,7 +165,7 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
     if (!KNOWN_OPTIONS.has(key)) fail(`unknown option '${key}'`);
   }
 
-  if (options.model !== undefined) assertModel(options.model, "option 'model'");
+  if (options.model !== undefined) assertModel(options.model, "Agent: option 'model'");
   if (options.storage !== undefined) assertStorage(options.storage);
   if (options.memory !== undefined) assertMemory(options.memory);
 

@@ -1,10 +1,4 @@
-import {
-  BuddyError,
-  describeValue,
-  loadDefaultModel,
-  type Model,
-  type ModuleImporter,
-} from '@buddy/core';
+import { assertModel, loadDefaultModel, type Model, type ModuleImporter } from '@buddy/core';
 
 /**
  * Validates a helper's `model` option and returns how to get the model at call time. Without a
@@ -24,23 +18,7 @@ export function modelGetter(
   importer: ModuleImporter,
 ): () => Promise<Model> {
   if (model !== undefined) {
-    const candidate = model as Partial<Model> | null;
-    if (
-      typeof model !== 'object' ||
-      candidate === null ||
-      typeof candidate.generate !== 'function'
-    ) {
-      throw new BuddyError({
-        code: 'INVALID_ARGUMENT',
-        message: `${who}: option 'model' must be a Model (e.g. new OpenAIChat()), got ${describeValue(model)}`,
-      });
-    }
-    if (candidate.specificationVersion !== 'v1') {
-      throw new BuddyError({
-        code: 'UNSUPPORTED_SPEC_VERSION',
-        message: `${who}: option 'model' implements model specification ${describeValue(candidate.specificationVersion)}; only 'v1' is supported`,
-      });
-    }
+    assertModel(model, `${who}: option 'model'`);
     const given = model as Model;
     return () => Promise.resolve(given);
   }
