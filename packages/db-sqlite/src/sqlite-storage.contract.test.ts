@@ -226,7 +226,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
       const db = track(new Database(':memory:'));
       const a = track(new SqliteStorage({ database: db, tableName: 'a' }));
       const aRuns = track(new SqliteStorage({ database: db, tableName: 'a_runs' }));
-      const aDollar = track(new SqliteStorage({ database: db, tableName: 'a_leases' }));
+      const aLeases = track(new SqliteStorage({ database: db, tableName: 'a_leases' }));
       await a.appendRun({ sessionId: 's', run: makeRun('s', 'in a'), sessionState: { in: 'a' } });
       await aRuns.appendRun({
         sessionId: 's',
@@ -238,7 +238,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
       expect((await a.getRuns({ sessionId: 's' })).map((run) => run.messages[0]?.content)).toEqual([
         'in a',
       ]);
-      expect(await aDollar.getSession('s')).toBeUndefined();
+      expect(await aLeases.getSession('s')).toBeUndefined();
       const tables = db
         .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
         .pluck()
@@ -248,7 +248,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
       );
     });
 
-    it('uses WAL, NORMAL sync and a busy timeout on files it opens', async () => {
+    it('switches files it opens to WAL', async () => {
       const file = tempDbFile();
       track(new SqliteStorage({ dbFile: file }));
       const raw = track(new Database(file));
