@@ -120,6 +120,7 @@ export class InMemoryStorage implements SessionStorage {
     assertOptionalUserId(input.userId);
     if (input.sessionState !== undefined) assertSessionState(input.sessionState);
     if (input.sessionName !== undefined) assertNonEmptyString(input.sessionName, 'sessionName');
+    if (input.agentId !== undefined) assertNonEmptyString(input.agentId, 'agentId');
     const existing = this.#read(input.sessionId);
     if (existing !== undefined && !isAllowedOwner(existing.userId, input.userId)) {
       throw sessionOwnershipError(input.sessionId, input.userId);
@@ -158,6 +159,8 @@ export class InMemoryStorage implements SessionStorage {
     assertNonEmptyString(input.sessionId, 'sessionId');
     assertOptionalUserId(input.userId);
     assertSessionState(input.sessionState);
+    if (input.sessionName !== undefined) assertNonEmptyString(input.sessionName, 'sessionName');
+    if (input.agentId !== undefined) assertNonEmptyString(input.agentId, 'agentId');
     if (input.run.sessionId !== input.sessionId) {
       throw new BuddyError({
         code: 'INVALID_ARGUMENT',

@@ -13,8 +13,9 @@
  *   a crash leaves all of a write or none of it.
  * - **Validated reads.** A stored record that fails validation raises `STORAGE_CORRUPT` naming the
  *   session; other sessions keep working.
- * - **Errors.** Backend failures reject with `BuddyError` `STORAGE_UNAVAILABLE` or
- *   `STORAGE_BUSY` (both retryable) with the driver error as `cause`.
+ * - **Errors.** Backend failures reject with `BuddyError` `STORAGE_BUSY` (retryable) or
+ *   `STORAGE_UNAVAILABLE` (retryable unless permanent: closed, read-only, newer schema) with the
+ *   driver error as `cause`.
  * - **Ownership.** Where a method takes `userId` and the session is stored with a different
  *   owner, it rejects with `SESSION_OWNERSHIP` and reads or writes nothing. Without `userId`, no
  *   check is made (trusted, administrative access).
