@@ -84,7 +84,12 @@ export class RedisMemoryDb implements MemoryDb {
     }
     const key = this.#keys.memories(input.userId);
     const rows = await this.#connection.run('readMemories', (client) => client.hgetall(key));
-    const memories = Object.entries(rows).map(([id, raw]) => parseUserMemory(raw, id));
+    // A client created with `replyMapping: 'resp3'` may hand maps back as `Map`s.
+    const entries: [string, unknown][] =
+      (rows as unknown) instanceof Map
+        ? [...(rows as unknown as Map<string, unknown>)]
+        : Object.entries(rows);
+    const memories = entries.map(([id, raw]) => parseUserMemory(raw, id));
     memories.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     if (sort === 'newest') memories.reverse();
     return input.limit === undefined ? memories : memories.slice(0, input.limit);

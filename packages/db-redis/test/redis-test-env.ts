@@ -20,13 +20,16 @@ async function ping(): Promise<string | undefined> {
     connectTimeout: 2_000,
     retryStrategy: () => null,
   });
-  client.on('error', () => {});
+  let connectionError: Error | undefined;
+  client.on('error', (error: Error) => {
+    connectionError ??= error;
+  });
   try {
     await client.connect();
     const answer = await client.ping();
     return answer === 'PONG' ? undefined : `PING answered ${answer}`;
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    return (connectionError ?? (error instanceof Error ? error : new Error(String(error)))).message;
   } finally {
     client.disconnect();
   }
