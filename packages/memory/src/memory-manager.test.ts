@@ -161,8 +161,12 @@ describe('MemoryManager', () => {
     });
     expect(changes).toHaveLength(1);
     const [empty, badJson, unknown] = toolResults(model, 1);
-    expect(empty?.content).toMatch(/^Error: Invalid arguments for tool 'add_memory': memory: .*\(got ""\)/);
-    expect(badJson?.content).toMatch(/^Error: Invalid arguments for tool 'add_memory': not valid JSON/);
+    expect(empty?.content).toMatch(
+      /^Error: Invalid arguments for tool 'add_memory': memory: .*\(got ""\)/,
+    );
+    expect(badJson?.content).toMatch(
+      /^Error: Invalid arguments for tool 'add_memory': not valid JSON/,
+    );
     expect(unknown?.content).toMatch(/^Error: unknown tool "clear_memories"/);
     expect(await db.readMemories({ userId: 'dana' })).toHaveLength(1);
   });
