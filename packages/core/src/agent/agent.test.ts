@@ -586,13 +586,17 @@ describe('Agent: options validation', () => {
 });
 
 describe('Agent: default model', () => {
-  it('explains how to fix a missing @buddy/model-openai instead of crashing', async () => {
-    // @buddy/core does not depend on @buddy/model-openai, so the lazy import fails here.
-    const agent = new Agent({ logger: silentLogger });
-    const error = await caught(agent.run('hello'));
-    expect(error.code).toBe('MODEL_NOT_CONFIGURED');
-    expect(error.message).toContain('@buddy/model-openai');
-    expect(error.message).toContain('pass a model');
+  it('falls back to OpenAIChat gpt-4o, loaded lazily, and names the missing key instead of crashing', async () => {
+    const saved = process.env.OPENAI_API_KEY;
+    delete process.env.OPENAI_API_KEY;
+    try {
+      const agent = new Agent({ logger: silentLogger }); // constructing needs no key
+      const error = await caught(agent.run('hello'));
+      expect(error.code).toBe('MODEL_AUTH_FAILED');
+      expect(error.message).toContain('OPENAI_API_KEY');
+    } finally {
+      if (saved !== undefined) process.env.OPENAI_API_KEY = saved;
+    }
   });
 });
 
@@ -898,5 +902,87 @@ describe('Agent: session methods', () => {
         .filter((message) => message.role === 'user')
         .map((message) => message.content),
     ).toEqual(['Add milk', 'Add eggs']);
+  });
+});
+
+describe('Agent: storage calls per turn', () => {
+  /** Counts storage calls; `plain` hides the optional lease capabilities. */
+  function counting(plain: boolean) {
+    const inner = new InMemoryStorage();
+    const calls: string[] = [];
+    const storage = new Proxy(inner, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (typeof value !== 'function') return value;
+        return async (...args: unknown[]) => {
+          calls.push(String(property));
+          if (plain && property === 'acquireLease') {
+            const { readSession: _dropped, ...rest } = args[0] as Record<string, unknown>;
+            const lease = await inner.acquireLease(rest as never);
+            return {
+              sessionId: lease.sessionId,
+              token: lease.token,
+              renew: () => lease.renew(),
+              release: () => {
+                calls.push('release');
+                return lease.release();
+              },
+            };
+          }
+          if (plain && property === 'appendRun') {
+            const { releaseLease: _dropped, ...rest } = args[0] as Record<string, unknown>;
+            return inner.appendRun(rest as never);
+          }
+          if (property === 'acquireLease') {
+            const lease = await inner.acquireLease(args[0] as never);
+            return {
+              ...lease,
+              release: () => {
+                calls.push('release');
+                return lease.release();
+              },
+            };
+          }
+          return (value as (...input: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+    return { storage, calls, inner };
+  }
+
+  it('uses two storage calls per turn when the storage reads the session with the lease and releases it with the append', async () => {
+    const { storage, calls } = counting(false);
+    const agent = new Agent({
+      model: new MockModel({ respond: () => 'ok' }),
+      storage,
+      sessionId: 's',
+    });
+    await agent.run('one');
+    await agent.run('two');
+    expect(calls).toEqual(['acquireLease', 'appendRun', 'acquireLease', 'appendRun']);
+  });
+
+  it('falls back to getSession and release() with a storage without those capabilities', async () => {
+    const { storage, calls, inner } = counting(true);
+    const agent = new Agent({
+      model: new MockModel({ respond: () => 'ok' }),
+      storage,
+      sessionId: 's',
+      userId: 'u',
+    });
+    await agent.run('one');
+    await agent.run('two');
+    expect(calls).toEqual([
+      'acquireLease',
+      'getSession',
+      'appendRun',
+      'release',
+      'acquireLease',
+      'getSession',
+      'appendRun',
+      'release',
+    ]);
+    expect(inner.backing.leases.size).toBe(0);
+    expect((await inner.getSession('s'))?.runCount).toBe(2);
   });
 });

@@ -20,6 +20,7 @@ import type { UserMemory } from '../spec/memory-db-v1.ts';
 import type { Model } from '../spec/model-v1.ts';
 import type {
   ListSessionsResult,
+  SessionLease,
   SessionRecord,
   SessionStorage,
   SessionSummaryRecord,
@@ -311,103 +312,118 @@ export class Agent {
     const model = await this.#getModel();
     const options = this.#options;
 
-    const response = await this.#withSession(sessionId, signal, async (leaseToken) => {
-      const loaded = await this.#loadForRun(sessionId, userId);
-      const state = this.#seed({ ...loaded.state, ...(run.overrides ?? {}) }, sessionId, userId);
-      const summary = loaded.record?.summary;
-      const memories = await this.#readMemories(userId, signal);
+    const response = await this.#withSession(
+      sessionId,
+      { signal, readSession: true },
+      async (lease, released) => {
+        const loaded = await this.#loadForRun(sessionId, userId, lease);
+        const state = this.#seed({ ...loaded.state, ...(run.overrides ?? {}) }, sessionId, userId);
+        const summary = loaded.record?.summary;
+        const memories = await this.#readMemories(userId, signal);
 
-      const templateValues = { ...(userId === undefined ? {} : { user_id: userId }), ...state };
-      const template = (text: string) =>
-        options.addStateInMessages ? templateState(text, templateValues) : text;
-      const system = this.#systemMessage({ sessionId, userId, state, summary, memories, template });
-      const userMessage = stampMessage<UserMessage>(
-        {
-          ...run.input,
-          content:
-            typeof run.input.content === 'string' ? template(run.input.content) : run.input.content,
-        },
-        runId,
-      );
-      const history: Message[] = options.addHistoryToMessages
-        ? loaded.history.flatMap((stored) => stored.messages)
-        : [];
-      const messages: Message[] = [
-        ...(system === undefined
-          ? []
-          : [{ role: 'system', content: system } satisfies SystemMessage]),
-        ...history,
-        userMessage,
-      ];
+        const templateValues = { ...(userId === undefined ? {} : { user_id: userId }), ...state };
+        const template = (text: string) =>
+          options.addStateInMessages ? templateState(text, templateValues) : text;
+        const system = this.#systemMessage({
+          sessionId,
+          userId,
+          state,
+          summary,
+          memories,
+          template,
+        });
+        const userMessage = stampMessage<UserMessage>(
+          {
+            ...run.input,
+            content:
+              typeof run.input.content === 'string'
+                ? template(run.input.content)
+                : run.input.content,
+          },
+          runId,
+        );
+        const history: Message[] = options.addHistoryToMessages
+          ? loaded.history.flatMap((stored) => stored.messages)
+          : [];
+        const messages: Message[] = [
+          ...(system === undefined
+            ? []
+            : [{ role: 'system', content: system } satisfies SystemMessage]),
+          ...history,
+          userMessage,
+        ];
 
-      const toolContext: ToolContext = {
-        agent: this,
-        sessionState: state,
-        sessionId,
-        userId,
-        runId,
-        signal,
-      };
-      const startedAt = Date.now();
-      const result = await runScope.run({ agent: this, state }, () =>
-        runModelLoop({
-          model,
-          messages,
-          tools: this.tools,
-          toolContext,
-          streaming,
-          emit,
-        }),
-      );
+        const toolContext: ToolContext = {
+          agent: this,
+          sessionState: state,
+          sessionId,
+          userId,
+          runId,
+          signal,
+        };
+        const startedAt = Date.now();
+        const result = await runScope.run({ agent: this, state }, () =>
+          runModelLoop({
+            model,
+            messages,
+            tools: this.tools,
+            toolContext,
+            streaming,
+            emit,
+          }),
+        );
 
-      const runMessages: StoredMessage[] = [userMessage as StoredMessage, ...result.messages];
-      const storedRun: Omit<StoredRun, 'index'> = {
-        runId,
-        sessionId,
-        ...(userId === undefined ? {} : { userId }),
-        agentId: options.agentId,
-        messages: runMessages,
-        usage: result.usage,
-        model: { provider: model.provider, id: model.id },
-        createdAt: startedAt,
-        completedAt: Date.now(),
-      };
-      const isOwn = sessionId === this.#sessionId;
-      // The agent's configured name labels its own session when the stored one has none.
-      const sessionName =
-        isOwn && loaded.record?.sessionName === undefined ? this.#sessionName : undefined;
-      const appended = await this.#storage.appendRun({
-        sessionId,
-        ...(userId === undefined ? {} : { userId }),
-        agentId: options.agentId,
-        ...(sessionName === undefined ? {} : { sessionName }),
-        run: storedRun,
-        sessionState: state,
-        leaseToken,
-      });
-      const persistedRun: StoredRun = { ...storedRun, index: appended.index };
-      this.#remember(sessionId, {
-        version: appended.version,
-        state,
-        runs: [...loaded.history, persistedRun].slice(-Math.max(options.numHistoryRuns, 0)),
-      });
-      if (sessionId === this.#sessionId) {
-        this.#sessionState = state;
-        this.#sessionVersion = appended.version;
-        this.#sessionName = loaded.record?.sessionName ?? this.#sessionName;
-        this.#summary = summary;
-      }
-      return {
-        runId,
-        sessionId,
-        ...(userId === undefined ? {} : { userId }),
-        content: result.content,
-        messages: runMessages,
-        usage: result.usage,
-        model: { provider: model.provider, id: model.id },
-        warnings: [],
-      } satisfies RunResponse;
-    });
+        const runMessages: StoredMessage[] = [userMessage as StoredMessage, ...result.messages];
+        const storedRun: Omit<StoredRun, 'index'> = {
+          runId,
+          sessionId,
+          ...(userId === undefined ? {} : { userId }),
+          agentId: options.agentId,
+          messages: runMessages,
+          usage: result.usage,
+          model: { provider: model.provider, id: model.id },
+          createdAt: startedAt,
+          completedAt: Date.now(),
+        };
+        const isOwn = sessionId === this.#sessionId;
+        // The agent's configured name labels its own session when the stored one has none.
+        const sessionName =
+          isOwn && loaded.record?.sessionName === undefined ? this.#sessionName : undefined;
+        const appended = await this.#storage.appendRun({
+          sessionId,
+          ...(userId === undefined ? {} : { userId }),
+          agentId: options.agentId,
+          ...(sessionName === undefined ? {} : { sessionName }),
+          run: storedRun,
+          sessionState: state,
+          leaseToken: lease.token,
+          releaseLease: true,
+        });
+        if (appended.leaseReleased === true) released();
+        const persistedRun: StoredRun = { ...storedRun, index: appended.index };
+        this.#remember(sessionId, {
+          version: appended.version,
+          state,
+          runs: [...loaded.history, persistedRun].slice(-Math.max(options.numHistoryRuns, 0)),
+        });
+        if (sessionId === this.#sessionId) {
+          this.#sessionState = state;
+          this.#sessionVersion = appended.version;
+          this.#sessionName = loaded.record?.sessionName ?? this.#sessionName;
+          this.#summary = summary;
+        }
+        return {
+          runId,
+          sessionId,
+          ...(userId === undefined ? {} : { userId }),
+          content: result.content,
+          messages: runMessages,
+          usage: result.usage,
+          model: { provider: model.provider, id: model.id },
+          warnings: [],
+        } satisfies RunResponse;
+      },
+    );
 
     return { response, postAnswer: () => this.#postAnswer(response, run.input.content) };
   }
@@ -467,7 +483,7 @@ export class Agent {
   async loadSession(): Promise<string> {
     const sessionId = this.#sessionId;
     const userId = this.#options.userId;
-    await this.#withSession(sessionId, undefined, async () => {
+    await this.#withSession(sessionId, {}, async () => {
       let record = await this.#getOwnedSession(sessionId, userId);
       if (record === undefined) {
         record = await this.#storage.upsertSession({
@@ -544,7 +560,7 @@ export class Agent {
     assertNonEmptyString(name, 'Agent.renameSession: name');
     const sessionId = this.#sessionId;
     const userId = this.#options.userId;
-    await this.#withSession(sessionId, undefined, async () => {
+    await this.#withSession(sessionId, {}, async () => {
       const existing = await this.#getOwnedSession(sessionId, userId);
       const record = await this.#storage.upsertSession({
         sessionId,
@@ -688,18 +704,29 @@ export class Agent {
     sessionId: string,
     userId: string | undefined,
   ): Promise<SessionRecord | undefined> {
-    const record = await this.#storage.getSession(sessionId);
+    return this.#checkOwner(await this.#storage.getSession(sessionId), sessionId, userId);
+  }
+
+  #checkOwner(
+    record: SessionRecord | undefined,
+    sessionId: string,
+    userId: string | undefined,
+  ): SessionRecord | undefined {
     if (record !== undefined && record.userId !== userId) {
       throw sessionOwnershipError(sessionId, userId);
     }
     return record;
   }
 
-  /** Serializes work on a session: in process by the queue, across processes by the lease. */
+  /**
+   * Serializes work on a session: in process by the queue, across processes by the lease. With
+   * `readSession`, storages that can read the session while taking the lease return it on the
+   * lease (one round trip less). `work` calls `released()` when a write already freed the lease.
+   */
   async #withSession<T>(
     sessionId: string,
-    signal: AbortSignal | undefined,
-    work: (leaseToken: string) => Promise<T>,
+    options: { signal?: AbortSignal | undefined; readSession?: boolean },
+    work: (lease: SessionLease, released: () => void) => Promise<T>,
   ): Promise<T> {
     return this.#mutex.run(sessionId, async () => {
       const { leaseTtlMs, leaseWaitMs, logger } = this.#options;
@@ -707,10 +734,13 @@ export class Agent {
         sessionId,
         ttlMs: leaseTtlMs,
         waitMs: leaseWaitMs,
-        ...(signal === undefined ? {} : { signal }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+        ...(options.readSession === true ? { readSession: true } : {}),
       });
+      let isReleased = false;
       const timer = setInterval(
         () => {
+          if (isReleased) return;
           lease.renew().catch((error: unknown) => {
             logger.warn(`Could not renew the lease on session ${describeValue(sessionId)}`, {
               error,
@@ -721,21 +751,32 @@ export class Agent {
       );
       timer.unref();
       try {
-        return await work(lease.token);
+        return await work(lease, () => {
+          isReleased = true;
+        });
       } finally {
         clearInterval(timer);
-        await lease.release().catch((error: unknown) => {
-          logger.warn(`Could not release the lease on session ${describeValue(sessionId)}`, {
-            error,
+        if (!isReleased) {
+          await lease.release().catch((error: unknown) => {
+            logger.warn(`Could not release the lease on session ${describeValue(sessionId)}`, {
+              error,
+            });
           });
-        });
+        }
       }
     });
   }
 
-  async #loadForRun(sessionId: string, userId: string | undefined): Promise<LoadedSession> {
+  async #loadForRun(
+    sessionId: string,
+    userId: string | undefined,
+    lease: SessionLease,
+  ): Promise<LoadedSession> {
     const options = this.#options;
-    const record = await this.#getOwnedSession(sessionId, userId);
+    const record =
+      lease.session === undefined
+        ? await this.#getOwnedSession(sessionId, userId)
+        : this.#checkOwner(lease.session ?? undefined, sessionId, userId);
     const wantsHistory = options.addHistoryToMessages && options.numHistoryRuns > 0;
     const isOwn = sessionId === this.#sessionId;
     if (record === undefined) {

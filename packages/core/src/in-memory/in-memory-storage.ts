@@ -174,6 +174,7 @@ export class InMemoryStorage implements SessionStorage {
     }
     const now = this.#now(existing?.updatedAt);
     const index = existing?.runCount ?? 0;
+    const releaseLease = input.releaseLease === true && input.leaseToken !== undefined;
     const run: StoredRun = { ...input.run, index };
     const record: SessionRecord =
       existing === undefined
@@ -202,7 +203,13 @@ export class InMemoryStorage implements SessionStorage {
     runs.push(runJson);
     this.backing.runs.set(input.sessionId, runs);
     this.#write(record);
-    return { index, version: record.version, updatedAt: record.updatedAt };
+    if (releaseLease) this.backing.leases.delete(input.sessionId);
+    return {
+      index,
+      version: record.version,
+      updatedAt: record.updatedAt,
+      ...(releaseLease ? { leaseReleased: true } : {}),
+    };
   }
 
   async getRuns(input: GetRunsInput): Promise<StoredRun[]> {
@@ -234,9 +241,19 @@ export class InMemoryStorage implements SessionStorage {
       },
       { sessionId, waitMs: input.waitMs, signal: input.signal },
     );
+    let session: SessionRecord | null | undefined;
+    if (input.readSession === true) {
+      try {
+        session = this.#read(sessionId) ?? null;
+      } catch (error) {
+        leases.delete(sessionId);
+        throw error;
+      }
+    }
     return {
       sessionId,
       token,
+      ...(session === undefined ? {} : { session }),
       renew: async () => {
         const current = leases.get(sessionId);
         if (current?.token !== token || current.expiresAt <= Date.now()) {

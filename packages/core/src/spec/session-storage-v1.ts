@@ -135,6 +135,12 @@ export interface AppendRunInput {
    * lease; otherwise it rejects with `CONFLICT` and writes nothing.
    */
   leaseToken?: string;
+  /**
+   * Optional capability: with `leaseToken`, also release the lease in the same write, saving the
+   * separate `release()` round trip of a turn. Backends that do not support it ignore it and
+   * leave `leaseReleased` unset; callers then release as usual.
+   */
+  releaseLease?: boolean;
 }
 
 export interface AppendRunResult {
@@ -143,6 +149,8 @@ export interface AppendRunResult {
   /** The session's version after the write. */
   version: number;
   updatedAt: number;
+  /** `true` when the write also released the lease (`releaseLease`). */
+  leaseReleased?: boolean;
 }
 
 export interface GetRunsInput {
@@ -163,6 +171,14 @@ export interface AcquireLeaseInput {
   waitMs: number;
   /** Aborts the wait (`ABORTED`). */
   signal?: AbortSignal;
+  /**
+   * Optional capability: also read the session record right after the lease is taken, in the
+   * same step, and return it as `lease.session`, saving the separate `getSession` round trip of a
+   * turn. No ownership check is made (the caller checks). If the stored record is corrupt, the
+   * lease is not kept and the call rejects with `STORAGE_CORRUPT`. Backends that do not support
+   * it ignore it and leave `session` absent.
+   */
+  readSession?: boolean;
 }
 
 /** An exclusive, expiring claim on one session, held by one run. */
@@ -170,6 +186,11 @@ export interface SessionLease {
   readonly sessionId: string;
   /** Random token identifying this holder (used for fencing in `appendRun`). */
   readonly token: string;
+  /**
+   * With `readSession: true` on a supporting backend: the session as stored when the lease was
+   * taken, `null` when it does not exist. Absent otherwise.
+   */
+  readonly session?: SessionRecord | null;
   /** Extends the lease by its ttl. Rejects with `CONFLICT` when the lease was lost. */
   renew(): Promise<void>;
   /** Releases the lease if still held by this token. Idempotent; never throws for a lost lease. */

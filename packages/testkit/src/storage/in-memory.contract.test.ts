@@ -4,6 +4,7 @@ import { describeSessionStorageContract } from './session-storage-contract.ts';
 
 describeSessionStorageContract('InMemoryStorage', {
   create: async () => new InMemoryStorage(),
+  capabilities: { leaseReadsSession: true, appendReleasesLease: true },
   // Another instance over the same backing: what a second process sees of one database.
   createPeer: async (storage) =>
     new InMemoryStorage({ backing: (storage as InMemoryStorage).backing }),

@@ -35,6 +35,16 @@ export interface SessionStorageHarness {
   corruptRun?(storage: SessionStorage, sessionId: string): Promise<void>;
   /** Releases what `create` made (temp files, keys). Called once per created storage. */
   dispose?(storage: SessionStorage): Promise<void>;
+  /**
+   * Optional capabilities the backend claims; their cases are skipped (never failed) when a
+   * capability is not claimed.
+   */
+  capabilities?: {
+    /** `acquireLease({ readSession: true })` returns the record as `lease.session`. */
+    leaseReadsSession?: boolean;
+    /** `appendRun({ leaseToken, releaseLease: true })` releases the lease in the same write. */
+    appendReleasesLease?: boolean;
+  };
 }
 
 let counter = 0;
@@ -622,6 +632,104 @@ export function describeSessionStorageContract(name: string, harness: SessionSto
       await expectBuddyError(waiting, 'ABORTED');
       await held.release();
     });
+
+    it.skipIf(harness.capabilities?.leaseReadsSession !== true)(
+      'reads the session while taking the lease (readSession)',
+      async () => {
+        const storage = await open();
+        const sessionId = uniqueId('read-lease');
+        const missing = await storage.acquireLease({
+          sessionId,
+          ttlMs: 10_000,
+          waitMs: 0,
+          readSession: true,
+        });
+        expect(missing.session).toBeNull();
+        await storage.appendRun({
+          sessionId,
+          userId: 'dana',
+          run: makeRun(sessionId, 'hi'),
+          sessionState: { cart: ['milk'] },
+          leaseToken: missing.token,
+        });
+        await missing.release();
+        const lease = await storage.acquireLease({
+          sessionId,
+          ttlMs: 10_000,
+          waitMs: 0,
+          readSession: true,
+        });
+        expect(lease.session).toEqual(await storage.getSession(sessionId));
+        expect(lease.session).toMatchObject({
+          userId: 'dana',
+          sessionState: { cart: ['milk'] },
+          runCount: 1,
+        });
+        await lease.release();
+        // Without the flag, nothing is read.
+        const plain = await storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
+        expect('session' in plain && plain.session !== undefined).toBe(false);
+        await plain.release();
+        // A corrupt record rejects and leaves the lease free.
+        await harness.corruptSession(storage, sessionId);
+        await expectBuddyError(
+          storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0, readSession: true }),
+          'STORAGE_CORRUPT',
+          sessionId,
+        );
+        const next = await storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
+        await next.release();
+      },
+    );
+
+    it.skipIf(harness.capabilities?.appendReleasesLease !== true)(
+      'releases the lease with the append (releaseLease)',
+      async () => {
+        const storage = await open();
+        const peer = await peerOf(storage);
+        const sessionId = uniqueId('release-append');
+        const lease = await storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
+        const result = await storage.appendRun({
+          sessionId,
+          run: makeRun(sessionId, 'a'),
+          sessionState: { n: 1 },
+          leaseToken: lease.token,
+          releaseLease: true,
+        });
+        expect(result.leaseReleased).toBe(true);
+        const next = await peer.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
+        // The old token no longer writes, and releasing it does not free the new holder.
+        await expectBuddyError(
+          storage.appendRun({
+            sessionId,
+            run: makeRun(sessionId, 'stale'),
+            sessionState: { n: 9 },
+            leaseToken: lease.token,
+            releaseLease: true,
+          }),
+          'CONFLICT',
+        );
+        await lease.release();
+        await expectBuddyError(
+          storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 }),
+          'SESSION_BUSY',
+        );
+        // Without a token there is no lease to release.
+        const unfenced = await peer.appendRun({
+          sessionId,
+          run: makeRun(sessionId, 'b'),
+          sessionState: { n: 2 },
+          releaseLease: true,
+        });
+        expect(unfenced.leaseReleased === true).toBe(false);
+        await expectBuddyError(
+          storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 }),
+          'SESSION_BUSY',
+        );
+        await next.release();
+        expect((await storage.getSession(sessionId))?.runCount).toBe(2);
+      },
+    );
 
     it('keeps every run when two storage instances append concurrently', async () => {
       const storage = await open();
