@@ -5,11 +5,11 @@
 import { BuddyError } from '../errors/buddy-error.ts';
 import type { MemoryDb, ReadMemoriesInput, UserMemory } from '../spec/memory-db-v1.ts';
 import {
-  assertInteger,
   assertNonEmptyString,
   assertUserMemory,
-  describeValue,
+  compareMemories,
   memoryOwnershipError,
+  normalizeReadMemoriesInput,
   parseUserMemory,
 } from '../storage/storage-helpers.ts';
 
@@ -38,21 +38,12 @@ export class InMemoryMemoryDb implements MemoryDb {
 
   async readMemories(input: ReadMemoriesInput): Promise<UserMemory[]> {
     this.#assertOpen();
-    assertNonEmptyString(input.userId, 'userId');
-    if (input.limit !== undefined) assertInteger(input.limit, 'limit', { min: 1 });
-    const sort = input.sort ?? 'newest';
-    if (sort !== 'newest' && sort !== 'oldest') {
-      throw new BuddyError({
-        code: 'INVALID_ARGUMENT',
-        message: `sort must be 'newest' or 'oldest', got ${describeValue(sort)}`,
-      });
-    }
-    const memories = [...(this.rows.get(input.userId) ?? new Map<string, string>())].map(
+    const query = normalizeReadMemoriesInput(input);
+    const memories = [...(this.rows.get(query.userId) ?? new Map<string, string>())].map(
       ([id, raw]) => parseUserMemory(raw, id),
     );
-    memories.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    if (sort === 'newest') memories.reverse();
-    return input.limit === undefined ? memories : memories.slice(0, input.limit);
+    memories.sort(compareMemories(query.sort));
+    return query.limit === undefined ? memories : memories.slice(0, query.limit);
   }
 
   async upsertMemory(memory: UserMemory): Promise<UserMemory> {

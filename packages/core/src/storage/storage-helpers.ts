@@ -349,3 +349,34 @@ export function toSessionInfo(record: SessionRecord): SessionInfo {
     updatedAt: record.updatedAt,
   };
 }
+
+/** Validates `readMemories` input (every `MemoryDb` backend calls it first). */
+export function normalizeReadMemoriesInput(input: unknown): {
+  userId: string;
+  limit?: number;
+  sort: 'newest' | 'oldest';
+} {
+  if (typeof input !== 'object' || input === null) {
+    throw invalid(`readMemories input must be an object, got ${describeValue(input)}`);
+  }
+  const {
+    userId,
+    limit,
+    sort = 'newest',
+  } = input as { userId?: unknown; limit?: unknown; sort?: unknown };
+  assertNonEmptyString(userId, 'userId');
+  if (limit !== undefined) assertInteger(limit, 'limit', { min: 1 });
+  if (sort !== 'newest' && sort !== 'oldest') {
+    throw invalid(`sort must be 'newest' or 'oldest', got ${describeValue(sort)}`);
+  }
+  return { userId, ...(limit === undefined ? {} : { limit: limit as number }), sort };
+}
+
+/** Memory order of the contract: by `createdAt`, then `id`; `'newest'` first by default. */
+export function compareMemories(
+  sort: 'newest' | 'oldest',
+): (a: UserMemory, b: UserMemory) => number {
+  const direction = sort === 'newest' ? -1 : 1;
+  return (a, b) =>
+    direction * (a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
