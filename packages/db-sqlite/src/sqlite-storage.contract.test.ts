@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SessionStorage } from '@buddy/core';
+import { Agent, type SessionStorage } from '@buddy/core';
+import { MockModel } from '@buddy/testkit';
 import { describeSessionStorageContract, makeRun, uniqueId } from '@buddy/testkit/storage';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -31,6 +32,7 @@ function corruptFirstRun(db: Database.Database, sessionId: string) {
 const memoryConnections = new Map<SessionStorage, Database.Database>();
 
 describeSessionStorageContract('SqliteStorage (:memory:)', {
+  capabilities: { leaseReadsSession: true, appendReleasesLease: true },
   create: async () => {
     const db = new Database(':memory:');
     const storage = new SqliteStorage({ database: db });
@@ -64,6 +66,7 @@ function withRawConnection(file: string, work: (db: Database.Database) => void):
 }
 
 describeSessionStorageContract('SqliteStorage (file, two connections)', {
+  capabilities: { leaseReadsSession: true, appendReleasesLease: true },
   create: async () => {
     const file = tempDbFile();
     const storage = new SqliteStorage({ dbFile: file });
@@ -402,6 +405,113 @@ describe('SqliteStorage (SQLite specifics)', () => {
   });
 
   describe('turn path', () => {
+    /**
+     * Splits a statement trace (better-sqlite3 `verbose`) into transactions, each statement
+     * shortened to its verb and table. Fails on any statement run outside a transaction.
+     */
+    function transactionsOf(trace: readonly string[]): string[][] {
+      const transactions: string[][] = [];
+      let open: string[] | undefined;
+      for (const sql of trace) {
+        if (sql === 'BEGIN IMMEDIATE') {
+          expect(open, 'nested BEGIN').toBeUndefined();
+          open = [];
+        } else if (sql === 'COMMIT') {
+          expect(open, 'COMMIT without BEGIN').toBeDefined();
+          transactions.push(open ?? []);
+          open = undefined;
+        } else {
+          expect(open, `statement outside a transaction: ${sql}`).toBeDefined();
+          const verb = sql.trimStart().split(/\s/, 1)[0];
+          open?.push(`${verb} ${/"([^"]+)"/.exec(sql)?.[1]}`);
+        }
+      }
+      expect(open, 'unfinished transaction').toBeUndefined();
+      return transactions;
+    }
+
+    it('runs an agent turn as two write transactions: lease + read, then append + release', async () => {
+      const trace: string[] = [];
+      const db = track(new Database(':memory:', { verbose: (sql) => trace.push(String(sql)) }));
+      const storage = track(new SqliteStorage({ database: db }));
+      const agent = new Agent({
+        model: new MockModel({ respond: () => 'ok' }),
+        storage,
+        sessionId: 's',
+        userId: 'dana',
+      });
+      for (const turn of [0, 1]) {
+        trace.length = 0;
+        await agent.run(`turn ${turn}`);
+        const transactions = transactionsOf(trace);
+        expect(transactions).toHaveLength(2);
+        expect(transactions[0]).toEqual([`INSERT ${names.leases}`, `SELECT ${names.sessions}`]);
+        // The lease row goes first (fencing and release at once); no separate release follows.
+        expect(transactions[1]?.[0]).toBe(`DELETE ${names.leases}`);
+        expect(transactions[1]).toContain(`INSERT ${names.runs}`);
+        expect(transactions[1]?.filter((step) => step.endsWith(names.leases))).toHaveLength(1);
+      }
+      expect(db.prepare(`SELECT count(*) FROM "${names.leases}"`).pluck().get()).toBe(0);
+      expect(await storage.getSession('s')).toMatchObject({ userId: 'dana', runCount: 2 });
+    });
+
+    it('keeps the lease when an appendRun that would release it fails', async () => {
+      const storage = track(new SqliteStorage());
+      await storage.appendRun({
+        sessionId: 's',
+        userId: 'dana',
+        run: makeRun('s', 'a'),
+        sessionState: {},
+      });
+      const lease = await storage.acquireLease({ sessionId: 's', ttlMs: 10_000, waitMs: 0 });
+      await expectBuddyError(
+        storage.appendRun({
+          sessionId: 's',
+          userId: 'mallory',
+          run: makeRun('s', 'b'),
+          sessionState: {},
+          leaseToken: lease.token,
+          releaseLease: true,
+        }),
+        'SESSION_OWNERSHIP',
+      );
+      // Rolled back with the failed write: still held by this token, so it renews and fences.
+      await lease.renew();
+      await expectBuddyError(
+        storage.acquireLease({ sessionId: 's', ttlMs: 10_000, waitMs: 0 }),
+        'SESSION_BUSY',
+      );
+      const appended = await storage.appendRun({
+        sessionId: 's',
+        userId: 'dana',
+        run: makeRun('s', 'b'),
+        sessionState: {},
+        leaseToken: lease.token,
+        releaseLease: true,
+      });
+      expect(appended).toMatchObject({ index: 1, leaseReleased: true });
+    });
+
+    it('rejects an expired lease token on appendRun with releaseLease, writing nothing', async () => {
+      const storage = track(new SqliteStorage());
+      const lease = await storage.acquireLease({ sessionId: 's', ttlMs: 1000, waitMs: 0 });
+      const now = vi.spyOn(Date, 'now').mockReturnValue(Date.now() + 5000);
+      try {
+        await expectBuddyError(
+          storage.appendRun({
+            sessionId: 's',
+            run: makeRun('s', 'late'),
+            sessionState: {},
+            leaseToken: lease.token,
+            releaseLease: true,
+          }),
+          'CONFLICT',
+        );
+      } finally {
+        now.mockRestore();
+      }
+      expect(await storage.getSession('s')).toBeUndefined();
+    });
     it('never reads older runs: appendRun and getRuns({ last }) work past a corrupt old run', async () => {
       const db = track(new Database(':memory:'));
       const storage = track(new SqliteStorage({ database: db }));

@@ -9,7 +9,9 @@
  * Layout: a session row (state, name, summary, counters) plus one row per run, so appending a run
  * writes one run row and a few columns, and `getRuns({ last })` reads only those rows. Every write
  * is a single `BEGIN IMMEDIATE` transaction; a per-session lease row serializes turns across
- * processes sharing the file.
+ * processes sharing the file. An agent turn is two transactions: `acquireLease({ readSession })`
+ * claims the lease and reads the session row, `appendRun({ releaseLease })` appends the run and
+ * deletes the lease row.
  *
  * Sharp edges:
  * - better-sqlite3 is synchronous. The async methods only wrap synchronous calls: a query blocks
@@ -115,6 +117,11 @@ interface SessionInfoRow {
   updated_at: number;
 }
 
+/** A taken lease; `session` is `undefined` unless `readSession` asked for it. */
+interface Claim {
+  session: SessionRecord | null | undefined;
+}
+
 interface RunRow {
   idx: number;
   run: string;
@@ -165,7 +172,7 @@ export class SqliteStorage implements SessionStorage {
   >;
   readonly #upsertSession: Database.Transaction<(input: UpsertSessionInput) => SessionRecord>;
   readonly #claimLease: Database.Transaction<
-    (sessionId: string, token: string, ttlMs: number) => boolean
+    (sessionId: string, token: string, ttlMs: number, readSession: boolean) => Claim | undefined
   >;
   readonly #deleteSession: Database.Transaction<
     (sessionId: string, userId: string | undefined) => boolean
@@ -199,16 +206,24 @@ export class SqliteStorage implements SessionStorage {
       this.#upsertSessionInTransaction(input),
     );
     // Free or expired: take it. Held: `changes` is 0 and the caller waits and retries.
-    this.#claimLease = db.transaction((sessionId: string, token: string, ttlMs: number) => {
-      const now = Date.now();
-      const claimed = this.#statements.claimLease.run({
-        sessionId,
-        token,
-        expiresAt: now + ttlMs,
-        now,
-      });
-      return claimed.changes === 1;
-    });
+    this.#claimLease = db.transaction(
+      (sessionId: string, token: string, ttlMs: number, readSession: boolean) => {
+        const statements = this.#statements;
+        const now = Date.now();
+        const claimed = statements.claimLease.run({
+          sessionId,
+          token,
+          expiresAt: now + ttlMs,
+          now,
+        });
+        if (claimed.changes !== 1) return undefined;
+        if (!readSession) return { session: undefined };
+        // Read under the same write lock, so the record is exactly what this holder starts from.
+        // A corrupt row throws here, which rolls the claim back: the lease is not kept.
+        const row = statements.selectSession.get(sessionId);
+        return { session: row === undefined ? null : rowToRecord(row) };
+      },
+    );
     this.#deleteSession = db.transaction((sessionId: string, userId: string | undefined) =>
       this.#deleteSessionInTransaction(sessionId, userId),
     );
@@ -324,11 +339,17 @@ export class SqliteStorage implements SessionStorage {
 
   #appendRunInTransaction(input: AppendRunInput, state: string): AppendRunResult {
     const statements = this.#statements;
-    const { sessionId } = input;
+    const { sessionId, leaseToken } = input;
     const now = Date.now();
-    if (input.leaseToken !== undefined) {
+    const releaseLease = input.releaseLease === true && leaseToken !== undefined;
+    if (releaseLease) {
+      // Fencing and release in one statement: only a live lease of this token is deleted. A later
+      // failure rolls the delete back, so the holder keeps its lease when nothing was written.
+      const released = statements.releaseLiveLease.run({ sessionId, token: leaseToken, now });
+      if (released.changes !== 1) throw leaseLostError(sessionId);
+    } else if (leaseToken !== undefined) {
       const lease = statements.selectLease.get(sessionId);
-      if (lease === undefined || lease.token !== input.leaseToken || lease.expires_at <= now) {
+      if (lease === undefined || lease.token !== leaseToken || lease.expires_at <= now) {
         throw leaseLostError(sessionId);
       }
     }
@@ -361,12 +382,14 @@ export class SqliteStorage implements SessionStorage {
       });
     }
     statements.insertRun.run(sessionId, index, runJson);
-    return {
+    const result: AppendRunResult = {
       index,
       version: head === undefined ? 1 : head.version + 1,
       // The same max() the UPDATE applied: updatedAt never goes backwards for a session.
       updatedAt: head === undefined ? now : Math.max(head.updated_at, now),
     };
+    if (releaseLease) result.leaseReleased = true;
+    return result;
   }
 
   async getRuns(input: GetRunsInput): Promise<StoredRun[]> {
@@ -390,11 +413,12 @@ export class SqliteStorage implements SessionStorage {
   async acquireLease(input: AcquireLeaseInput): Promise<SessionLease> {
     this.#connection.run('acquireLease', () => assertLeaseInput(input));
     const { sessionId, ttlMs } = input;
+    const readSession = input.readSession === true;
     const token = randomUUID();
-    await waitForLease(
+    const { session } = await waitForLease(
       () =>
         this.#connection.run('acquireLease', () =>
-          this.#claimLease.immediate(sessionId, token, ttlMs) ? true : undefined,
+          this.#claimLease.immediate(sessionId, token, ttlMs, readSession),
         ),
       { sessionId, waitMs: input.waitMs, signal: input.signal },
     );
@@ -402,6 +426,7 @@ export class SqliteStorage implements SessionStorage {
     return {
       sessionId,
       token,
+      ...(session === undefined ? {} : { session }),
       renew: async () =>
         this.#connection.run('renewLease', () => {
           const now = Date.now();
@@ -518,6 +543,7 @@ function prepareStatements(connection: SqliteConnection, names: SessionTableName
     claimLease: connection.prepare(sql.claimLease),
     renewLease: connection.prepare(sql.renewLease),
     releaseLease: connection.prepare(sql.releaseLease),
+    releaseLiveLease: connection.prepare(sql.releaseLiveLease),
     deleteLease: connection.prepare(sql.deleteLease),
     deleteUserRuns: connection.prepare(sql.deleteUserRuns),
     deleteUserLeases: connection.prepare(sql.deleteUserLeases),

@@ -139,6 +139,8 @@ export function sessionSql(names: SessionTableNames) {
     renewLease: `UPDATE ${leases} SET expires_at = @expiresAt
       WHERE session_id = @sessionId AND token = @token AND expires_at > @now`,
     releaseLease: `DELETE FROM ${leases} WHERE session_id = ? AND token = ?`,
+    /** appendRun with `releaseLease`: `changes` is 1 only when this token's lease was still live. */
+    releaseLiveLease: `DELETE FROM ${leases} WHERE session_id = @sessionId AND token = @token AND expires_at > @now`,
     deleteLease: `DELETE FROM ${leases} WHERE session_id = ?`,
     deleteUserRuns: `DELETE FROM ${runs} WHERE session_id IN (SELECT session_id FROM ${sessions} WHERE user_id = ?)`,
     deleteUserLeases: `DELETE FROM ${leases} WHERE session_id IN (SELECT session_id FROM ${sessions} WHERE user_id = ?)`,
