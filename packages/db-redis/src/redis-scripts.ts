@@ -2,7 +2,8 @@
  * The Lua scripts behind every write. Each one touches the keys of a single hash tag (one session,
  * one index, one user or one memory id), so each is valid on Redis Cluster, and each is atomic:
  * all reads and every write that can fail come before the first write, so a script that errors
- * has written nothing.
+ * has written nothing. (`ACQUIRE_LEASE_READ` reads after its write on purpose and undoes the
+ * write itself when the read fails.)
  *
  * Scripts answer with a status word first (`ok`, `lease`, `owner`, `missing`, `corrupt`) instead
  * of raising errors, so the caller maps each outcome to its `BuddyError` and can repair indexes.
@@ -23,6 +24,9 @@ export const SESSION_FIELDS = [
   'agent_id',
 ] as const;
 
+/** `SESSION_FIELDS` as Lua arguments of `HMGET`, so scripts read the same fields in the same order. */
+const SESSION_FIELDS_LUA = SESSION_FIELDS.map((field) => `'${field}'`).join(', ');
+
 /** Lua for "the later of the stored updated_at and now", keeping the exact stored text. */
 const LATER_OF = `
 local function later(previous, now)
@@ -34,11 +38,16 @@ end`;
  * Appends one run: fencing, ownership, create-if-missing, RPUSH, version, state, name, TTL.
  * Cost does not depend on the history length (LLEN and RPUSH are O(1)); history is never read.
  *
+ * With a lease token and the release flag, a successful append also deletes the lease (the
+ * fencing check above already proved the key holds that token), sparing the turn its separate
+ * release round trip.
+ *
  * KEYS: session hash, runs list, lease.
  * ARGV: lease token ('' = no fencing), has user ('1'/'0'), user id, agent id ('' = none),
- *       has name, name, state JSON, run JSON after its `"index":N`, now (ms), ttl seconds ('0').
- * Returns {'ok', index, version, updated_at, owner, agent} or {'lease'|'owner', owner, agent,
- * updated_at}.
+ *       has name, name, state JSON, run JSON after its `"index":N`, now (ms), ttl seconds ('0'),
+ *       release the lease ('1'/'0', only honoured with a token).
+ * Returns {'ok', index, version, updated_at, owner, agent, released ('1'/'0')} or
+ * {'lease'|'owner', owner, agent, updated_at}.
  */
 export const APPEND_RUN = luaScript(
   'append_run',
@@ -86,7 +95,13 @@ if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
 end
-return {'ok', string.format('%d', index), string.format('%d', version), updated, owner, agent}
+local released = '0'
+if ARGV[1] ~= '' and ARGV[11] == '1' then
+  redis.call('DEL', KEYS[3])
+  released = '1'
+end
+return {'ok', string.format('%d', index), string.format('%d', version), updated, owner, agent,
+  released}
 `,
 );
 
@@ -137,8 +152,7 @@ if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
 end
-local record = redis.call('HMGET', KEYS[1], 'state', 'name', 'summary', 'version', 'run_count',
-  'created_at', 'updated_at', 'user_id', 'agent_id')
+local record = redis.call('HMGET', KEYS[1], ${SESSION_FIELDS_LUA})
 table.insert(record, 1, 'ok')
 return record
 `,
@@ -167,6 +181,30 @@ return {'deleted', current[1], current[2], current[3]}
 `,
 );
 
+/**
+ * Takes a lease and reads the session in the same step (`acquireLease({ readSession: true })`).
+ * The hash is read only once the lease is taken, so waiting callers do not copy a large state
+ * on every retry. The read can fail after the lease was written (a session key of the wrong
+ * type): the script then deletes the lease again and reports it, so nothing stays held.
+ *
+ * KEYS: lease, session hash (same hash tag). ARGV: token, ttl ms.
+ * Returns {'ok', ...SESSION_FIELDS values}, {'busy'} or {'corrupt', error text}.
+ */
+export const ACQUIRE_LEASE_READ = luaScript(
+  'acquire_lease_read',
+  2,
+  `
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return {'busy'} end
+local record = redis.pcall('HMGET', KEYS[2], ${SESSION_FIELDS_LUA})
+if record.err then
+  redis.call('DEL', KEYS[1])
+  return {'corrupt', record.err}
+end
+table.insert(record, 1, 'ok')
+return record
+`,
+);
+
 /** Extends a lease only while it still holds `token`. KEYS: lease. ARGV: token, ttl ms. */
 export const RENEW_LEASE = luaScript(
   'renew_lease',
@@ -192,7 +230,8 @@ return 0
 );
 
 /**
- * Raises a member's score to `score` (never lowers it): `ZADD GT` for Redis 6.0, which lacks it.
+ * Raises a member's score to `score` (never lowers it): `ZADD GT` for servers before 6.2, which
+ * lack it (newer ones get the plain command).
  * Concurrent writers may deliver their index updates out of order; the highest one wins.
  * KEYS: sorted set. ARGV: score, member.
  */

@@ -65,6 +65,18 @@ describe.skipIf(!hasRedis)('RedisStorage', () => {
     return client;
   }
 
+  /** Request bursts written to the client's socket while `work` runs. */
+  async function countWrites(client: Redis, work: () => Promise<void>): Promise<number> {
+    await client.ping(); // connected, handshake done
+    const spy = vi.spyOn(client.stream, 'write');
+    try {
+      await work();
+      return spy.mock.calls.length;
+    } finally {
+      spy.mockRestore();
+    }
+  }
+
   function keysOf(storage: SessionStorage): RedisKeys {
     return new RedisKeys(prefixes.get(storage) as string);
   }
@@ -82,6 +94,7 @@ describe.skipIf(!hasRedis)('RedisStorage', () => {
   });
 
   describeSessionStorageContract('RedisStorage', {
+    capabilities: { leaseReadsSession: true, appendReleasesLease: true },
     create: async () => {
       const storage = new RedisStorage({ url: REDIS_URL, prefix: testPrefix() });
       prefixes.set(storage, storage.prefix);
@@ -226,6 +239,19 @@ describe.skipIf(!hasRedis)('RedisStorage', () => {
       const other = uniqueId('fine');
       await storage.appendRun({ sessionId: other, run: makeRun(other, 'a'), sessionState: {} });
       expect((await storage.getSession(other))?.runCount).toBe(1);
+    });
+
+    it('frees the lease when readSession meets a session key of the wrong type', async () => {
+      const storage = open();
+      const keys = keysOf(storage);
+      const sessionId = uniqueId('wrong-type-lease');
+      await raw.set(keys.session(sessionId), 'not a hash');
+      await expectCode(
+        storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0, readSession: true }),
+        'STORAGE_CORRUPT',
+        sessionId,
+      );
+      expect(await raw.exists(keys.lease(sessionId))).toBe(0);
     });
 
     it('writes nothing when the stored version is not a number', async () => {
@@ -378,17 +404,6 @@ describe.skipIf(!hasRedis)('RedisStorage', () => {
   });
 
   describe('round trips', () => {
-    async function countWrites(client: Redis, work: () => Promise<void>): Promise<number> {
-      await client.ping(); // connected, handshake done
-      const spy = vi.spyOn(client.stream, 'write');
-      try {
-        await work();
-        return spy.mock.calls.length;
-      } finally {
-        spy.mockRestore();
-      }
-    }
-
     it('appends a run in one round trip (script and index updates pipelined)', async () => {
       const client = ownClient();
       const storage = open({ client });
@@ -423,17 +438,106 @@ describe.skipIf(!hasRedis)('RedisStorage', () => {
       expect(later).toBe(1);
     });
 
-    it('runs an Agent turn in four round trips: lease, read, append, release', async () => {
+    it('runs an Agent turn in two round trips: lease with the read, append with the release', async () => {
       const client = ownClient();
       const storage = open({ client });
+      const sessionId = uniqueId('turn');
       const agent = new Agent({
         model: new MockModel({ respond: () => 'ok' }),
         storage,
         userId: 'dana',
-        sessionId: uniqueId('turn'),
+        sessionId,
       });
-      expect(await countWrites(client, async () => void (await agent.run('first')))).toBe(4);
-      expect(await countWrites(client, async () => void (await agent.run('second')))).toBe(4);
+      expect(await countWrites(client, async () => void (await agent.run('first')))).toBe(2);
+      expect(await countWrites(client, async () => void (await agent.run('second')))).toBe(2);
+      expect(await raw.exists(keysOf(storage).lease(sessionId))).toBe(0);
+      expect((await storage.getSession(sessionId))?.runCount).toBe(2);
+    });
+
+    it('takes a lease with the session read in one round trip, and appends with the release in one', async () => {
+      const client = ownClient();
+      const storage = open({ client });
+      const keys = keysOf(storage);
+      const sessionId = uniqueId('lease-trips');
+      await storage.appendRun({
+        sessionId,
+        userId: 'dana',
+        run: makeRun(sessionId, 'a'),
+        sessionState: { n: 1 },
+      });
+      let lease: Awaited<ReturnType<RedisStorage['acquireLease']>> | undefined;
+      const leaseTrips = await countWrites(client, async () => {
+        lease = await storage.acquireLease({
+          sessionId,
+          ttlMs: 10_000,
+          waitMs: 0,
+          readSession: true,
+        });
+      });
+      expect(leaseTrips).toBe(1);
+      expect(lease?.session).toMatchObject({ userId: 'dana', sessionState: { n: 1 }, version: 1 });
+      const appendTrips = await countWrites(client, async () => {
+        const result = await storage.appendRun({
+          sessionId,
+          userId: 'dana',
+          run: makeRun(sessionId, 'b'),
+          sessionState: { n: 2 },
+          leaseToken: lease?.token as string,
+          releaseLease: true,
+        });
+        expect(result).toMatchObject({ index: 1, version: 2, leaseReleased: true });
+      });
+      expect(appendTrips).toBe(1);
+      expect(await raw.exists(keys.lease(sessionId))).toBe(0);
+    });
+
+    it('does not release the lease on a refused append, even when asked to', async () => {
+      const storage = open();
+      const keys = keysOf(storage);
+      const sessionId = uniqueId('refused-release');
+      await storage.upsertSession({ sessionId, userId: 'alice' });
+      const lease = await storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
+      await expectCode(
+        storage.appendRun({
+          sessionId,
+          userId: 'mallory',
+          run: makeRun(sessionId, 'x'),
+          sessionState: {},
+          leaseToken: lease.token,
+          releaseLease: true,
+        }),
+        'SESSION_OWNERSHIP',
+      );
+      expect(await raw.get(keys.lease(sessionId))).toBe(lease.token);
+      await lease.release();
+    });
+
+    it('reads the session only once the lease is taken, not on every retry while waiting', async () => {
+      const storage = open();
+      const sessionId = uniqueId('busy-read');
+      const big = 'x'.repeat(10_000);
+      await storage.upsertSession({ sessionId, sessionState: { big } });
+      const held = await storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
+      const commands = await monitorCommands(
+        raw,
+        (args, source) => source === 'lua' && args.some((arg) => arg.includes(storage.prefix)),
+        async () => {
+          const waiting = storage.acquireLease({
+            sessionId,
+            ttlMs: 10_000,
+            waitMs: 5_000,
+            readSession: true,
+          });
+          await new Promise((resolve) => setTimeout(resolve, 40));
+          await held.release();
+          const lease = await waiting;
+          expect(lease.session?.sessionState).toEqual({ big });
+          await lease.release();
+        },
+      );
+      const names = commands.map(({ args }) => String(args[0]).toLowerCase());
+      expect(names.filter((name) => name === 'set').length).toBeGreaterThan(1);
+      expect(names.filter((name) => name === 'hmget')).toHaveLength(1);
     });
 
     it('never reads the history while appending (Lua commands only touch O(1) data)', async () => {
@@ -604,6 +708,77 @@ describe.skipIf(!hasRedis)('RedisStorage', () => {
       expect(await raw.zscore(keys.allIndex(), sessionId)).toBe(before);
       expect(await raw.zscore(keys.userIndex('alice'), sessionId)).toBe(before);
       expect(await raw.zscore(keys.userIndex('mallory'), sessionId)).toBeNull();
+    });
+
+    it('raises index scores with ZADD GT, no script, no ZSCORE', async () => {
+      const client = ownClient();
+      const storage = open({ client });
+      const sessionId = uniqueId('zadd-gt');
+      await storage.appendRun({
+        sessionId,
+        userId: 'dana',
+        run: makeRun(sessionId, 'a'),
+        sessionState: {},
+      });
+      const source = `${client.stream.localAddress}:${client.stream.localPort}`;
+      const commands = await monitorCommands(
+        raw,
+        (args, from) =>
+          from === source || (from === 'lua' && args.some((arg) => arg.includes(storage.prefix))),
+        async () => {
+          await storage.appendRun({
+            sessionId,
+            userId: 'dana',
+            run: makeRun(sessionId, 'b'),
+            sessionState: {},
+          });
+        },
+      );
+      const names = commands.map(({ args }) => args.map(String));
+      expect(names.filter((args) => args[0]?.toLowerCase() === 'zadd')).toEqual([
+        ['zadd', keysOf(storage).allIndex(), 'GT', expect.any(String), sessionId],
+        ['zadd', keysOf(storage).userIndex('dana'), 'GT', expect.any(String), sessionId],
+      ]);
+      expect(names.filter((args) => args[0]?.toLowerCase() === 'zscore')).toEqual([]);
+      expect(names.filter((args) => args[0]?.toLowerCase() === 'evalsha')).toHaveLength(1);
+    });
+
+    it('falls back to the raise script on a server without ZADD GT (Redis < 6.2)', async () => {
+      const client = ownClient();
+      // Redis 6.0 answers `ZADD key GT score member` with "ERR syntax error"; an unknown flag
+      // gets the same answer from this server.
+      const pipelineOf = client.pipeline.bind(client);
+      client.pipeline = ((...args: Parameters<Redis['pipeline']>) => {
+        const pipeline = pipelineOf(...args);
+        const zadd = pipeline.zadd.bind(pipeline) as (...input: unknown[]) => unknown;
+        (pipeline as unknown as { zadd: unknown }).zadd = (key: string, ...rest: unknown[]) =>
+          rest[0] === 'GT' ? zadd(key, 'OLDSERVER', ...rest.slice(1)) : zadd(key, ...rest);
+        return pipeline;
+      }) as Redis['pipeline'];
+      const storage = open({ client });
+      const keys = keysOf(storage);
+      const sessionId = uniqueId('old-server');
+      const check = async () => {
+        const { updatedAt } = (await storage.getSession(sessionId)) ?? {};
+        for (const key of [keys.allIndex(), keys.userIndex('dana'), keys.agentIndex('agent-1')]) {
+          expect(await raw.zscore(key, sessionId)).toBe(String(updatedAt));
+        }
+      };
+      const append = (text: string) =>
+        storage.appendRun({
+          sessionId,
+          userId: 'dana',
+          agentId: 'agent-1',
+          run: makeRun(sessionId, text),
+          sessionState: {},
+        });
+      // The refusal costs one extra round trip, once; the indexes are right either way.
+      expect(await countWrites(client, async () => void (await append('a')))).toBe(2);
+      await check();
+      await new Promise((resolve) => setTimeout(resolve, 3));
+      expect(await countWrites(client, async () => void (await append('b')))).toBe(1);
+      await check();
+      expect((await storage.listSessions({ userId: 'dana' })).sessions).toHaveLength(1);
     });
 
     it('indexes a session under its stored owner and agent when a caller passes neither', async () => {

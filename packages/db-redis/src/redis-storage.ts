@@ -13,7 +13,12 @@
  * behind or ahead). No `SCAN` or `KEYS` anywhere.
  *
  * Sharp edges:
- * - A turn costs four round trips: lease, `getSession`, append (script + index updates), release.
+ * - An Agent turn costs two round trips: the lease taken with the session read
+ *   (`readSession`), and the append (script + index updates) that also releases the lease
+ *   (`releaseLease`). A caller that asks for neither pays four: lease, `getSession`, append,
+ *   release.
+ * - Index scores are raised with `ZADD GT`; a server before 6.2 refuses it once, and from then
+ *   on this instance uses a script instead (that first write costs one extra round trip).
  * - `updatedAt` comes from the writer's clock, never moving backwards for one session.
  * - A Cluster client is rejected: index updates are pipelined across slots (see the README).
  */
@@ -54,7 +59,7 @@ import {
   type UpsertSessionInput,
   waitForLease,
 } from '@buddy/core';
-import type { Redis } from 'ioredis';
+import { type Redis, ReplyError } from 'ioredis';
 import {
   callScript,
   RedisConnection,
@@ -63,6 +68,7 @@ import {
 } from './redis-connection.ts';
 import { DEFAULT_PREFIX, RedisKeys } from './redis-keys.ts';
 import {
+  ACQUIRE_LEASE_READ,
   APPEND_RUN,
   DELETE_SESSION,
   INDEX_RAISE,
@@ -186,6 +192,8 @@ export class RedisStorage implements SessionStorage {
   readonly #connection: RedisConnection;
   readonly #keys: RedisKeys;
   readonly #known = new Map<string, SessionOwners>();
+  /** Whether the server takes `ZADD GT` (Redis 6.2+); turned off by the first refusal. */
+  #hasZaddGt = true;
 
   constructor(options: RedisStorageOptions = {}) {
     validateConnectionOptions(WHO, options, OPTION_KEYS);
@@ -196,6 +204,7 @@ export class RedisStorage implements SessionStorage {
     this.ttlSeconds = options.ttlSeconds;
     this.#keys = new RedisKeys(this.prefix);
     this.#connection = new RedisConnection(WHO, options, [
+      ACQUIRE_LEASE_READ,
       APPEND_RUN,
       UPSERT_SESSION,
       DELETE_SESSION,
@@ -221,12 +230,8 @@ export class RedisStorage implements SessionStorage {
       (client) => client.hmget(key, ...SESSION_FIELDS),
       sessionId,
     );
-    const record = this.#toRecord(sessionId, values);
-    if (record === undefined) {
-      this.#known.delete(sessionId);
-      return undefined;
-    }
-    this.#remember(sessionId, { userId: record.userId, agentId: record.agentId });
+    const record = this.#readRecord(sessionId, values);
+    if (record === undefined) return undefined;
     if (!isAllowedOwner(record.userId, options.userId)) {
       throw sessionOwnershipError(sessionId, options.userId);
     }
@@ -303,9 +308,10 @@ export class RedisStorage implements SessionStorage {
         String(this.ttlSeconds ?? 0),
       ],
     );
-    const touched = this.#queueIndexRaise(pipeline, sessionId, this.#guessOwners(input), now);
-    const [script] = await this.#connection.execSettled(pipeline, 'upsertSession', sessionId);
-    const reply = this.#scriptReply(script, 'upsertSession', sessionId);
+    const queued = this.#queueIndexRaise(pipeline, sessionId, this.#guessOwners(input), now);
+    const results = await this.#connection.execSettled(pipeline, 'upsertSession', sessionId);
+    const reply = this.#scriptReply(results[0], 'upsertSession', sessionId);
+    const touched = this.#raisedKeys(queued, results);
     if (reply[0] === 'owner') {
       await this.#syncIndexes(sessionId, touched, now, this.#truthOf(reply));
       throw sessionOwnershipError(sessionId, userId);
@@ -331,6 +337,8 @@ export class RedisStorage implements SessionStorage {
   async appendRun(input: AppendRunInput): Promise<AppendRunResult> {
     this.#connection.assertOpen();
     const { sessionId, userId, agentId, sessionName, leaseToken } = input;
+    // Releasing needs the token: without one there is no lease of this caller to free.
+    const releaseLease = input.releaseLease === true && leaseToken !== undefined;
     assertNonEmptyString(sessionId, 'sessionId');
     assertOptionalUserId(userId);
     if (agentId !== undefined) assertNonEmptyString(agentId, 'agentId');
@@ -370,11 +378,13 @@ export class RedisStorage implements SessionStorage {
         runJson === '{}' ? '}' : `,${runJson.slice(1)}`,
         String(now),
         String(this.ttlSeconds ?? 0),
+        releaseLease ? '1' : '0',
       ],
     );
-    const touched = this.#queueIndexRaise(pipeline, sessionId, this.#guessOwners(input), now);
-    const [script] = await this.#connection.execSettled(pipeline, 'appendRun', sessionId);
-    const reply = this.#scriptReply(script, 'appendRun', sessionId);
+    const queued = this.#queueIndexRaise(pipeline, sessionId, this.#guessOwners(input), now);
+    const results = await this.#connection.execSettled(pipeline, 'appendRun', sessionId);
+    const reply = this.#scriptReply(results[0], 'appendRun', sessionId);
+    const touched = this.#raisedKeys(queued, results);
     if (reply[0] === 'lease' || reply[0] === 'owner') {
       await this.#syncIndexes(sessionId, touched, now, this.#truthOf(reply));
       throw reply[0] === 'lease'
@@ -387,7 +397,12 @@ export class RedisStorage implements SessionStorage {
       ...owners,
       updatedAt: orUndefined(reply[3]),
     });
-    return { index: Number(reply[1]), version: Number(reply[2]), updatedAt: Number(reply[3]) };
+    return {
+      index: Number(reply[1]),
+      version: Number(reply[2]),
+      updatedAt: Number(reply[3]),
+      ...(reply[6] === '1' ? { leaseReleased: true } : {}),
+    };
   }
 
   async acquireLease(input: AcquireLeaseInput): Promise<SessionLease> {
@@ -397,20 +412,56 @@ export class RedisStorage implements SessionStorage {
     const key = this.#keys.lease(sessionId);
     const token = randomUUID();
     const connection = this.#connection;
-    await waitForLease(
-      async () => {
-        const reply = await connection.run(
-          'acquireLease',
-          (client) => client.set(key, token, 'PX', ttlMs, 'NX'),
-          sessionId,
-        );
-        return reply === 'OK' ? true : undefined;
-      },
-      { sessionId, waitMs: input.waitMs, signal: input.signal },
-    );
+    const release = async (): Promise<void> => {
+      await connection.run(
+        'releaseLease',
+        (client) => callScript(client, RELEASE_LEASE, [key], [token]),
+        sessionId,
+      );
+    };
+    let session: SessionRecord | null | undefined;
+    if (input.readSession === true) {
+      const sessionKey = this.#keys.session(sessionId);
+      const values = await waitForLease(
+        async () => {
+          const reply = (await connection.run(
+            'acquireLease',
+            (client) => callScript(client, ACQUIRE_LEASE_READ, [key, sessionKey], [token, ttlMs]),
+            sessionId,
+          )) as Reply;
+          if (reply[0] === 'busy') return undefined;
+          if (reply[0] === 'corrupt') {
+            // The script already freed the lease; the server's error names the problem.
+            throw connection.translate(new ReplyError(String(reply[1])), 'acquireLease', sessionId);
+          }
+          return reply.slice(1);
+        },
+        { sessionId, waitMs: input.waitMs, signal: input.signal },
+      );
+      try {
+        session = this.#readRecord(sessionId, values) ?? null;
+      } catch (error) {
+        // A corrupt record must not leave the session locked until the lease expires.
+        await release().catch(() => undefined);
+        throw error;
+      }
+    } else {
+      await waitForLease(
+        async () => {
+          const reply = await connection.run(
+            'acquireLease',
+            (client) => client.set(key, token, 'PX', ttlMs, 'NX'),
+            sessionId,
+          );
+          return reply === 'OK' ? true : undefined;
+        },
+        { sessionId, waitMs: input.waitMs, signal: input.signal },
+      );
+    }
     return {
       sessionId,
       token,
+      ...(session === undefined ? {} : { session }),
       renew: async () => {
         const renewed = await connection.run(
           'renewLease',
@@ -419,13 +470,7 @@ export class RedisStorage implements SessionStorage {
         );
         if (Number(renewed) !== 1) throw leaseLostError(sessionId);
       },
-      release: async () => {
-        await connection.run(
-          'releaseLease',
-          (client) => callScript(client, RELEASE_LEASE, [key], [token]),
-          sessionId,
-        );
-      },
+      release,
     };
   }
 
@@ -511,6 +556,20 @@ export class RedisStorage implements SessionStorage {
     );
   }
 
+  /**
+   * The record from `SESSION_FIELDS` values, remembering its owner and agent for index updates
+   * (or forgetting the session when it is missing); `undefined` when absent.
+   */
+  #readRecord(sessionId: string, values: Reply): SessionRecord | undefined {
+    const record = this.#toRecord(sessionId, values);
+    if (record === undefined) {
+      this.#known.delete(sessionId);
+      return undefined;
+    }
+    this.#remember(sessionId, { userId: record.userId, agentId: record.agentId });
+    return record;
+  }
+
   /** A session's listing view from `LISTING_FIELDS` values (state and summary are not read). */
   #toSessionInfo(sessionId: string, values: Reply): SessionInfo | undefined {
     if (values.every((value) => value === null || value === undefined)) return undefined;
@@ -588,9 +647,24 @@ export class RedisStorage implements SessionStorage {
   }
 
   /**
-   * Queues the index updates of a write on its pipeline: raise the session's score to `now` in
-   * every index it (probably) belongs to; with a TTL, also drop entries long expired and let idle
-   * indexes expire. Returns the keys touched.
+   * Queues "raise the session's score in `key` to `score`, never lower it": `ZADD GT` (a plain
+   * command, no script and no `ZSCORE`) on Redis 6.2+, the `INDEX_RAISE` script on older servers.
+   */
+  #queueRaise(
+    pipeline: ReturnType<Redis['pipeline']>,
+    key: string,
+    score: string,
+    sessionId: string,
+  ): void {
+    if (this.#hasZaddGt) void pipeline.zadd(key, 'GT', score, sessionId);
+    else void callScript(pipeline, INDEX_RAISE, [key], [score, sessionId]);
+  }
+
+  /**
+   * Queues the index updates of a write on its pipeline, right after the write's script: raise
+   * the session's score to `now` in every index it (probably) belongs to; with a TTL, also drop
+   * entries long expired and let idle indexes expire. Returns the index keys, in the order their
+   * raises were queued (pipeline replies 1..n).
    */
   #queueIndexRaise(
     pipeline: ReturnType<Redis['pipeline']>,
@@ -599,7 +673,7 @@ export class RedisStorage implements SessionStorage {
     now: number,
   ): string[] {
     const keys = this.#indexKeys(owners);
-    for (const key of keys) void callScript(pipeline, INDEX_RAISE, [key], [String(now), sessionId]);
+    for (const key of keys) this.#queueRaise(pipeline, key, String(now), sessionId);
     if (this.ttlSeconds !== undefined) {
       // Twice the TTL: a session whose last write is that old has expired even with some clock
       // skew between writers.
@@ -610,6 +684,28 @@ export class RedisStorage implements SessionStorage {
       }
     }
     return keys;
+  }
+
+  /**
+   * The index keys whose raise succeeded, from the replies of a write's pipeline (`queued` are
+   * replies 1..n). A server older than 6.2 refuses `ZADD GT` as a syntax error: from then on this
+   * storage raises with the script, and the refused raises count as not done, so `#syncIndexes`
+   * makes them (one extra round trip, once).
+   */
+  #raisedKeys(
+    queued: readonly string[],
+    results: readonly { value: unknown; error: unknown }[],
+  ): string[] {
+    const raised: string[] = [];
+    queued.forEach((key, position) => {
+      const error = results[position + 1]?.error;
+      if (error === undefined) {
+        raised.push(key);
+      } else if (this.#hasZaddGt && /syntax error|not a valid float/i.test(String(error))) {
+        this.#hasZaddGt = false;
+      }
+    });
+    return raised;
   }
 
   /**
@@ -626,23 +722,24 @@ export class RedisStorage implements SessionStorage {
     const exists = truth.updatedAt !== undefined;
     const correct = exists ? this.#indexKeys(truth) : [];
     const tried = String(triedScore);
-    const pipeline = this.#connection.client.pipeline();
-    let queued = 0;
+    // Each fix: move the entry from the tried score (INDEX_REPAIR; '' removes it), or raise it.
+    const fixes: { key: string; repairTo?: string; raiseTo?: string }[] = [];
     for (const key of touched) {
-      if (!correct.includes(key)) {
-        void callScript(pipeline, INDEX_REPAIR, [key], [tried, '', sessionId]);
-        queued++;
-      } else if (Number(truth.updatedAt) !== triedScore) {
-        void callScript(pipeline, INDEX_REPAIR, [key], [tried, truth.updatedAt ?? '', sessionId]);
-        queued++;
+      if (!correct.includes(key)) fixes.push({ key, repairTo: '' });
+      else if (Number(truth.updatedAt) !== triedScore) {
+        fixes.push({ key, repairTo: truth.updatedAt ?? '' });
       }
     }
     for (const key of correct) {
-      if (touched.includes(key)) continue;
-      void callScript(pipeline, INDEX_RAISE, [key], [truth.updatedAt ?? tried, sessionId]);
-      queued++;
+      if (!touched.includes(key)) fixes.push({ key, raiseTo: truth.updatedAt ?? tried });
     }
-    if (queued === 0) return;
+    // The normal turn has nothing to fix: no pipeline, no round trip.
+    if (fixes.length === 0) return;
+    const pipeline = this.#connection.client.pipeline();
+    for (const { key, repairTo, raiseTo } of fixes) {
+      if (raiseTo !== undefined) this.#queueRaise(pipeline, key, raiseTo, sessionId);
+      else void callScript(pipeline, INDEX_REPAIR, [key], [tried, repairTo ?? '', sessionId]);
+    }
     // The write itself is done (or refused); a failed repair is left to listing to fix lazily.
     await this.#connection.execSettled(pipeline, 'indexRepair', sessionId).catch(() => undefined);
   }
