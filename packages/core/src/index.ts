@@ -80,6 +80,31 @@ export {
   StoredRunSchema,
   UserMemorySchema,
 } from './messages/message-schema.ts';
+// Helpers for model adapters
+export {
+  type AssertModelSettingsOptions,
+  assertModelSettings,
+  MODEL_CLIENT_SETTINGS,
+  type ModelSettings,
+} from './model-utils/assert-model-settings.ts';
+export {
+  type ClassifyHttpStatusOptions,
+  classifyHttpStatus,
+  MODEL_ERROR_CLASSIFICATIONS,
+  type ModelErrorClassification,
+} from './model-utils/classify-http-status.ts';
+export {
+  createLazyClient,
+  type DefinedSettings,
+  type LazyClientOptions,
+  type ModelClientSettings,
+} from './model-utils/create-lazy-client.ts';
+export {
+  type MissingApiKeyErrorOptions,
+  missingApiKeyError,
+} from './model-utils/missing-api-key-error.ts';
+export { type ModelCallErrorOptions, modelCallError } from './model-utils/model-call-error.ts';
+export { type ToModelErrorOptions, toModelError } from './model-utils/to-model-error.ts';
 // Contracts
 export type * from './spec/index.ts';
 // Helpers for storage backends

@@ -3,10 +3,10 @@
  * HTTP server (real sockets, the SDK's own fetch, recorded wire formats).
  */
 import { Agent, type RunEvent, tool } from '@buddy/core';
-import { type FixtureServer, startFixtureServer } from '@buddy/testkit/fetch';
+import type { FixtureServer } from '@buddy/testkit/fetch';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { scenario } from './__fixtures__/anthropic-fixtures.ts';
+import { fixtures } from './__fixtures__/anthropic-fixtures.ts';
 import { Claude } from './claude.ts';
 
 const addToCart = tool({
@@ -30,11 +30,9 @@ describe('Agent over Claude (loopback provider)', () => {
 
   async function agentOverScriptedProvider(): Promise<Agent> {
     // The provider first asks for add_to_cart, then answers once it has the tool result.
-    server = await startFixtureServer({
-      match: 'POST /v1/messages',
-      respond: (request, index) =>
-        scenario(index === 0 ? 'anthropic-cart-tool-call' : 'anthropic-cart-answer')(request),
-    });
+    server = await fixtures.startServer(
+      fixtures.script(['anthropic-cart-tool-call', 'anthropic-cart-answer']),
+    );
     const model = new Claude({ baseURL: server.url, apiKey: 'sk-ant-test', maxRetries: 0 });
     return new Agent({
       model,

@@ -1,17 +1,13 @@
-import { sseResponse } from '@buddy/testkit/fetch';
-import { describeModelAdapterContract, type ModelScenario } from '@buddy/testkit/model';
+import { isStreamRequest, sseResponse } from '@buddy/testkit/fetch';
+import { describeModelAdapterContract } from '@buddy/testkit/model';
 import {
   errorResponse,
   eventFixture,
-  isStreamRequest,
-  modelOver,
+  fixtures,
   scenario,
 } from './__fixtures__/anthropic-fixtures.ts';
 
-function over(respond: Parameters<typeof modelOver>[0], usage?: ModelScenario['usage']) {
-  const { model, fetch } = modelOver(respond);
-  return { model, requests: () => fetch.requests, ...(usage === undefined ? {} : { usage }) };
-}
+const over = fixtures.modelScenario;
 
 describeModelAdapterContract('Claude', {
   text: () => over(scenario('anthropic-text'), { inputTokens: 14, outputTokens: 12 }),

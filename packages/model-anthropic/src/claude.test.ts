@@ -1,59 +1,29 @@
 import Anthropic from '@anthropic-ai/sdk';
-import { BuddyError, type Message, type ModelStreamPart } from '@buddy/core';
+import { BuddyError, type Message } from '@buddy/core';
 import {
+  bodyOf,
+  collectStream,
+  expectBuddyRejection,
+  expectBuddyThrow,
+  type FixtureServer,
   jsonResponse,
-  type RecordedRequest,
   sseResponse,
-  startFixtureServer,
   textResponse,
+  useEnv,
 } from '@buddy/testkit/fetch';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   errorResponse,
   eventFixture,
+  fixtures,
   messageFixture,
   modelOver,
   scenario,
 } from './__fixtures__/anthropic-fixtures.ts';
 import { Claude } from './claude.ts';
 
-async function collect(stream: AsyncIterable<ModelStreamPart>): Promise<ModelStreamPart[]> {
-  const parts: ModelStreamPart[] = [];
-  for await (const part of stream) parts.push(part);
-  return parts;
-}
-
-async function failure(promise: Promise<unknown>): Promise<BuddyError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(BuddyError.is(error), `expected a BuddyError, got ${String(error)}`).toBe(true);
-    return error as BuddyError;
-  }
-  throw new Error('expected the call to fail');
-}
-
-const bodyOf = (request: RecordedRequest | undefined) => request?.body as Record<string, unknown>;
 const hi: Message[] = [{ role: 'user', content: 'Hi' }];
-
-/** Sets environment variables for each test of the block and restores them afterwards. */
-function useEnv(values: Record<string, string | undefined>): void {
-  const saved: Record<string, string | undefined> = {};
-  beforeEach(() => {
-    for (const [key, value] of Object.entries(values)) {
-      saved[key] = process.env[key];
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-    }
-  });
-  afterEach(() => {
-    for (const [key, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-    }
-  });
-}
 
 const conversation: Message[] = [
   { role: 'system', content: 'You are a shopping assistant.' },
@@ -123,14 +93,11 @@ describe('Claude construction', () => {
       'pass either client or baseURL',
     ],
   ])('rejects a bad %s with INVALID_ARGUMENT', (_label, options, message) => {
-    let caught: unknown;
-    try {
-      new Claude(options as ConstructorParameters<typeof Claude>[0]);
-    } catch (error) {
-      caught = error;
-    }
+    const caught = expectBuddyThrow(
+      () => new Claude(options as ConstructorParameters<typeof Claude>[0]),
+    );
     expect(BuddyError.is(caught, 'INVALID_ARGUMENT')).toBe(true);
-    expect((caught as BuddyError).message).toContain(message);
+    expect(caught.message).toContain(message);
   });
 });
 
@@ -350,7 +317,7 @@ describe('Claude request bodies', () => {
 
   it('rejects a response format named like one of the tools', async () => {
     const { model, fetch } = modelOver(scenario('anthropic-structured'));
-    const error = await failure(
+    const error = await expectBuddyRejection(
       model.generate({
         messages: hi,
         tools: [addToCart],
@@ -368,7 +335,7 @@ describe('Claude request bodies', () => {
     expect(bodyOf(fetch.lastRequest)).not.toHaveProperty('temperature');
 
     const configured = modelOver(scenario('anthropic-text'), { maxTokens: 1024, temperature: 0.3 });
-    await collect(configured.model.stream({ messages: hi }));
+    await collectStream(configured.model.stream({ messages: hi }));
     expect(bodyOf(configured.fetch.lastRequest)).toMatchObject({ max_tokens: 1024, stream: true });
     expect(bodyOf(configured.fetch.lastRequest)).not.toHaveProperty('temperature');
     await configured.model.generate({ messages: hi, maxTokens: 10 });
@@ -420,7 +387,9 @@ describe('Claude responses', () => {
 
   it('streams held-back text when the model answered without the response tool', async () => {
     const { model } = modelOver(scenario('anthropic-text'));
-    const parts = await collect(model.stream({ messages: hi, responseFormat: summaryFormat }));
+    const parts = await collectStream(
+      model.stream({ messages: hi, responseFormat: summaryFormat }),
+    );
     expect(parts).toEqual([
       { type: 'text-delta', delta: 'Hello! How can I help you today?' },
       { type: 'finish', usage: { inputTokens: 14, outputTokens: 12 }, finishReason: 'stop' },
@@ -448,7 +417,7 @@ describe('Claude responses', () => {
 
   it('rejects a message without a content list with MODEL_BAD_RESPONSE', async () => {
     const { model } = modelOver(jsonResponse({ id: 'msg_x', type: 'message' }));
-    const error = await failure(model.generate({ messages: hi }));
+    const error = await expectBuddyRejection(model.generate({ messages: hi }));
     expect(error.code).toBe('MODEL_BAD_RESPONSE');
   });
 
@@ -456,14 +425,14 @@ describe('Claude responses', () => {
     const { model } = modelOver(
       textResponse('{"id": "msg_x", "content": [', { contentType: 'application/json' }),
     );
-    const error = await failure(model.generate({ messages: hi }));
+    const error = await expectBuddyRejection(model.generate({ messages: hi }));
     expect(error.code).toBe('MODEL_BAD_RESPONSE');
   });
 
   it('rejects a stream that ends before message_stop with MODEL_BAD_RESPONSE', async () => {
     const truncated = eventFixture('anthropic-text').slice(0, 5);
     const { model } = modelOver(sseResponse(truncated, { dialect: 'anthropic' }));
-    const error = await failure(collect(model.stream({ messages: hi })));
+    const error = await expectBuddyRejection(collectStream(model.stream({ messages: hi })));
     expect(error.code).toBe('MODEL_BAD_RESPONSE');
     expect(error.message).toContain('before message_stop');
   });
@@ -487,7 +456,7 @@ describe('Claude errors', () => {
     'maps HTTP %i (%s body) to %s, retryable %s',
     async (status, body, code, retryable) => {
       const { model } = modelOver(errorResponse(status, body));
-      const error = await failure(model.generate({ messages: hi }));
+      const error = await expectBuddyRejection(model.generate({ messages: hi }));
       expect(error.code).toBe(code);
       expect(error.retryable).toBe(retryable);
       expect(error).not.toBeInstanceOf(Anthropic.APIError);
@@ -513,7 +482,7 @@ describe('Claude errors', () => {
       { type: 'error', error: { type, message: 'failed mid-stream' } },
     ];
     const { model } = modelOver(sseResponse(events, { dialect: 'anthropic' }));
-    const error = await failure(collect(model.stream({ messages: hi })));
+    const error = await expectBuddyRejection(collectStream(model.stream({ messages: hi })));
     expect(error.code).toBe(code);
     expect(error.retryable).toBe(retryable);
     expect(error.details).toMatchObject({ providerType: type, status: null });
@@ -521,7 +490,7 @@ describe('Claude errors', () => {
 
   it('maps a connection failure to MODEL_UNAVAILABLE', async () => {
     const { model } = modelOver({ networkError: new TypeError('fetch failed') });
-    const error = await failure(model.generate({ messages: hi }));
+    const error = await expectBuddyRejection(model.generate({ messages: hi }));
     expect(error.code).toBe('MODEL_UNAVAILABLE');
     expect(error.retryable).toBe(true);
     expect(error.cause).toBeInstanceOf(Anthropic.APIConnectionError);
@@ -538,12 +507,12 @@ describe('Claude API key and base URL', () => {
 
     it('fails the first call (not construction) with MODEL_AUTH_FAILED naming the variable and option', async () => {
       const model = new Claude();
-      const error = await failure(model.generate({ messages: hi }));
+      const error = await expectBuddyRejection(model.generate({ messages: hi }));
       expect(error.code).toBe('MODEL_AUTH_FAILED');
       expect(error.retryable).toBe(false);
       expect(error.message).toContain('ANTHROPIC_API_KEY');
       expect(error.message).toContain('apiKey');
-      const streamed = await failure(collect(model.stream({ messages: hi })));
+      const streamed = await expectBuddyRejection(collectStream(model.stream({ messages: hi })));
       expect(streamed.code).toBe('MODEL_AUTH_FAILED');
     });
 
@@ -557,17 +526,14 @@ describe('Claude API key and base URL', () => {
   });
 
   describe('with ANTHROPIC_API_KEY and ANTHROPIC_BASE_URL pointing at a loopback server', () => {
-    let server: Awaited<ReturnType<typeof startFixtureServer>>;
+    let server: FixtureServer;
     useEnv({
       ANTHROPIC_API_KEY: 'sk-ant-from-env',
       ANTHROPIC_AUTH_TOKEN: undefined,
       ANTHROPIC_BASE_URL: '',
     });
     beforeEach(async () => {
-      server = await startFixtureServer({
-        match: 'POST /v1/messages',
-        respond: scenario('anthropic-text'),
-      });
+      server = await fixtures.startServer(scenario('anthropic-text'));
       process.env.ANTHROPIC_BASE_URL = server.url;
     });
     afterEach(() => server.close());
@@ -576,7 +542,7 @@ describe('Claude API key and base URL', () => {
       const model = new Claude({ maxRetries: 0 });
       const response = await model.generate({ messages: hi });
       expect(response.content).toBe('Hello! How can I help you today?');
-      const parts = await collect(model.stream({ messages: hi }));
+      const parts = await collectStream(model.stream({ messages: hi }));
       expect(parts.at(-1)).toEqual({
         type: 'finish',
         usage: { inputTokens: 14, outputTokens: 12 },
@@ -590,7 +556,7 @@ describe('Claude API key and base URL', () => {
     });
 
     it('lets the baseURL option win over ANTHROPIC_BASE_URL', async () => {
-      const other = await startFixtureServer({ respond: scenario('anthropic-text') });
+      const other = await fixtures.startServer(scenario('anthropic-text'));
       try {
         await new Claude({ baseURL: other.url, maxRetries: 0 }).generate({ messages: hi });
         expect(other.requests).toHaveLength(1);

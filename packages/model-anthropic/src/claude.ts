@@ -19,10 +19,9 @@
  */
 import Anthropic, { AnthropicError, type ClientOptions } from '@anthropic-ai/sdk';
 import {
-  assertInteger,
-  assertNonEmptyString,
+  assertModelSettings,
   BuddyError,
-  describeValue,
+  createLazyClient,
   type Model,
   type ModelCallOptions,
   type ModelRequest,
@@ -64,49 +63,6 @@ export interface ClaudeOptions {
   maxRetries?: number;
 }
 
-const CLIENT_SETTINGS = ['apiKey', 'baseURL', 'fetch', 'maxRetries'] as const;
-
-function invalid(message: string): BuddyError {
-  return new BuddyError({ code: 'INVALID_ARGUMENT', message: `Claude: ${message}` });
-}
-
-function validate(options: ClaudeOptions): void {
-  if (typeof options !== 'object' || options === null) {
-    throw invalid(`options must be an object, got ${describeValue(options)}`);
-  }
-  for (const key of ['id', 'apiKey'] as const) {
-    if (options[key] !== undefined) assertNonEmptyString(options[key], `Claude: ${key}`);
-  }
-  if (options.baseURL !== undefined && !URL.canParse(options.baseURL)) {
-    throw invalid(`baseURL must be an absolute URL, got ${describeValue(options.baseURL)}`);
-  }
-  const { temperature } = options;
-  if (
-    temperature !== undefined &&
-    (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0)
-  ) {
-    throw invalid(`temperature must be a number >= 0, got ${describeValue(temperature)}`);
-  }
-  if (options.maxTokens !== undefined)
-    assertInteger(options.maxTokens, 'Claude: maxTokens', { min: 1 });
-  if (options.maxRetries !== undefined) {
-    assertInteger(options.maxRetries, 'Claude: maxRetries', { min: 0 });
-  }
-  if (options.fetch !== undefined && typeof options.fetch !== 'function') {
-    throw invalid(`fetch must be a function, got ${describeValue(options.fetch)}`);
-  }
-  if (options.client === undefined) return;
-  if (typeof options.client !== 'object' || options.client === null) {
-    throw invalid(`client must be an Anthropic client, got ${describeValue(options.client)}`);
-  }
-  const conflicting = CLIENT_SETTINGS.filter((key) => options[key] !== undefined);
-  if (conflicting.length > 0) {
-    throw invalid(
-      `pass either client or ${conflicting.join(', ')}, not both: configure the client itself`,
-    );
-  }
-}
-
 /** The SDK's refusal of a long non-streaming call (it computes the limit from `max_tokens`). */
 function isStreamingRequired(error: unknown): boolean {
   return error instanceof AnthropicError && /streaming is required/i.test(error.message);
@@ -126,40 +82,24 @@ export class Claude implements Model {
   readonly provider = 'anthropic';
   readonly id: string;
   readonly #options: ClaudeOptions;
-  #client: Anthropic | undefined;
+  /** The SDK client, created on first use so that construction never needs a key. */
+  readonly #getClient: () => Anthropic;
 
   constructor(options: ClaudeOptions = {}) {
-    validate(options);
+    assertModelSettings('Claude', options, { clientDescription: 'an Anthropic client' });
     this.#options = { ...options };
     this.id = options.id ?? DEFAULT_CLAUDE_MODEL_ID;
-    this.#client = options.client;
+    this.#getClient = createLazyClient({
+      // Only the settings given reach the SDK, so ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL keep working.
+      options: this.#options,
+      apiKeyEnvVars: ['ANTHROPIC_API_KEY', 'ANTHROPIC_AUTH_TOKEN'],
+      create: (settings) => new Anthropic(settings),
+      missingKey: { who: this.#label, provider: this.provider, adapter: 'Claude' },
+    });
   }
 
   get #label(): string {
     return `Claude(${this.id})`;
-  }
-
-  /** The SDK client, created on first use so that construction never needs a key. */
-  #getClient(): Anthropic {
-    if (this.#client !== undefined) return this.#client;
-    const { apiKey, baseURL, fetch, maxRetries } = this.#options;
-    const fromEnv =
-      process.env.ANTHROPIC_API_KEY?.trim() || process.env.ANTHROPIC_AUTH_TOKEN?.trim();
-    if (apiKey === undefined && !fromEnv) {
-      throw new BuddyError({
-        code: 'MODEL_AUTH_FAILED',
-        message: `${this.#label}: no API key found. Set the ANTHROPIC_API_KEY environment variable or pass the apiKey option: new Claude({ apiKey: '...' })`,
-        details: { provider: 'anthropic', envVar: 'ANTHROPIC_API_KEY' },
-      });
-    }
-    // Only what was given, so ANTHROPIC_API_KEY / ANTHROPIC_BASE_URL keep working.
-    this.#client = new Anthropic({
-      ...(apiKey === undefined ? {} : { apiKey }),
-      ...(baseURL === undefined ? {} : { baseURL }),
-      ...(fetch === undefined ? {} : { fetch }),
-      ...(maxRetries === undefined ? {} : { maxRetries }),
-    });
-    return this.#client;
   }
 
   #request(request: ModelRequest): AnthropicRequest {

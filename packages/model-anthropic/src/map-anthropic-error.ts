@@ -14,43 +14,22 @@
  *
  * An `event: error` inside a stream has no status; it is classified by its error `type`
  * (`overloaded_error` → unavailable, `rate_limit_error` → rate limited, …).
+ *
+ * The status rules, the message and `details` shape and the abort/connection/JSON handling are
+ * `@buddy/core`'s (`classifyHttpStatus`, `modelCallError`, `toModelError`), shared with the other
+ * adapters; this file holds what only Anthropic's errors tell (their classes and types).
  */
 import { APIConnectionError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
-import { BuddyError, type BuddyErrorCode, isAbortError, toBuddyError } from '@buddy/core';
+import {
+  BuddyError,
+  MODEL_ERROR_CLASSIFICATIONS as CLASSES,
+  classifyHttpStatus,
+  type ModelErrorClassification,
+  modelCallError,
+  toModelError,
+} from '@buddy/core';
 
 const CONTEXT_OVERFLOW = /prompt is too long|context (window|limit|length)|too many tokens/i;
-
-interface Classified {
-  code: BuddyErrorCode;
-  retryable: boolean;
-  why: string;
-}
-
-const AUTH: Classified = {
-  code: 'MODEL_AUTH_FAILED',
-  retryable: false,
-  why: 'the API key was rejected or lacks access',
-};
-const RATE_LIMITED: Classified = {
-  code: 'MODEL_RATE_LIMITED',
-  retryable: true,
-  why: 'the request was rate-limited',
-};
-const UNAVAILABLE: Classified = {
-  code: 'MODEL_UNAVAILABLE',
-  retryable: true,
-  why: 'the provider failed or is overloaded',
-};
-const OVERFLOW: Classified = {
-  code: 'MODEL_CONTEXT_OVERFLOW',
-  retryable: false,
-  why: "the request does not fit the model's context window",
-};
-const REJECTED: Classified = {
-  code: 'MODEL_BAD_RESPONSE',
-  retryable: false,
-  why: 'the provider rejected the request',
-};
 
 /** Anthropic's error `type` (`overloaded_error`, …): a field in newer SDKs, else from the body. */
 function errorType(error: APIError): string | undefined {
@@ -64,70 +43,42 @@ function classify(
   status: number | undefined,
   type: string | undefined,
   message: string,
-): Classified {
-  if (status === 401 || status === 403) return AUTH;
-  if (status === 429) return RATE_LIMITED;
-  if (status === 408 || status === 409 || (status !== undefined && status >= 500)) {
-    return UNAVAILABLE;
+): ModelErrorClassification {
+  if (status !== undefined) {
+    return classifyHttpStatus(status, {
+      isContextOverflow:
+        status === 413 || type === 'request_too_large' || CONTEXT_OVERFLOW.test(message),
+    });
   }
-  if (status === 413 || type === 'request_too_large') return OVERFLOW;
-  if (status !== undefined) return CONTEXT_OVERFLOW.test(message) ? OVERFLOW : REJECTED;
   // No status: an error event inside a stream.
   switch (type) {
+    case 'request_too_large':
+      return CLASSES.contextOverflow;
     case 'authentication_error':
     case 'permission_error':
-      return AUTH;
+      return CLASSES.authFailed;
     case 'rate_limit_error':
-      return RATE_LIMITED;
+      return CLASSES.rateLimited;
     case 'invalid_request_error':
     case 'not_found_error':
-      return CONTEXT_OVERFLOW.test(message) ? OVERFLOW : REJECTED;
+      return CONTEXT_OVERFLOW.test(message) ? CLASSES.contextOverflow : CLASSES.rejected;
     default:
-      return UNAVAILABLE;
+      return CLASSES.unavailable;
   }
 }
 
-/**
- * Translates anything thrown by the SDK (or while reading its stream) into a `BuddyError`.
- * `label` names the model in messages, e.g. `Claude(claude-sonnet-5-5)`.
- */
-export function mapAnthropicError(
-  error: unknown,
-  label: string,
-  signal: AbortSignal | undefined,
-): BuddyError {
-  if (BuddyError.is(error)) return error;
-  if (signal?.aborted || error instanceof APIUserAbortError || isAbortError(error)) {
-    return new BuddyError({
-      code: 'ABORTED',
-      message: `${label}: the call was aborted`,
-      cause: error,
-    });
-  }
-  if (error instanceof APIConnectionError) {
-    return new BuddyError({
-      code: 'MODEL_UNAVAILABLE',
-      retryable: true,
-      message: `${label}: could not reach the provider: ${error.message}`,
-      cause: error,
-      details: { provider: 'anthropic' },
-    });
-  }
+function fromVendorError(error: unknown, label: string): BuddyError | undefined {
   if (error instanceof APIError) {
     const status = typeof error.status === 'number' ? error.status : undefined;
     const type = errorType(error);
-    const { code, retryable, why } = classify(status, type, error.message);
-    return new BuddyError({
-      code,
-      retryable,
-      message: `${label}: ${why}${status === undefined ? '' : ` (HTTP ${status})`}: ${error.message}`,
-      cause: error,
-      details: {
-        provider: 'anthropic',
-        status: status ?? null,
-        requestId: error.requestID ?? null,
-        providerType: type ?? null,
-      },
+    return modelCallError({
+      label,
+      provider: 'anthropic',
+      error,
+      status,
+      requestId: error.requestID,
+      classification: classify(status, type, error.message),
+      details: { providerType: type ?? null },
     });
   }
   if (error instanceof Error && /authentication method|api.?key/i.test(error.message)) {
@@ -139,13 +90,24 @@ export function mapAnthropicError(
       details: { provider: 'anthropic' },
     });
   }
-  if (error instanceof SyntaxError) {
-    return new BuddyError({
-      code: 'MODEL_BAD_RESPONSE',
-      message: `${label}: the provider sent a body that is not valid JSON: ${error.message}`,
-      cause: error,
-      details: { provider: 'anthropic' },
-    });
-  }
-  return toBuddyError(error, 'MODEL_BAD_RESPONSE', label);
+  return undefined;
+}
+
+/**
+ * Translates anything thrown by the SDK (or while reading its stream) into a `BuddyError`.
+ * `label` names the model in messages, e.g. `Claude(claude-sonnet-5-5)`.
+ */
+export function mapAnthropicError(
+  error: unknown,
+  label: string,
+  signal: AbortSignal | undefined,
+): BuddyError {
+  return toModelError(error, {
+    label,
+    provider: 'anthropic',
+    signal,
+    isAbort: (thrown) => thrown instanceof APIUserAbortError,
+    isConnectionError: (thrown) => thrown instanceof APIConnectionError,
+    fromVendorError: (thrown) => fromVendorError(thrown, label),
+  });
 }

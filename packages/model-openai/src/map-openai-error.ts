@@ -14,72 +14,56 @@
  *
  * Errors sent inside a stream (`data: {"error": …}`) have no status; they are classified by their
  * `type` / `code` (`server_error` → unavailable, `rate_limit_exceeded` → rate limited).
+ *
+ * The status rules, the message and `details` shape and the abort/connection/JSON handling are
+ * `@buddy/core`'s (`classifyHttpStatus`, `modelCallError`, `toModelError`), shared with the other
+ * adapters; this file holds what only OpenAI's errors tell (their classes, codes and types).
  */
-import { BuddyError, type BuddyErrorCode, isAbortError, toBuddyError } from '@buddy/core';
+import {
+  type BuddyError,
+  MODEL_ERROR_CLASSIFICATIONS as CLASSES,
+  classifyHttpStatus,
+  type ModelErrorClassification,
+  modelCallError,
+  toModelError,
+} from '@buddy/core';
 import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
 
 const CONTEXT_OVERFLOW =
   /context[_ ]length|context window|maximum context|too many tokens|reduce the length/i;
 
-interface Classified {
-  code: BuddyErrorCode;
-  retryable: boolean;
-  why: string;
-}
-
-function classifyStatus(status: number, error: APIError): Classified {
-  if (status === 401 || status === 403) {
-    return {
-      code: 'MODEL_AUTH_FAILED',
-      retryable: false,
-      why: 'the API key was rejected or lacks access',
-    };
-  }
-  if (status === 429) {
+function classifyStatus(status: number, error: APIError): ModelErrorClassification {
+  return classifyHttpStatus(status, {
     // OpenAI answers 429 for an exhausted quota too; waiting does not help there.
-    const quota = error.code === 'insufficient_quota';
-    return {
-      code: 'MODEL_RATE_LIMITED',
-      retryable: !quota,
-      why: quota ? 'the account has no quota left' : 'the request was rate-limited',
-    };
-  }
-  if (status === 408 || status === 409 || status >= 500) {
-    return { code: 'MODEL_UNAVAILABLE', retryable: true, why: 'the provider failed' };
-  }
-  if (
-    (status === 400 || status === 413) &&
-    (error.code === 'context_length_exceeded' || CONTEXT_OVERFLOW.test(error.message))
-  ) {
-    return {
-      code: 'MODEL_CONTEXT_OVERFLOW',
-      retryable: false,
-      why: "the request does not fit the model's context window",
-    };
-  }
-  return { code: 'MODEL_BAD_RESPONSE', retryable: false, why: 'the provider rejected the request' };
+    isQuotaExhausted: error.code === 'insufficient_quota',
+    isContextOverflow:
+      (status === 400 || status === 413) &&
+      (error.code === 'context_length_exceeded' || CONTEXT_OVERFLOW.test(error.message)),
+  });
 }
 
-function classifyInStream(error: APIError): Classified {
+function classifyInStream(error: APIError): ModelErrorClassification {
   const kind = `${error.code ?? ''} ${error.type ?? ''}`;
-  if (/rate_limit/.test(kind)) {
-    return { code: 'MODEL_RATE_LIMITED', retryable: true, why: 'the stream was rate-limited' };
-  }
+  if (/rate_limit/.test(kind))
+    return { ...CLASSES.rateLimited, reason: 'the stream was rate-limited' };
   if (CONTEXT_OVERFLOW.test(kind) || CONTEXT_OVERFLOW.test(error.message)) {
-    return {
-      code: 'MODEL_CONTEXT_OVERFLOW',
-      retryable: false,
-      why: "the request does not fit the model's context window",
-    };
+    return CLASSES.contextOverflow;
   }
-  if (/invalid_request|authentication|permission/.test(kind)) {
-    return {
-      code: 'MODEL_BAD_RESPONSE',
-      retryable: false,
-      why: 'the provider rejected the request',
-    };
-  }
-  return { code: 'MODEL_UNAVAILABLE', retryable: true, why: 'the provider failed mid-stream' };
+  if (/invalid_request|authentication|permission/.test(kind)) return CLASSES.rejected;
+  return { ...CLASSES.unavailable, reason: 'the provider failed mid-stream' };
+}
+
+function fromAPIError(error: APIError, label: string): BuddyError {
+  const status = typeof error.status === 'number' ? error.status : undefined;
+  return modelCallError({
+    label,
+    provider: 'openai',
+    error,
+    status,
+    requestId: error.requestID,
+    classification: status === undefined ? classifyInStream(error) : classifyStatus(status, error),
+    details: { providerCode: error.code ?? null, providerType: error.type ?? null },
+  });
 }
 
 /**
@@ -91,48 +75,13 @@ export function mapOpenAIError(
   label: string,
   signal: AbortSignal | undefined,
 ): BuddyError {
-  if (BuddyError.is(error)) return error;
-  if (signal?.aborted || error instanceof APIUserAbortError || isAbortError(error)) {
-    return new BuddyError({
-      code: 'ABORTED',
-      message: `${label}: the call was aborted`,
-      cause: error,
-    });
-  }
-  if (error instanceof APIConnectionError) {
-    return new BuddyError({
-      code: 'MODEL_UNAVAILABLE',
-      retryable: true,
-      message: `${label}: could not reach the provider: ${error.message}`,
-      cause: error,
-      details: { provider: 'openai' },
-    });
-  }
-  if (error instanceof APIError) {
-    const status = typeof error.status === 'number' ? error.status : undefined;
-    const { code, retryable, why } =
-      status === undefined ? classifyInStream(error) : classifyStatus(status, error);
-    return new BuddyError({
-      code,
-      retryable,
-      message: `${label}: ${why}${status === undefined ? '' : ` (HTTP ${status})`}: ${error.message}`,
-      cause: error,
-      details: {
-        provider: 'openai',
-        status: status ?? null,
-        requestId: error.requestID ?? null,
-        providerCode: error.code ?? null,
-        providerType: error.type ?? null,
-      },
-    });
-  }
-  if (error instanceof SyntaxError) {
-    return new BuddyError({
-      code: 'MODEL_BAD_RESPONSE',
-      message: `${label}: the provider sent a body that is not valid JSON: ${error.message}`,
-      cause: error,
-      details: { provider: 'openai' },
-    });
-  }
-  return toBuddyError(error, 'MODEL_BAD_RESPONSE', label);
+  return toModelError(error, {
+    label,
+    provider: 'openai',
+    signal,
+    isAbort: (thrown) => thrown instanceof APIUserAbortError,
+    isConnectionError: (thrown) => thrown instanceof APIConnectionError,
+    fromVendorError: (thrown) =>
+      thrown instanceof APIError ? fromAPIError(thrown, label) : undefined,
+  });
 }

@@ -3,10 +3,10 @@
  * loopback HTTP server (real sockets, the SDK's own fetch, recorded wire formats).
  */
 import { Agent, type RunEvent, tool } from '@buddy/core';
-import { type FixtureServer, startFixtureServer } from '@buddy/testkit/fetch';
+import type { FixtureServer } from '@buddy/testkit/fetch';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { scenario } from './__fixtures__/openai-fixtures.ts';
+import { fixtures } from './__fixtures__/openai-fixtures.ts';
 import { OpenAIChat } from './openai-chat.ts';
 
 const addToCart = tool({
@@ -29,11 +29,9 @@ describe('Agent over OpenAIChat (loopback provider)', () => {
 
   async function agentOverScriptedProvider(): Promise<Agent> {
     // The provider first asks for add_to_cart, then answers once it has the tool result.
-    server = await startFixtureServer({
-      match: 'POST /v1/chat/completions',
-      respond: (request, index) =>
-        scenario(index === 0 ? 'openai-cart-tool-call' : 'openai-cart-answer')(request),
-    });
+    server = await fixtures.startServer(
+      fixtures.script(['openai-cart-tool-call', 'openai-cart-answer']),
+    );
     const model = new OpenAIChat({ baseURL: `${server.url}/v1`, apiKey: 'sk-test', maxRetries: 0 });
     return new Agent({ model, tools: [addToCart], sessionState: { cart: [] } });
   }

@@ -1,17 +1,8 @@
-import { sseResponse } from '@buddy/testkit/fetch';
-import { describeModelAdapterContract, type ModelScenario } from '@buddy/testkit/model';
-import {
-  chunkFixture,
-  errorResponse,
-  isStreamRequest,
-  modelOver,
-  scenario,
-} from './__fixtures__/openai-fixtures.ts';
+import { isStreamRequest, sseResponse } from '@buddy/testkit/fetch';
+import { describeModelAdapterContract } from '@buddy/testkit/model';
+import { chunkFixture, errorResponse, fixtures, scenario } from './__fixtures__/openai-fixtures.ts';
 
-function over(respond: Parameters<typeof modelOver>[0], usage?: ModelScenario['usage']) {
-  const { model, fetch } = modelOver(respond);
-  return { model, requests: () => fetch.requests, ...(usage === undefined ? {} : { usage }) };
-}
+const over = fixtures.modelScenario;
 
 describeModelAdapterContract('OpenAIChat', {
   text: () => over(scenario('openai-text'), { inputTokens: 19, outputTokens: 10 }),

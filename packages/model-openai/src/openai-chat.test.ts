@@ -1,11 +1,16 @@
-import { BuddyError, type Message, type ModelRequest, type ModelStreamPart } from '@buddy/core';
+import { BuddyError, type Message, type ModelRequest } from '@buddy/core';
 import {
+  bodyOf,
+  collectStream,
+  expectBuddyRejection,
+  expectBuddyThrow,
+  type FixtureServer,
   jsonResponse,
-  type RecordedRequest,
   sseResponse,
-  startFixtureServer,
   textResponse,
+  useEnv,
 } from '@buddy/testkit/fetch';
+import { modelContract } from '@buddy/testkit/model';
 import OpenAI from 'openai';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -13,46 +18,11 @@ import {
   chunkFixture,
   completionFixture,
   errorResponse,
+  fixtures,
   modelOver,
   scenario,
 } from './__fixtures__/openai-fixtures.ts';
 import { OpenAIChat } from './openai-chat.ts';
-
-async function collect(stream: AsyncIterable<ModelStreamPart>): Promise<ModelStreamPart[]> {
-  const parts: ModelStreamPart[] = [];
-  for await (const part of stream) parts.push(part);
-  return parts;
-}
-
-async function failure(promise: Promise<unknown>): Promise<BuddyError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(BuddyError.is(error), `expected a BuddyError, got ${String(error)}`).toBe(true);
-    return error as BuddyError;
-  }
-  throw new Error('expected the call to fail');
-}
-
-const bodyOf = (request: RecordedRequest | undefined) => request?.body as Record<string, unknown>;
-
-/** Sets environment variables for one test and restores them afterwards. */
-function useEnv(values: Record<string, string | undefined>): void {
-  const saved: Record<string, string | undefined> = {};
-  beforeEach(() => {
-    for (const [key, value] of Object.entries(values)) {
-      saved[key] = process.env[key];
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-    }
-  });
-  afterEach(() => {
-    for (const [key, value] of Object.entries(saved)) {
-      if (value === undefined) delete process.env[key];
-      else process.env[key] = value;
-    }
-  });
-}
 
 const conversation: Message[] = [
   { role: 'system', content: 'You are a shopping assistant.' },
@@ -116,14 +86,11 @@ describe('OpenAIChat construction', () => {
       'pass either client or apiKey',
     ],
   ])('rejects a bad %s with INVALID_ARGUMENT', (_label, options, message) => {
-    let caught: unknown;
-    try {
-      new OpenAIChat(options as ConstructorParameters<typeof OpenAIChat>[0]);
-    } catch (error) {
-      caught = error;
-    }
+    const caught = expectBuddyThrow(
+      () => new OpenAIChat(options as ConstructorParameters<typeof OpenAIChat>[0]),
+    );
     expect(BuddyError.is(caught, 'INVALID_ARGUMENT')).toBe(true);
-    expect((caught as BuddyError).message).toContain(message);
+    expect(caught.message).toContain(message);
   });
 });
 
@@ -241,20 +208,7 @@ describe('OpenAIChat request bodies', () => {
     const { model, fetch } = modelOver(scenario('openai-structured'));
     const request: ModelRequest = {
       messages: [{ role: 'user', content: 'Summarize.' }],
-      responseFormat: {
-        type: 'json',
-        name: 'session_summary',
-        description: 'A summary of the conversation.',
-        schema: {
-          type: 'object',
-          properties: {
-            summary: { type: 'string' },
-            topics: { type: 'array', items: { type: 'string' } },
-          },
-          required: ['summary', 'topics'],
-          additionalProperties: false,
-        },
-      },
+      responseFormat: modelContract.requests.structured.responseFormat,
     };
     await model.generate(request);
     expect(bodyOf(fetch.lastRequest)).toMatchInlineSnapshot(`
@@ -342,7 +296,7 @@ describe('OpenAIChat request bodies', () => {
       temperature: 0.2,
       maxTokens: 256,
     });
-    await collect(model.stream({ messages: [{ role: 'user', content: 'Hi' }] }));
+    await collectStream(model.stream({ messages: [{ role: 'user', content: 'Hi' }] }));
     expect(bodyOf(fetch.lastRequest)).toMatchObject({
       model: 'gpt-4o-mini',
       stream: true,
@@ -385,7 +339,9 @@ describe('OpenAIChat responses', () => {
 
   it('rejects a completion without choices with MODEL_BAD_RESPONSE', async () => {
     const { model } = modelOver(jsonResponse({ id: 'chatcmpl-x', object: 'chat.completion' }));
-    const error = await failure(model.generate({ messages: [{ role: 'user', content: 'Hi' }] }));
+    const error = await expectBuddyRejection(
+      model.generate({ messages: [{ role: 'user', content: 'Hi' }] }),
+    );
     expect(error.code).toBe('MODEL_BAD_RESPONSE');
     expect(error.message).toContain('no choices');
   });
@@ -394,7 +350,9 @@ describe('OpenAIChat responses', () => {
     const { model } = modelOver(
       textResponse('{"id": "chatcmpl-x", "choices": [', { contentType: 'application/json' }),
     );
-    const error = await failure(model.generate({ messages: [{ role: 'user', content: 'Hi' }] }));
+    const error = await expectBuddyRejection(
+      model.generate({ messages: [{ role: 'user', content: 'Hi' }] }),
+    );
     expect(error.code).toBe('MODEL_BAD_RESPONSE');
     expect(error.retryable).toBe(false);
   });
@@ -405,8 +363,8 @@ describe('OpenAIChat responses', () => {
         contentType: 'text/event-stream',
       }),
     );
-    const error = await failure(
-      collect(model.stream({ messages: [{ role: 'user', content: 'Hi' }] })),
+    const error = await expectBuddyRejection(
+      collectStream(model.stream({ messages: [{ role: 'user', content: 'Hi' }] })),
     );
     expect(error.code).toBe('MODEL_BAD_RESPONSE');
   });
@@ -414,8 +372,8 @@ describe('OpenAIChat responses', () => {
   it('rejects a stream that ends without a finish reason with MODEL_BAD_RESPONSE', async () => {
     const truncated = chunkFixture('openai-text').slice(0, 4);
     const { model } = modelOver(sseResponse(truncated, { dialect: 'openai' }));
-    const error = await failure(
-      collect(model.stream({ messages: [{ role: 'user', content: 'Hi' }] })),
+    const error = await expectBuddyRejection(
+      collectStream(model.stream({ messages: [{ role: 'user', content: 'Hi' }] })),
     );
     expect(error.code).toBe('MODEL_BAD_RESPONSE');
     expect(error.message).toContain('without a finish reason');
@@ -426,7 +384,9 @@ describe('OpenAIChat responses', () => {
       JSON.parse(JSON.stringify(chunk).replace(/"id":"call_[A-Za-z0-9]+",/, '')),
     );
     const { model } = modelOver(sseResponse(chunks, { dialect: 'openai' }));
-    const parts = await collect(model.stream({ messages: [{ role: 'user', content: 'Hi' }] }));
+    const parts = await collectStream(
+      model.stream({ messages: [{ role: 'user', content: 'Hi' }] }),
+    );
     const call = parts.find((part) => part.type === 'tool-call');
     expect(call?.type === 'tool-call' && call.toolCall.id).toMatch(/^call_[0-9a-f]{32}$/);
   });
@@ -451,7 +411,9 @@ describe('OpenAIChat errors', () => {
     'maps HTTP %i (%s body) to %s, retryable %s',
     async (status, body, code, retryable) => {
       const { model } = modelOver(errorResponse(status, body));
-      const error = await failure(model.generate({ messages: [{ role: 'user', content: 'Hi' }] }));
+      const error = await expectBuddyRejection(
+        model.generate({ messages: [{ role: 'user', content: 'Hi' }] }),
+      );
       expect(error.code).toBe(code);
       expect(error.retryable).toBe(retryable);
       expect(error).not.toBeInstanceOf(OpenAI.APIError);
@@ -468,7 +430,9 @@ describe('OpenAIChat errors', () => {
 
   it('maps a connection failure to MODEL_UNAVAILABLE', async () => {
     const { model } = modelOver({ networkError: new TypeError('fetch failed') });
-    const error = await failure(model.generate({ messages: [{ role: 'user', content: 'Hi' }] }));
+    const error = await expectBuddyRejection(
+      model.generate({ messages: [{ role: 'user', content: 'Hi' }] }),
+    );
     expect(error.code).toBe('MODEL_UNAVAILABLE');
     expect(error.retryable).toBe(true);
     expect(error.cause).toBeInstanceOf(OpenAI.APIConnectionError);
@@ -498,12 +462,14 @@ describe('OpenAIChat API key and base URL', () => {
 
     it('fails the first call (not construction) with MODEL_AUTH_FAILED naming the variable and option', async () => {
       const model = new OpenAIChat({ id: 'gpt-4o' });
-      const error = await failure(model.generate({ messages: [{ role: 'user', content: 'Hi' }] }));
+      const error = await expectBuddyRejection(
+        model.generate({ messages: [{ role: 'user', content: 'Hi' }] }),
+      );
       expect(error.code).toBe('MODEL_AUTH_FAILED');
       expect(error.retryable).toBe(false);
       expect(error.message).toContain('OPENAI_API_KEY');
       expect(error.message).toContain('apiKey');
-      const streamed = await failure(collect(model.stream({ messages: [] })));
+      const streamed = await expectBuddyRejection(collectStream(model.stream({ messages: [] })));
       expect(streamed.code).toBe('MODEL_AUTH_FAILED');
     });
 
@@ -524,14 +490,11 @@ describe('OpenAIChat API key and base URL', () => {
   });
 
   describe('with OPENAI_API_KEY and OPENAI_BASE_URL pointing at a loopback server', () => {
-    let server: Awaited<ReturnType<typeof startFixtureServer>>;
+    let server: FixtureServer;
     const env = { OPENAI_API_KEY: 'sk-from-env', OPENAI_BASE_URL: '' };
     useEnv(env);
     beforeEach(async () => {
-      server = await startFixtureServer({
-        match: 'POST /v1/chat/completions',
-        respond: scenario('openai-text'),
-      });
+      server = await fixtures.startServer(scenario('openai-text'));
       process.env.OPENAI_BASE_URL = `${server.url}/v1`;
     });
     afterEach(() => server.close());
@@ -540,7 +503,9 @@ describe('OpenAIChat API key and base URL', () => {
       const model = new OpenAIChat({ maxRetries: 0 });
       const response = await model.generate({ messages: [{ role: 'user', content: 'Hi' }] });
       expect(response.content).toBe('Hello! How can I help you today?');
-      const parts = await collect(model.stream({ messages: [{ role: 'user', content: 'Hi' }] }));
+      const parts = await collectStream(
+        model.stream({ messages: [{ role: 'user', content: 'Hi' }] }),
+      );
       expect(parts.at(-1)).toEqual({
         type: 'finish',
         usage: { inputTokens: 19, outputTokens: 10 },
@@ -554,7 +519,7 @@ describe('OpenAIChat API key and base URL', () => {
     });
 
     it('lets the baseURL option win over OPENAI_BASE_URL', async () => {
-      const other = await startFixtureServer({ respond: scenario('openai-text') });
+      const other = await fixtures.startServer(scenario('openai-text'));
       try {
         const model = new OpenAIChat({ baseURL: `${other.url}/v1`, maxRetries: 0 });
         await model.generate({ messages: [{ role: 'user', content: 'Hi' }] });

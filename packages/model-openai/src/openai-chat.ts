@@ -14,10 +14,8 @@
  * aborted stream silently (the adapter turns that into `ABORTED`).
  */
 import {
-  assertInteger,
-  assertNonEmptyString,
-  BuddyError,
-  describeValue,
+  assertModelSettings,
+  createLazyClient,
   type Model,
   type ModelCallOptions,
   type ModelRequest,
@@ -52,50 +50,9 @@ export interface OpenAIChatOptions {
   maxRetries?: number;
 }
 
-const CLIENT_SETTINGS = ['apiKey', 'baseURL', 'fetch', 'maxRetries'] as const;
-
-function invalid(message: string): BuddyError {
-  return new BuddyError({ code: 'INVALID_ARGUMENT', message: `OpenAIChat: ${message}` });
-}
-
-function validate(options: OpenAIChatOptions): void {
-  if (typeof options !== 'object' || options === null) {
-    throw invalid(`options must be an object, got ${describeValue(options)}`);
-  }
-  if (options.id !== undefined) assertNonEmptyString(options.id, 'OpenAIChat: id');
-  if (options.apiKey !== undefined) assertNonEmptyString(options.apiKey, 'OpenAIChat: apiKey');
-  if (options.baseURL !== undefined && !URL.canParse(options.baseURL)) {
-    throw invalid(`baseURL must be an absolute URL, got ${describeValue(options.baseURL)}`);
-  }
-  if (
-    options.temperature !== undefined &&
-    (typeof options.temperature !== 'number' ||
-      !Number.isFinite(options.temperature) ||
-      options.temperature < 0)
-  ) {
-    throw invalid(`temperature must be a number >= 0, got ${describeValue(options.temperature)}`);
-  }
-  if (options.maxTokens !== undefined) {
-    assertInteger(options.maxTokens, 'OpenAIChat: maxTokens', { min: 1 });
-  }
-  if (options.maxRetries !== undefined) {
-    assertInteger(options.maxRetries, 'OpenAIChat: maxRetries', { min: 0 });
-  }
-  if (options.fetch !== undefined && typeof options.fetch !== 'function') {
-    throw invalid(`fetch must be a function, got ${describeValue(options.fetch)}`);
-  }
-  if (options.client !== undefined) {
-    if (typeof options.client !== 'object' || options.client === null) {
-      throw invalid(`client must be an OpenAI client, got ${describeValue(options.client)}`);
-    }
-    const conflicting = CLIENT_SETTINGS.filter((key) => options[key] !== undefined);
-    if (conflicting.length > 0) {
-      throw invalid(
-        `pass either client or ${conflicting.join(', ')}, not both: configure the client itself`,
-      );
-    }
-  }
-}
+/** Also said when the default model (SPEC §2.8) finds no key, so it names the other way out. */
+const DEFAULT_MODEL_HINT =
+  'OpenAIChat is also the default model: to use another one, pass `model` to the Agent / AgentMemory';
 
 /**
  * An OpenAI chat model.
@@ -111,39 +68,30 @@ export class OpenAIChat implements Model {
   readonly provider = 'openai';
   readonly id: string;
   readonly #options: OpenAIChatOptions;
-  #client: OpenAI | undefined;
+  /** The SDK client, created on first use so that construction never needs a key. */
+  readonly #getClient: () => OpenAI;
 
   constructor(options: OpenAIChatOptions = {}) {
-    validate(options);
+    assertModelSettings('OpenAIChat', options, { clientDescription: 'an OpenAI client' });
     this.#options = { ...options };
     this.id = options.id ?? DEFAULT_OPENAI_MODEL_ID;
-    this.#client = options.client;
+    this.#getClient = createLazyClient({
+      // Only the settings given reach the SDK: an explicit `undefined` would not hide the
+      // environment defaults in every SDK version, and leaving them out keeps OPENAI_BASE_URL working.
+      options: this.#options,
+      apiKeyEnvVars: ['OPENAI_API_KEY'],
+      create: (settings) => new OpenAI(settings),
+      missingKey: {
+        who: this.#label,
+        provider: this.provider,
+        adapter: 'OpenAIChat',
+        hint: DEFAULT_MODEL_HINT,
+      },
+    });
   }
 
   get #label(): string {
     return `OpenAIChat(${this.id})`;
-  }
-
-  /** The SDK client, created on first use so that construction never needs a key. */
-  #getClient(): OpenAI {
-    if (this.#client !== undefined) return this.#client;
-    const { apiKey, baseURL, fetch, maxRetries } = this.#options;
-    if (apiKey === undefined && !process.env.OPENAI_API_KEY?.trim()) {
-      throw new BuddyError({
-        code: 'MODEL_AUTH_FAILED',
-        message: `${this.#label}: no API key found. Set the OPENAI_API_KEY environment variable or pass the apiKey option: new OpenAIChat({ apiKey: '...' })`,
-        details: { provider: 'openai', envVar: 'OPENAI_API_KEY' },
-      });
-    }
-    // Only what was given: an explicit `undefined` would not hide the environment defaults in
-    // every SDK version, and leaving them out keeps OPENAI_BASE_URL working.
-    this.#client = new OpenAI({
-      ...(apiKey === undefined ? {} : { apiKey }),
-      ...(baseURL === undefined ? {} : { baseURL }),
-      ...(fetch === undefined ? {} : { fetch }),
-      ...(maxRetries === undefined ? {} : { maxRetries }),
-    });
-    return this.#client;
   }
 
   #body(request: ModelRequest) {

@@ -1,3 +1,5 @@
+export { collectStream } from './collect-stream.ts';
+export { expectBuddyRejection, expectBuddyThrow } from './expect-buddy-error.ts';
 export {
   createFixtureFetch,
   type FixtureFetch,
@@ -17,3 +19,11 @@ export {
   textResponse,
 } from './fixture-response.ts';
 export { type FixtureServer, startFixtureServer } from './fixture-server.ts';
+export {
+  bodyOf,
+  createProviderFixtures,
+  isStreamRequest,
+  type ProviderFixtures,
+  type ProviderFixturesOptions,
+} from './provider-fixtures.ts';
+export { useEnv } from './use-env.ts';
