@@ -16,13 +16,14 @@
  * are few: they all go into the system message anyway).
  */
 import {
-  assertInteger,
   assertNonEmptyString,
   assertUserMemory,
   BuddyError,
+  compareMemories,
   describeValue,
   type MemoryDb,
   memoryOwnershipError,
+  normalizeReadMemoriesInput,
   parseUserMemory,
   type ReadMemoriesInput,
   type UserMemory,
@@ -73,16 +74,8 @@ export class RedisMemoryDb implements MemoryDb {
 
   async readMemories(input: ReadMemoriesInput): Promise<UserMemory[]> {
     this.#connection.assertOpen();
-    assertNonEmptyString(input.userId, 'userId');
-    if (input.limit !== undefined) assertInteger(input.limit, 'limit', { min: 1 });
-    const sort = input.sort ?? 'newest';
-    if (sort !== 'newest' && sort !== 'oldest') {
-      throw new BuddyError({
-        code: 'INVALID_ARGUMENT',
-        message: `sort must be 'newest' or 'oldest', got ${describeValue(sort)}`,
-      });
-    }
-    const key = this.#keys.memories(input.userId);
+    const { userId, limit, sort } = normalizeReadMemoriesInput(input);
+    const key = this.#keys.memories(userId);
     const rows = await this.#connection.run('readMemories', (client) => client.hgetall(key));
     // A client created with `replyMapping: 'resp3'` may hand maps back as `Map`s.
     const entries: [string, unknown][] =
@@ -90,9 +83,8 @@ export class RedisMemoryDb implements MemoryDb {
         ? [...(rows as unknown as Map<string, unknown>)]
         : Object.entries(rows);
     const memories = entries.map(([id, raw]) => parseUserMemory(raw, id));
-    memories.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    if (sort === 'newest') memories.reverse();
-    return input.limit === undefined ? memories : memories.slice(0, input.limit);
+    memories.sort(compareMemories(sort));
+    return limit === undefined ? memories : memories.slice(0, limit);
   }
 
   async upsertMemory(memory: UserMemory): Promise<UserMemory> {

@@ -15,13 +15,13 @@
  * block the event loop while a statement runs.
  */
 import {
-  assertInteger,
   assertNonEmptyString,
   assertUserMemory,
   BuddyError,
   describeValue,
   type MemoryDb,
   memoryOwnershipError,
+  normalizeReadMemoriesInput,
   parseUserMemory,
   type ReadMemoriesInput,
   type UserMemory,
@@ -105,25 +105,11 @@ export class SqliteMemoryDb implements MemoryDb {
 
   async readMemories(input: ReadMemoriesInput): Promise<UserMemory[]> {
     return this.#connection.run('readMemories', () => {
-      if (typeof input !== 'object' || input === null) {
-        throw new BuddyError({
-          code: 'INVALID_ARGUMENT',
-          message: `${WHO}.readMemories: input must be an object, got ${describeValue(input)}`,
-        });
-      }
-      assertNonEmptyString(input.userId, 'userId');
-      if (input.limit !== undefined) assertInteger(input.limit, 'limit', { min: 1 });
-      const sort = input.sort ?? 'newest';
-      if (sort !== 'newest' && sort !== 'oldest') {
-        throw new BuddyError({
-          code: 'INVALID_ARGUMENT',
-          message: `${WHO}.readMemories: sort must be 'newest' or 'oldest', got ${describeValue(sort)}`,
-        });
-      }
+      const { userId, limit, sort } = normalizeReadMemoriesInput(input);
       const statement =
         sort === 'newest' ? this.#statements.selectNewest : this.#statements.selectOldest;
       // LIMIT -1 is SQLite for "no limit".
-      const rows = statement.all(input.userId, input.limit ?? -1);
+      const rows = statement.all(userId, limit ?? -1);
       return rows.map((row) => rowToMemory(row));
     });
   }
