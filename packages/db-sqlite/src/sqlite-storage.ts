@@ -2,7 +2,7 @@
  * `SqliteStorage`: `SessionStorage` on SQLite through better-sqlite3.
  *
  * Backend and connection: one better-sqlite3 connection per instance. With `dbFile` the storage
- * opens the file (WAL, `busy_timeout` 5 s, `synchronous = NORMAL`) and closes it in `close()`;
+ * opens the file (WAL, `busy_timeout` 5 s, `synchronous = NORMAL`, `wal_autocheckpoint` 4000) and closes it in `close()`;
  * with `database` it uses the caller's connection as is and never closes it; with neither it opens
  * a private `:memory:` database (gone when closed, invisible to other connections).
  *
