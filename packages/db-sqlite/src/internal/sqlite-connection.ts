@@ -15,9 +15,9 @@ export const TABLE_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const OPTION_KEYS = new Set(['dbFile', 'database', 'tableName']);
 
 /** How long a connection we open waits for another connection's write lock. */
-export /** Pages written to the WAL before SQLite checkpoints it into the database file. */
+export const BUSY_TIMEOUT_MS = 5000;
+/** Pages written to the WAL before SQLite checkpoints it into the database file. */
 export const WAL_AUTOCHECKPOINT_PAGES = 4000;
-const BUSY_TIMEOUT_MS = 5000;
 
 function invalid(who: string, message: string): BuddyError {
   return new BuddyError({ code: 'INVALID_ARGUMENT', message: `${who}: ${message}` });
