@@ -384,6 +384,56 @@ describe('Agent: concurrency', () => {
   });
 });
 
+describe('Agent: session lease', () => {
+  it('fails with SESSION_BUSY when another agent holds the session longer than waitMs, and stores nothing for it', async () => {
+    const storage = new InMemoryStorage();
+    const slow = new Agent({
+      model: new MockModel({ replies: ['slow answer'], latencyMs: 300 }),
+      storage,
+      sessionId: 'busy',
+    });
+    const impatient = new Agent({
+      model: new MockModel({ replies: ['never'] }),
+      storage,
+      sessionId: 'busy',
+      sessionLease: { waitMs: 50 },
+    });
+    const first = slow.run('take your time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const error = await caught(impatient.run('me too'));
+    expect(error.code).toBe('SESSION_BUSY');
+    expect(error.retryable).toBe(true);
+    expect(error.message).toContain('"busy"');
+    expect((await first).content).toBe('slow answer');
+    expect(
+      (await storage.getRuns({ sessionId: 'busy' })).map((run) => run.messages[0]?.content),
+    ).toEqual(['take your time']);
+  });
+
+  it('renews the lease while a long run is alive, so a waiting agent does not take over', async () => {
+    const storage = new InMemoryStorage();
+    const long = new Agent({
+      model: new MockModel({ replies: ['done'], latencyMs: 450 }),
+      storage,
+      sessionId: 'renewed',
+      sessionLease: { ttlMs: 150 },
+    });
+    const waiting = new Agent({
+      model: new MockModel({ replies: ['second'] }),
+      storage,
+      sessionId: 'renewed',
+    });
+    const first = long.run('long');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const second = waiting.run('short');
+    await Promise.all([first, second]);
+    const runs = await storage.getRuns({ sessionId: 'renewed' });
+    // Without renewal the 150 ms lease would expire mid-run, the second run would go first, and
+    // the long run's fenced append would fail with CONFLICT.
+    expect(runs.map((run) => run.messages[0]?.content)).toEqual(['long', 'short']);
+  });
+});
+
 describe('Agent: ownership', () => {
   it('fails a run with a different userId than the session owner with SESSION_OWNERSHIP and writes nothing', async () => {
     const storage = new InMemoryStorage();
