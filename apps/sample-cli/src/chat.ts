@@ -14,33 +14,35 @@ import { type App, createApp } from './setup.ts';
 import { color, describeError, startSpinner } from './terminal.ts';
 
 async function chatTurn(app: App, text: string): Promise<void> {
+  // The spinner owns the line until the first event; then the answer line starts.
   const stopSpinner = startSpinner();
-  let spinning = true;
-  const stop = () => {
-    if (spinning) stopSpinner();
-    spinning = false;
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    stopSpinner();
+    process.stdout.write(`${color.bold('buddy ›')} `);
   };
-  process.stdout.write(`${color.bold('buddy ›')} `);
   try {
     for await (const event of app.agent.stream(text) as AsyncIterable<RunEvent>) {
       if (event.type === 'text-delta') {
-        stop();
+        start();
         process.stdout.write(event.delta);
       } else if (event.type === 'tool-call') {
-        stop();
+        start();
         process.stdout.write(color.dim(`[${event.toolCall.name}] `));
       } else if (event.type === 'run-completed') {
-        stop();
+        start();
         process.stdout.write('\n');
         for (const warning of event.response.warnings) console.log(color.yellow(`! ${warning}`));
       } else if (event.type === 'run-error') {
-        stop();
+        start();
         process.stdout.write('\n');
         console.log(color.red(`error: ${describeError(event.error)}`));
       }
     }
   } finally {
-    stop();
+    start();
   }
 }
 
@@ -70,8 +72,16 @@ async function main(): Promise<void> {
     `Session ${color.bold(app.agent.sessionId)}${app.agent.sessionName === undefined ? '' : ` (${app.agent.sessionName})`} for ${color.bold(parsed.settings.userId)}. Type /help for commands.`,
   );
 
-  const input = createInterface({ input: process.stdin, terminal: process.stdin.isTTY === true });
-  const prompt = () => process.stdout.write(`${color.bold('you   ›')} `);
+  const interactive = process.stdin.isTTY === true;
+  const input = createInterface({
+    input: process.stdin,
+    ...(interactive ? { output: process.stdout, terminal: true } : { terminal: false }),
+  });
+  const promptText = `${color.bold('you   ›')} `;
+  input.setPrompt(promptText);
+  // Interactive: readline draws the prompt. Piped: write it ourselves and echo the line, so a
+  // scripted transcript reads like a conversation.
+  const prompt = () => (interactive ? input.prompt() : process.stdout.write(promptText));
   prompt();
   try {
     for await (const raw of input) {
@@ -80,7 +90,7 @@ async function main(): Promise<void> {
         prompt();
         continue;
       }
-      if (!process.stdin.isTTY) console.log(line); // echo scripted input so transcripts read well
+      if (!interactive) console.log(line);
       try {
         if (line.startsWith('/')) {
           const result = await runCommand(app, line);
