@@ -8,7 +8,6 @@ export type {
   JsonSchema,
   Model,
   ModelCallOptions,
-  ModelIdentity,
   ModelRequest,
   ModelResponse,
   ModelResponseFormat,

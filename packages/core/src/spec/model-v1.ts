@@ -8,7 +8,7 @@
  * Versioned like the AI SDK's provider spec: a breaking change adds `ModelV2` next to this file,
  * it never edits `V1` in place.
  */
-import type { Message, ModelInfo, ToolCall, Usage } from '../messages/message.ts';
+import type { Message, ToolCall, Usage } from '../messages/message.ts';
 
 /** A JSON Schema document (draft 2020-12 or draft-07 subset, as produced by `z.toJSONSchema`). */
 export type JsonSchema = { [key: string]: unknown };
@@ -106,5 +106,3 @@ export interface Model {
   stream(request: ModelRequest, options?: ModelCallOptions): AsyncIterable<ModelStreamPart>;
 }
 
-/** `{ provider, id }` of a model, as recorded on runs. */
-export type ModelIdentity = ModelInfo;

@@ -20,8 +20,7 @@
  *   owner, it rejects with `SESSION_OWNERSHIP` and reads or writes nothing. Without `userId`, no
  *   check is made (trusted, administrative access).
  */
-import type { StoredMessage, Usage } from '../messages/message.ts';
-import type { ModelIdentity } from './model-v1.ts';
+import type { ModelInfo, StoredMessage, Usage } from '../messages/message.ts';
 
 /** The session summary as stored with the session. */
 export interface SessionSummaryRecord {
@@ -66,7 +65,7 @@ export interface StoredRun {
   /** The run's own messages (user, assistant, tool); never system messages or history copies. */
   messages: StoredMessage[];
   usage: Usage;
-  model: ModelIdentity;
+  model: ModelInfo;
   /** Epoch milliseconds. */
   createdAt: number;
   /** Epoch milliseconds. */
