@@ -105,4 +105,3 @@ export interface Model {
   /** One streaming call; see `ModelStreamPart` for the order of parts. */
   stream(request: ModelRequest, options?: ModelCallOptions): AsyncIterable<ModelStreamPart>;
 }
-
