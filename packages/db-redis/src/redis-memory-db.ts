@@ -16,18 +16,21 @@
  * are few: they all go into the system message anyway).
  */
 import {
-  assertNonEmptyString,
-  assertUserMemory,
   BuddyError,
-  compareMemories,
   describeValue,
   type MemoryDb,
-  memoryOwnershipError,
-  normalizeReadMemoriesInput,
-  parseUserMemory,
   type ReadMemoriesInput,
+  type UpsertMemoryInput,
   type UserMemory,
 } from '@buddy/core';
+import {
+  assertNonEmptyString,
+  compareMemories,
+  memoryOwnershipError,
+  normalizeReadMemoriesInput,
+  normalizeUpsertMemoryInput,
+  parseUserMemory,
+} from '@buddy/core/adapter-utils';
 import {
   callScript,
   RedisConnection,
@@ -87,9 +90,9 @@ export class RedisMemoryDb implements MemoryDb {
     return limit === undefined ? memories : memories.slice(0, limit);
   }
 
-  async upsertMemory(memory: UserMemory): Promise<UserMemory> {
+  async upsertMemory(input: UpsertMemoryInput): Promise<UserMemory> {
     this.#connection.assertOpen();
-    assertUserMemory(memory);
+    const memory = normalizeUpsertMemoryInput(input);
     const { createdAt, ...rest } = memory;
     const restJson = JSON.stringify(rest);
     const owner = await this.#connection.run('upsertMemory', (client) =>

@@ -27,18 +27,26 @@ import {
   type AcquireLeaseInput,
   type AppendRunInput,
   type AppendRunResult,
+  BuddyError,
+  describeValue,
+  type GetRunsInput,
+  type ListSessionsInput,
+  type ListSessionsResult,
+  type SessionInfo,
+  type SessionLease,
+  type SessionRecord,
+  type SessionStorage,
+  type StoredRun,
+  type UpsertSessionInput,
+} from '@buddy/core';
+import {
   assertInteger,
   assertLeaseInput,
   assertNonEmptyString,
   assertOptionalUserId,
   assertSessionState,
-  BuddyError,
-  describeValue,
   encodeSessionCursor,
-  type GetRunsInput,
   isAllowedOwner,
-  type ListSessionsInput,
-  type ListSessionsResult,
   leaseLostError,
   normalizeGetRunsInput,
   normalizeListSessionsInput,
@@ -47,18 +55,12 @@ import {
   parseSessionSummary,
   parseStoredRun,
   type SessionCursor,
-  type SessionInfo,
-  type SessionLease,
-  type SessionRecord,
-  type SessionStorage,
   SessionSummaryRecordSchema,
-  type StoredRun,
   StoredRunSchema,
   sessionOwnershipError,
   toSessionInfo,
-  type UpsertSessionInput,
   waitForLease,
-} from '@buddy/core';
+} from '@buddy/core/adapter-utils';
 import { type Redis, ReplyError } from 'ioredis';
 import {
   callScript,
@@ -358,7 +360,7 @@ export class RedisStorage implements SessionStorage {
         `run.${issue?.path.join('.') ?? ''} is invalid (${issue?.message ?? 'invalid'}), got ${describeValue(run)}`,
       );
     }
-    const runJson = toJson(run, 'run');
+    const runJson = toJson({ ...run, stateAfter: input.sessionState }, 'run');
     const stateJson = toJson(input.sessionState, 'sessionState');
     const now = Date.now();
     const pipeline = this.#connection.client.pipeline();

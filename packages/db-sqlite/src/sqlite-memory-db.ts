@@ -15,17 +15,20 @@
  * block the event loop while a statement runs.
  */
 import {
-  assertNonEmptyString,
-  assertUserMemory,
   BuddyError,
   describeValue,
   type MemoryDb,
-  memoryOwnershipError,
-  normalizeReadMemoriesInput,
-  parseUserMemory,
   type ReadMemoriesInput,
+  type UpsertMemoryInput,
   type UserMemory,
 } from '@buddy/core';
+import {
+  assertNonEmptyString,
+  memoryOwnershipError,
+  normalizeReadMemoriesInput,
+  normalizeUpsertMemoryInput,
+  parseUserMemory,
+} from '@buddy/core/adapter-utils';
 import type Database from 'better-sqlite3';
 import {
   DEFAULT_MEMORIES_TABLE,
@@ -114,9 +117,9 @@ export class SqliteMemoryDb implements MemoryDb {
     });
   }
 
-  async upsertMemory(memory: UserMemory): Promise<UserMemory> {
+  async upsertMemory(input: UpsertMemoryInput): Promise<UserMemory> {
     return this.#connection.run('upsertMemory', () => {
-      assertUserMemory(memory);
+      const memory = normalizeUpsertMemoryInput(input);
       return this.#upsertMemory.immediate(memory);
     });
   }

@@ -26,17 +26,26 @@ import {
   type AcquireLeaseInput,
   type AppendRunInput,
   type AppendRunResult,
+  BuddyError,
+  describeValue,
+  type GetRunsInput,
+  type ListSessionsInput,
+  type ListSessionsResult,
+  type SessionInfo,
+  type SessionLease,
+  type SessionRecord,
+  type SessionStorage,
+  type SessionSummaryRecord,
+  type StoredRun,
+  type UpsertSessionInput,
+} from '@buddy/core';
+import {
   assertLeaseInput,
   assertNonEmptyString,
   assertOptionalUserId,
   assertSessionState,
-  BuddyError,
-  describeValue,
   encodeSessionCursor,
-  type GetRunsInput,
   isAllowedOwner,
-  type ListSessionsInput,
-  type ListSessionsResult,
   leaseLostError,
   normalizeGetRunsInput,
   normalizeListSessionsInput,
@@ -44,17 +53,10 @@ import {
   parseSessionState,
   parseSessionSummary,
   parseStoredRun,
-  type SessionInfo,
-  type SessionLease,
-  type SessionRecord,
-  type SessionStorage,
-  type SessionSummaryRecord,
-  type StoredRun,
   sessionOwnershipError,
   shouldReplaceSummary,
-  type UpsertSessionInput,
   waitForLease,
-} from '@buddy/core';
+} from '@buddy/core/adapter-utils';
 import type Database from 'better-sqlite3';
 import { applyMigrations } from './internal/migrations.ts';
 import {
@@ -360,7 +362,11 @@ export class SqliteStorage implements SessionStorage {
     }
     const index = head?.run_count ?? 0;
     const { index: _ignored, ...run } = input.run as StoredRun;
-    const runJson = toJsonText({ ...run, index }, `${WHO}.appendRun`, 'run');
+    const runJson = toJsonText(
+      { ...run, index, stateAfter: input.sessionState },
+      `${WHO}.appendRun`,
+      'run',
+    );
     if (head === undefined) {
       statements.deleteRuns.run(sessionId);
       statements.insertSession.run({

@@ -12,20 +12,22 @@
 import {
   type AgentMemoryContract,
   type AgentMemoryHost,
-  assertInteger,
-  assertNonEmptyString,
   BuddyError,
   describeValue,
   InMemoryMemoryDb,
-  KeyedMutex,
   type MemoryDb,
   type MessagePair,
   type Model,
   runsToPairs,
   type SessionSummaryRecord,
-  sessionOwnershipError,
   type UserMemory,
 } from '@buddy/core';
+import {
+  assertInteger,
+  assertNonEmptyString,
+  KeyedMutex,
+  sessionOwnershipError,
+} from '@buddy/core/adapter-utils';
 import {
   checkOptions,
   MemorySummarizer,
@@ -245,7 +247,13 @@ export class AgentMemory implements AgentMemoryContract {
         runsCovered: lastRun.index + 1,
         updatedAt: Date.now(),
       };
-      await host.saveSummary({ sessionId, ...(userId === undefined ? {} : { userId }), summary });
+      await host.saveSummary({
+        sessionId,
+        ...(userId === undefined ? {} : { userId }),
+        incarnation: record.incarnation,
+        summary,
+        ...(signal === undefined ? {} : { signal }),
+      });
       return summary;
     });
   }

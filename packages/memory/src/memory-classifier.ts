@@ -1,4 +1,5 @@
-import { assertNonEmptyString, BuddyError, describeValue, type Model } from '@buddy/core';
+import { BuddyError, describeValue, type Model } from '@buddy/core';
+import { assertNonEmptyString } from '@buddy/core/adapter-utils';
 import { checkOptions, generateJson, modelGetter } from '@buddy/summarizer';
 import { z } from 'zod';
 

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
   type AssistantMessage,
-  assertNonEmptyString,
   BuddyError,
   describeValue,
   InMemoryMemoryDb,
@@ -9,15 +8,18 @@ import {
   type Message,
   type Model,
   type ModelResponse,
-  parseToolArguments,
   type Tool,
   type ToolCall,
   throwIfAborted,
   toBuddyError,
-  toModelToolDefinition,
   tool,
   type UserMemory,
 } from '@buddy/core';
+import {
+  assertNonEmptyString,
+  parseToolArguments,
+  toModelToolDefinition,
+} from '@buddy/core/adapter-utils';
 import { checkOptions, modelGetter } from '@buddy/summarizer';
 import { z } from 'zod';
 import { assertMemoryDb } from './assert-memory-db.ts';

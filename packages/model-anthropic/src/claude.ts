@@ -19,9 +19,7 @@
  */
 import Anthropic, { AnthropicError, type ClientOptions } from '@anthropic-ai/sdk';
 import {
-  assertModelSettings,
   BuddyError,
-  createLazyClient,
   type Model,
   type ModelCallOptions,
   type ModelRequest,
@@ -29,6 +27,7 @@ import {
   type ModelStreamPart,
   type ToolCall,
 } from '@buddy/core';
+import { assertModelSettings, createLazyClient } from '@buddy/core/adapter-utils';
 import { type AnthropicRequest, toAnthropicRequest } from './anthropic-request.ts';
 import { fromMessage } from './anthropic-response.ts';
 import { toStreamParts } from './anthropic-stream.ts';

@@ -20,14 +20,14 @@
  * adapters; this file holds what only Anthropic's errors tell (their classes and types).
  */
 import { APIConnectionError, APIError, APIUserAbortError } from '@anthropic-ai/sdk';
+import { BuddyError } from '@buddy/core';
 import {
-  BuddyError,
   MODEL_ERROR_CLASSIFICATIONS as CLASSES,
   classifyHttpStatus,
   type ModelErrorClassification,
   modelCallError,
   toModelError,
-} from '@buddy/core';
+} from '@buddy/core/adapter-utils';
 
 const CONTEXT_OVERFLOW = /prompt is too long|context (window|limit|length)|too many tokens/i;
 

@@ -19,14 +19,14 @@
  * `@buddy/core`'s (`classifyHttpStatus`, `modelCallError`, `toModelError`), shared with the other
  * adapters; this file holds what only OpenAI's errors tell (their classes, codes and types).
  */
+import type { BuddyError } from '@buddy/core';
 import {
-  type BuddyError,
   MODEL_ERROR_CLASSIFICATIONS as CLASSES,
   classifyHttpStatus,
   type ModelErrorClassification,
   modelCallError,
   toModelError,
-} from '@buddy/core';
+} from '@buddy/core/adapter-utils';
 import { APIConnectionError, APIError, APIUserAbortError } from 'openai';
 
 const CONTEXT_OVERFLOW =

@@ -13,15 +13,14 @@
  * Sharp edges: the SDK retries 408/409/429/5xx twice by default (`maxRetries`), and stops an
  * aborted stream silently (the adapter turns that into `ABORTED`).
  */
-import {
-  assertModelSettings,
-  createLazyClient,
-  type Model,
-  type ModelCallOptions,
-  type ModelRequest,
-  type ModelResponse,
-  type ModelStreamPart,
+import type {
+  Model,
+  ModelCallOptions,
+  ModelRequest,
+  ModelResponse,
+  ModelStreamPart,
 } from '@buddy/core';
+import { assertModelSettings, createLazyClient } from '@buddy/core/adapter-utils';
 import OpenAI, { type ClientOptions } from 'openai';
 import { mapOpenAIError } from './map-openai-error.ts';
 import { toChatCompletionRequest } from './openai-request.ts';

@@ -1,10 +1,5 @@
-import {
-  assertNonEmptyString,
-  BuddyError,
-  describeValue,
-  type MessagePair,
-  type Model,
-} from '@buddy/core';
+import { BuddyError, describeValue, type MessagePair, type Model } from '@buddy/core';
+import { assertNonEmptyString } from '@buddy/core/adapter-utils';
 import { checkOptions } from './internal/check-options.ts';
 import { generateJson } from './internal/generate-json.ts';
 import { modelGetter } from './internal/model-getter.ts';

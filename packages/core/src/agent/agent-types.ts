@@ -1,5 +1,4 @@
 import type { BuddyError } from '../errors/buddy-error.ts';
-import type { Logger } from '../internal/logger.ts';
 import type {
   ModelInfo,
   StoredMessage,
@@ -8,6 +7,7 @@ import type {
   UserMessage,
 } from '../messages/message.ts';
 import type { AgentMemoryContract } from '../spec/agent-memory-v1.ts';
+import type { Logger } from '../spec/logger.ts';
 import type { Model } from '../spec/model-v1.ts';
 import type { SessionStorage } from '../spec/session-storage-v1.ts';
 import type { Tool } from '../tools/tool.ts';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { BuddyError } from '../errors/buddy-error.ts';
 import { InMemoryStorage } from '../in-memory/in-memory-storage.ts';
-import { silentLogger } from '../internal/logger.ts';
+import { silentLogger } from '../logging/console-logger.ts';
 import type { AssistantMessage, ToolMessage } from '../messages/message.ts';
 import { tool } from '../tools/tool.ts';
 import { Agent } from './agent.ts';

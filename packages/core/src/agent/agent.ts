@@ -10,12 +10,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { BuddyError } from '../errors/buddy-error.ts';
-import { toBuddyError } from '../errors/to-buddy-error.ts';
+import { describeValue } from '../errors/describe-value.ts';
+import { throwIfAborted, toBuddyError } from '../errors/to-buddy-error.ts';
 import { InMemoryStorage } from '../in-memory/in-memory-storage.ts';
-import type { Logger } from '../internal/logger.ts';
 import type { Message, StoredMessage, SystemMessage, UserMessage } from '../messages/message.ts';
 import { runsToPairs, stampMessage } from '../messages/message-helpers.ts';
 import type { AgentMemoryContract, AgentMemoryHost } from '../spec/agent-memory-v1.ts';
+import type { Logger } from '../spec/logger.ts';
 import type { UserMemory } from '../spec/memory-db-v1.ts';
 import type { Model } from '../spec/model-v1.ts';
 import type {
@@ -26,11 +27,7 @@ import type {
   SessionSummaryRecord,
   StoredRun,
 } from '../spec/session-storage-v1.ts';
-import {
-  assertNonEmptyString,
-  describeValue,
-  sessionOwnershipError,
-} from '../storage/storage-helpers.ts';
+import { assertNonEmptyString, sessionOwnershipError } from '../storage/storage-helpers.ts';
 import { templateState } from '../templating/template-state.ts';
 import type { Tool, ToolContext } from '../tools/tool.ts';
 import type {
@@ -894,12 +891,13 @@ export class Agent {
       getSession: ({ sessionId, userId }) =>
         agent.#storage.getSession(sessionId, userId === undefined ? {} : { userId }),
       getRuns: (input) => agent.#storage.getRuns(input),
-      saveSummary: async ({ sessionId, userId, summary }) => {
+      saveSummary: async ({ sessionId, userId, incarnation, summary, signal }) => {
+        throwIfAborted(signal);
         const record = await agent.#storage.upsertSession({
           sessionId,
           ...(userId === undefined ? {} : { userId }),
-          agentId: agent.#options.agentId,
           summary,
+          expectedIncarnation: incarnation,
         });
         agent.#bumpCachedVersion(sessionId, record.version);
         if (sessionId === agent.#sessionId) agent.#summary = record.summary;

@@ -1,6 +1,6 @@
 import { BuddyError } from '../errors/buddy-error.ts';
+import { describeValue } from '../errors/describe-value.ts';
 import type { Model } from '../spec/model-v1.ts';
-import { describeValue } from '../storage/storage-helpers.ts';
 
 /**
  * Checks that `value` implements the `Model` contract this core knows (`'v1'`). `what` names the

@@ -4,6 +4,7 @@
  * `MAX_TOOL_ROUNDS` rounds of tool calls; the model call after that must answer.
  */
 import { BuddyError } from '../errors/buddy-error.ts';
+import { describeValue } from '../errors/describe-value.ts';
 import { throwIfAborted, toBuddyError } from '../errors/to-buddy-error.ts';
 import type {
   AssistantMessage,
@@ -21,7 +22,6 @@ import type {
   ModelResponse,
   ModelToolDefinition,
 } from '../spec/model-v1.ts';
-import { describeValue } from '../storage/storage-helpers.ts';
 import { type Tool, type ToolContext, toModelToolDefinition } from '../tools/tool.ts';
 import type { RunEvent } from './agent-types.ts';
 

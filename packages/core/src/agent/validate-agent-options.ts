@@ -1,9 +1,10 @@
 import { BuddyError } from '../errors/buddy-error.ts';
-import { consoleLogger, type Logger } from '../internal/logger.ts';
+import { describeValue } from '../errors/describe-value.ts';
+import { consoleLogger } from '../logging/console-logger.ts';
 import type { AgentMemoryContract } from '../spec/agent-memory-v1.ts';
+import type { Logger } from '../spec/logger.ts';
 import type { Model } from '../spec/model-v1.ts';
 import type { SessionStorage } from '../spec/session-storage-v1.ts';
-import { describeValue } from '../storage/storage-helpers.ts';
 import { isTool, type Tool } from '../tools/tool.ts';
 import type { AgentOptions } from './agent-types.ts';
 import { assertModel } from './assert-model.ts';

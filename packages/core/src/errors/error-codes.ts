@@ -29,6 +29,16 @@ export const BUDDY_ERROR_CODES = [
   'STORAGE_BUSY',
   /** A stored record failed validation on read. The message names the session or row. */
   'STORAGE_CORRUPT',
+  /** The storage (or the agent that owns it) was closed; open a new one. Not retryable. */
+  'STORAGE_CLOSED',
+  /**
+   * A write was sent but its reply never came (a stalled server, a lost connection): it may or
+   * may not have been stored. `details.runId` names the run; `getRuns` tells the truth once the
+   * backend answers again. Not retryable as is: read first, or the run could be stored twice.
+   */
+  'STORAGE_OUTCOME_UNKNOWN',
+  /** A stored record could not be decrypted (wrong key, or moved to another session). */
+  'DECRYPTION_FAILED',
   /** No model was given and the default model cannot be loaded (package missing). */
   'MODEL_NOT_CONFIGURED',
   /** The provider rejected the credentials (401/403) or no API key was found. */
@@ -41,6 +51,11 @@ export const BUDDY_ERROR_CODES = [
   'MODEL_BAD_RESPONSE',
   /** The request does not fit the model's context window. */
   'MODEL_CONTEXT_OVERFLOW',
+  /**
+   * The part of a request that is never trimmed (system instructions and the current input)
+   * exceeds the agent's `contextBudget`; no model call was made.
+   */
+  'CONTEXT_TOO_LARGE',
   /** A plugged-in adapter implements a contract version this core does not know. */
   'UNSUPPORTED_SPEC_VERSION',
   /** A bug or an unexpected non-Buddy error; `cause` holds the original. */

@@ -2,16 +2,23 @@
  * `InMemoryMemoryDb`: the reference implementation of `MemoryDb`. Rows are kept as JSON text per
  * user, so every operation touches one user's rows only. Nothing survives the process.
  */
-import { BuddyError } from '../errors/buddy-error.ts';
-import type { MemoryDb, ReadMemoriesInput, UserMemory } from '../spec/memory-db-v1.ts';
+import type {
+  MemoryDb,
+  ReadMemoriesInput,
+  UpsertMemoryInput,
+  UserMemory,
+} from '../spec/memory-db-v1.ts';
 import {
-  assertNonEmptyString,
-  assertUserMemory,
   compareMemories,
   memoryOwnershipError,
+  normalizeMemoryIdInput,
   normalizeReadMemoriesInput,
+  normalizeUpsertMemoryInput,
+  normalizeUserIdInput,
   parseUserMemory,
+  storageClosedError,
 } from '../storage/storage-helpers.ts';
+import { assertId } from '../validation/identifier.ts';
 
 /**
  * @example
@@ -27,13 +34,7 @@ export class InMemoryMemoryDb implements MemoryDb {
   #closed = false;
 
   #assertOpen(): void {
-    if (this.#closed) {
-      throw new BuddyError({
-        code: 'STORAGE_UNAVAILABLE',
-        message: 'InMemoryMemoryDb is closed',
-        retryable: false,
-      });
-    }
+    if (this.#closed) throw storageClosedError('InMemoryMemoryDb');
   }
 
   async readMemories(input: ReadMemoriesInput): Promise<UserMemory[]> {
@@ -46,9 +47,9 @@ export class InMemoryMemoryDb implements MemoryDb {
     return query.limit === undefined ? memories : memories.slice(0, query.limit);
   }
 
-  async upsertMemory(memory: UserMemory): Promise<UserMemory> {
+  async upsertMemory(input: UpsertMemoryInput): Promise<UserMemory> {
     this.#assertOpen();
-    assertUserMemory(memory);
+    const memory = normalizeUpsertMemoryInput(input);
     const owner = this.#owners.get(memory.id);
     if (owner !== undefined && owner !== memory.userId) {
       throw memoryOwnershipError(memory.id, memory.userId);
@@ -57,38 +58,47 @@ export class InMemoryMemoryDb implements MemoryDb {
     const existingRaw = userRows.get(memory.id);
     const stored: UserMemory =
       existingRaw === undefined
-        ? { ...memory }
+        ? memory
         : { ...memory, createdAt: parseUserMemory(existingRaw, memory.id).createdAt };
     userRows.set(memory.id, JSON.stringify(stored));
     this.rows.set(memory.userId, userRows);
     this.#owners.set(memory.id, memory.userId);
-    return stored;
+    return structuredClone(stored);
   }
 
   async deleteMemory(input: { id: string; userId: string }): Promise<boolean> {
     this.#assertOpen();
-    assertNonEmptyString(input.id, 'id');
-    assertNonEmptyString(input.userId, 'userId');
-    const deleted = this.rows.get(input.userId)?.delete(input.id) ?? false;
-    if (deleted) this.#owners.delete(input.id);
+    const { id, userId } = normalizeMemoryIdInput(input);
+    const deleted = this.rows.get(userId)?.delete(id) ?? false;
+    if (deleted) this.#owners.delete(id);
     return deleted;
   }
 
   async clearMemories(input: { userId: string }): Promise<number> {
     this.#assertOpen();
-    assertNonEmptyString(input.userId, 'userId');
-    const userRows = this.rows.get(input.userId);
-    if (userRows === undefined) return 0;
-    for (const id of userRows.keys()) this.#owners.delete(id);
-    this.rows.delete(input.userId);
-    return userRows.size;
+    const { userId } = normalizeUserIdInput(input, 'clearMemories');
+    return this.#clear(userId);
   }
 
   async deleteUserData(userId: string): Promise<number> {
-    return this.clearMemories({ userId });
+    this.#assertOpen();
+    assertId(userId, 'userId');
+    return this.#clear(userId);
+  }
+
+  #clear(userId: string): number {
+    const userRows = this.rows.get(userId);
+    if (userRows === undefined) return 0;
+    for (const id of userRows.keys()) this.#owners.delete(id);
+    this.rows.delete(userId);
+    return userRows.size;
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }

@@ -1,13 +1,18 @@
 /**
  * `InMemoryStorage`: the reference implementation of `SessionStorage`, and the executable
- * specification the other backends are tested against (it passes the same contract suite).
+ * specification the other backends are tested against (it passes the same contract suites).
  *
  * Records are kept as JSON text, exactly like a real backend, so callers never share objects with
- * the store and corrupt data can be simulated. Nothing survives the process. Listing scans all
- * sessions: fine for tests and demos, not for millions of sessions.
+ * the store and corrupt data can be simulated. The owner of each session is also kept apart from
+ * its record (as a real backend keeps a `user_id` column or a per-user index), so a corrupt
+ * record can still be listed around and deleted. Nothing survives the process. Listing all
+ * sessions scans them: fine for tests and demos, not for millions of sessions.
  */
 import { randomUUID } from 'node:crypto';
 import { BuddyError } from '../errors/buddy-error.ts';
+import { describeValue } from '../errors/describe-value.ts';
+import { silentLogger } from '../logging/console-logger.ts';
+import type { Logger } from '../spec/logger.ts';
 import type {
   AcquireLeaseInput,
   AppendRunInput,
@@ -19,29 +24,41 @@ import type {
   SessionLease,
   SessionRecord,
   SessionStorage,
+  SessionStorageCapabilities,
   StoredRun,
   UpsertSessionInput,
 } from '../spec/session-storage-v1.ts';
 import {
-  assertLeaseInput,
-  assertNonEmptyString,
-  assertOptionalUserId,
-  assertSessionState,
   compareSessionsForListing,
-  describeValue,
   encodeSessionCursor,
   isAfterCursor,
   isAllowedOwner,
   leaseLostError,
+  newIncarnation,
   normalizeGetRunsInput,
   normalizeListSessionsInput,
   parseSessionRecord,
   parseStoredRun,
   sessionOwnershipError,
   shouldReplaceSummary,
+  storageClosedError,
   toSessionInfo,
   waitForLease,
 } from '../storage/storage-helpers.ts';
+import {
+  assertAppendRunInput,
+  assertLeaseInput,
+  assertUpsertSessionInput,
+  normalizeSessionOptions,
+} from '../storage/write-validators.ts';
+import { assertId } from '../validation/identifier.ts';
+import { readOptions } from '../validation/options.ts';
+
+/** A lease as the backing keeps it. */
+export interface InMemoryLease {
+  token: string;
+  expiresAt: number;
+}
 
 /**
  * The data behind one or more `InMemoryStorage` instances. Share one between instances to model
@@ -50,15 +67,27 @@ import {
 export class InMemoryStorageBacking {
   /** sessionId → JSON of the `SessionRecord`. */
   readonly sessions = new Map<string, string>();
+  /** sessionId → its owner (`undefined` for an anonymous session), kept apart from the record. */
+  readonly owners = new Map<string, string | undefined>();
   /** sessionId → JSON of each `StoredRun`, in index order. */
   readonly runs = new Map<string, string[]>();
-  /** sessionId → current lease. */
-  readonly leases = new Map<string, { token: string; expiresAt: number }>();
+  /** sessionId → current lease (`unknown`, so tests can store a value of the wrong type). */
+  readonly leases = new Map<string, InMemoryLease | unknown>();
 }
 
 export interface InMemoryStorageOptions {
   /** Data to work on; a fresh, private backing when absent. */
   backing?: InMemoryStorageBacking;
+  /** Where a corrupt session skipped by listing is reported. Silent by default. */
+  logger?: Logger;
+}
+
+function notFoundIncarnation(sessionId: string): BuddyError {
+  return new BuddyError({
+    code: 'NOT_FOUND',
+    message: `Session ${describeValue(sessionId)} no longer exists as it was read (deleted, or deleted and created again); nothing was written`,
+    details: { sessionId },
+  });
 }
 
 /**
@@ -68,21 +97,25 @@ export interface InMemoryStorageOptions {
 export class InMemoryStorage implements SessionStorage {
   readonly specificationVersion = 'v1' as const;
   readonly backend = 'memory';
+  readonly capabilities: SessionStorageCapabilities = {
+    leaseReadsSession: true,
+    appendReleasesLease: true,
+  };
   readonly backing: InMemoryStorageBacking;
+  readonly #logger: Logger;
   #closed = false;
 
   constructor(options: InMemoryStorageOptions = {}) {
-    this.backing = options.backing ?? new InMemoryStorageBacking();
+    const checked = readOptions<InMemoryStorageOptions>(options, 'InMemoryStorage: options', [
+      'backing',
+      'logger',
+    ]);
+    this.backing = checked.backing ?? new InMemoryStorageBacking();
+    this.#logger = checked.logger ?? silentLogger;
   }
 
   #assertOpen(): void {
-    if (this.#closed) {
-      throw new BuddyError({
-        code: 'STORAGE_UNAVAILABLE',
-        message: 'InMemoryStorage is closed',
-        retryable: false,
-      });
-    }
+    if (this.#closed) throw storageClosedError('InMemoryStorage');
   }
 
   #read(sessionId: string): SessionRecord | undefined {
@@ -90,8 +123,24 @@ export class InMemoryStorage implements SessionStorage {
     return raw === undefined ? undefined : parseSessionRecord(raw, sessionId);
   }
 
-  #write(record: SessionRecord): void {
-    this.backing.sessions.set(record.sessionId, JSON.stringify(record));
+  /** Reads a lease entry; one of the wrong shape is `STORAGE_CORRUPT`, never "busy forever". */
+  #lease(sessionId: string): InMemoryLease | undefined {
+    const raw = this.backing.leases.get(sessionId);
+    if (raw === undefined) return undefined;
+    const lease = raw as Partial<InMemoryLease> | null;
+    if (
+      typeof lease !== 'object' ||
+      lease === null ||
+      typeof lease.token !== 'string' ||
+      typeof lease.expiresAt !== 'number'
+    ) {
+      throw new BuddyError({
+        code: 'STORAGE_CORRUPT',
+        message: `The lease of session ${describeValue(sessionId)} is corrupt (${describeValue(raw)}); delete the session or its lease entry`,
+        details: { sessionId },
+      });
+    }
+    return lease as InMemoryLease;
   }
 
   /** A timestamp that never goes backwards for one session, so `updatedAt` orders writes. */
@@ -100,28 +149,41 @@ export class InMemoryStorage implements SessionStorage {
     return previous !== undefined && now < previous ? previous : now;
   }
 
+  #remove(sessionId: string): void {
+    this.backing.sessions.delete(sessionId);
+    this.backing.owners.delete(sessionId);
+    this.backing.runs.delete(sessionId);
+    this.backing.leases.delete(sessionId);
+  }
+
   async getSession(
     sessionId: string,
-    options: { userId?: string } = {},
+    options?: { userId?: string },
   ): Promise<SessionRecord | undefined> {
     this.#assertOpen();
-    assertNonEmptyString(sessionId, 'sessionId');
-    assertOptionalUserId(options.userId);
-    const record = this.#read(sessionId);
-    if (record !== undefined && !isAllowedOwner(record.userId, options.userId)) {
-      throw sessionOwnershipError(sessionId, options.userId);
+    assertId(sessionId, 'sessionId');
+    const { userId } = normalizeSessionOptions(options, 'getSession');
+    // Ownership first, on the owner kept beside the record: another user learns nothing, not
+    // even that the record is corrupt.
+    if (
+      this.backing.sessions.has(sessionId) &&
+      !isAllowedOwner(this.backing.owners.get(sessionId), userId)
+    ) {
+      throw sessionOwnershipError(sessionId, userId);
     }
-    return record;
+    return this.#read(sessionId);
   }
 
   async upsertSession(input: UpsertSessionInput): Promise<SessionRecord> {
     this.#assertOpen();
-    assertNonEmptyString(input.sessionId, 'sessionId');
-    assertOptionalUserId(input.userId);
-    if (input.sessionState !== undefined) assertSessionState(input.sessionState);
-    if (input.sessionName !== undefined) assertNonEmptyString(input.sessionName, 'sessionName');
-    if (input.agentId !== undefined) assertNonEmptyString(input.agentId, 'agentId');
+    assertUpsertSessionInput(input);
     const existing = this.#read(input.sessionId);
+    if (
+      input.expectedIncarnation !== undefined &&
+      existing?.incarnation !== input.expectedIncarnation
+    ) {
+      throw notFoundIncarnation(input.sessionId);
+    }
     if (existing !== undefined && !isAllowedOwner(existing.userId, input.userId)) {
       throw sessionOwnershipError(input.sessionId, input.userId);
     }
@@ -130,6 +192,7 @@ export class InMemoryStorage implements SessionStorage {
       existing === undefined
         ? {
             sessionId: input.sessionId,
+            incarnation: newIncarnation(),
             ...(input.agentId === undefined ? {} : { agentId: input.agentId }),
             ...(input.userId === undefined ? {} : { userId: input.userId }),
             ...(input.sessionName === undefined ? {} : { sessionName: input.sessionName }),
@@ -150,23 +213,15 @@ export class InMemoryStorage implements SessionStorage {
             updatedAt: now,
             version: existing.version + 1,
           };
-    this.#write(record);
-    return structuredClone(record);
+    const json = JSON.stringify(record);
+    this.backing.sessions.set(record.sessionId, json);
+    this.backing.owners.set(record.sessionId, record.userId);
+    return JSON.parse(json) as SessionRecord;
   }
 
   async appendRun(input: AppendRunInput): Promise<AppendRunResult> {
     this.#assertOpen();
-    assertNonEmptyString(input.sessionId, 'sessionId');
-    assertOptionalUserId(input.userId);
-    assertSessionState(input.sessionState);
-    if (input.sessionName !== undefined) assertNonEmptyString(input.sessionName, 'sessionName');
-    if (input.agentId !== undefined) assertNonEmptyString(input.agentId, 'agentId');
-    if (input.run.sessionId !== input.sessionId) {
-      throw new BuddyError({
-        code: 'INVALID_ARGUMENT',
-        message: `run.sessionId ${describeValue(input.run.sessionId)} does not match sessionId ${describeValue(input.sessionId)}`,
-      });
-    }
+    assertAppendRunInput(input);
     if (input.leaseToken !== undefined) this.#assertLeaseHeld(input.sessionId, input.leaseToken);
     const existing = this.#read(input.sessionId);
     if (existing !== undefined && !isAllowedOwner(existing.userId, input.userId)) {
@@ -175,11 +230,12 @@ export class InMemoryStorage implements SessionStorage {
     const now = this.#now(existing?.updatedAt);
     const index = existing?.runCount ?? 0;
     const releaseLease = input.releaseLease === true && input.leaseToken !== undefined;
-    const run: StoredRun = { ...input.run, index };
+    const run: StoredRun = { ...input.run, index, stateAfter: input.sessionState };
     const record: SessionRecord =
       existing === undefined
         ? {
             sessionId: input.sessionId,
+            incarnation: newIncarnation(),
             ...(input.agentId === undefined ? {} : { agentId: input.agentId }),
             ...(input.userId === undefined ? {} : { userId: input.userId }),
             ...(input.sessionName === undefined ? {} : { sessionName: input.sessionName }),
@@ -197,12 +253,14 @@ export class InMemoryStorage implements SessionStorage {
             version: existing.version + 1,
             runCount: index + 1,
           };
-    // Serialize first so a state that cannot be stored fails before anything is written.
+    // Both serialized before anything is written: the write is all or nothing.
     const runJson = JSON.stringify(run);
+    const recordJson = JSON.stringify(record);
     const runs = this.backing.runs.get(input.sessionId) ?? [];
     runs.push(runJson);
     this.backing.runs.set(input.sessionId, runs);
-    this.#write(record);
+    this.backing.sessions.set(input.sessionId, recordJson);
+    this.backing.owners.set(input.sessionId, record.userId);
     if (releaseLease) this.backing.leases.delete(input.sessionId);
     return {
       index,
@@ -234,7 +292,8 @@ export class InMemoryStorage implements SessionStorage {
     const leases = this.backing.leases;
     await waitForLease(
       () => {
-        const current = leases.get(sessionId);
+        this.#assertOpen();
+        const current = this.#lease(sessionId);
         if (current !== undefined && current.expiresAt > Date.now()) return undefined;
         leases.set(sessionId, { token, expiresAt: Date.now() + ttlMs });
         return true;
@@ -255,31 +314,44 @@ export class InMemoryStorage implements SessionStorage {
       token,
       ...(session === undefined ? {} : { session }),
       renew: async () => {
-        const current = leases.get(sessionId);
+        this.#assertOpen();
+        const current = this.#lease(sessionId);
         if (current?.token !== token || current.expiresAt <= Date.now()) {
           throw leaseLostError(sessionId);
         }
         current.expiresAt = Date.now() + ttlMs;
       },
       release: async () => {
-        if (leases.get(sessionId)?.token === token) leases.delete(sessionId);
+        const current = leases.get(sessionId) as Partial<InMemoryLease> | undefined;
+        if (current?.token === token) leases.delete(sessionId);
       },
     };
   }
 
   #assertLeaseHeld(sessionId: string, token: string): void {
-    const current = this.backing.leases.get(sessionId);
+    const current = this.#lease(sessionId);
     if (current?.token !== token || current.expiresAt <= Date.now()) {
       throw leaseLostError(sessionId);
     }
   }
 
-  async listSessions(input: ListSessionsInput = {}): Promise<ListSessionsResult> {
+  async listSessions(input?: ListSessionsInput): Promise<ListSessionsResult> {
     this.#assertOpen();
     const query = normalizeListSessionsInput(input);
     const matching: SessionInfo[] = [];
     for (const [sessionId, raw] of this.backing.sessions) {
-      const record = parseSessionRecord(raw, sessionId);
+      if (query.userId !== undefined && this.backing.owners.get(sessionId) !== query.userId)
+        continue;
+      let record: SessionRecord;
+      try {
+        record = parseSessionRecord(raw, sessionId);
+      } catch (error) {
+        this.#logger.warn(`Listing skipped session ${describeValue(sessionId)}: it is corrupt`, {
+          sessionId,
+          error,
+        });
+        continue;
+      }
       if (query.userId !== undefined && record.userId !== query.userId) continue;
       if (query.agentId !== undefined && record.agentId !== query.agentId) continue;
       if (query.cursor !== undefined && !isAfterCursor(record, query.cursor)) continue;
@@ -293,49 +365,39 @@ export class InMemoryStorage implements SessionStorage {
       : { sessions };
   }
 
-  async deleteSession(sessionId: string, options: { userId?: string } = {}): Promise<boolean> {
+  async deleteSession(sessionId: string, options?: { userId?: string }): Promise<boolean> {
     this.#assertOpen();
-    assertNonEmptyString(sessionId, 'sessionId');
-    assertOptionalUserId(options.userId);
-    const raw = this.backing.sessions.get(sessionId);
-    if (raw === undefined) {
-      this.backing.runs.delete(sessionId);
+    assertId(sessionId, 'sessionId');
+    const { userId } = normalizeSessionOptions(options, 'deleteSession');
+    if (!this.backing.sessions.has(sessionId)) {
+      this.#remove(sessionId);
       return false;
     }
-    // A corrupt record can still be deleted by its owner's admin (no userId given).
-    if (options.userId !== undefined) {
-      const record = parseSessionRecord(raw, sessionId);
-      if (!isAllowedOwner(record.userId, options.userId)) {
-        throw sessionOwnershipError(sessionId, options.userId);
-      }
+    // The owner is checked on the index, so an owner can delete a corrupt record too.
+    if (!isAllowedOwner(this.backing.owners.get(sessionId), userId)) {
+      throw sessionOwnershipError(sessionId, userId);
     }
-    this.backing.sessions.delete(sessionId);
-    this.backing.runs.delete(sessionId);
-    this.backing.leases.delete(sessionId);
+    this.#remove(sessionId);
     return true;
   }
 
   async deleteUserData(userId: string): Promise<number> {
     this.#assertOpen();
-    assertNonEmptyString(userId, 'userId');
+    assertId(userId, 'userId');
     let deleted = 0;
-    for (const [sessionId, raw] of [...this.backing.sessions]) {
-      let owner: string | undefined;
-      try {
-        owner = parseSessionRecord(raw, sessionId).userId;
-      } catch {
-        continue; // a corrupt record's owner is unknown; never delete what might be someone else's
-      }
+    for (const [sessionId, owner] of [...this.backing.owners]) {
       if (owner !== userId) continue;
-      this.backing.sessions.delete(sessionId);
-      this.backing.runs.delete(sessionId);
-      this.backing.leases.delete(sessionId);
-      deleted++;
+      if (this.backing.sessions.has(sessionId)) deleted++;
+      this.#remove(sessionId);
     }
     return deleted;
   }
 
   async close(): Promise<void> {
     this.#closed = true;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }

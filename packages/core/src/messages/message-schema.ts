@@ -36,8 +36,8 @@ export const StoredMessageSchema = z.discriminatedUnion('role', [
 ]);
 
 export const UsageSchema = z.object({
-  inputTokens: z.number().nonnegative(),
-  outputTokens: z.number().nonnegative(),
+  inputTokens: z.number().int().nonnegative(),
+  outputTokens: z.number().int().nonnegative(),
 });
 
 export const StoredRunSchema = z.object({
@@ -51,6 +51,7 @@ export const StoredRunSchema = z.object({
   model: z.object({ provider: z.string(), id: z.string() }),
   createdAt: z.number(),
   completedAt: z.number(),
+  stateAfter: z.record(z.string(), z.unknown()).optional(),
 });
 
 export const SessionSummaryRecordSchema = z.object({
@@ -64,6 +65,8 @@ export const SessionStateSchema = z.record(z.string(), z.unknown());
 
 export const SessionRecordSchema = z.object({
   sessionId: z.string().min(1),
+  /** Absent on records written before 0.2; `parseSessionRecord` derives one. */
+  incarnation: z.string().min(1).optional(),
   agentId: z.string().optional(),
   userId: z.string().optional(),
   sessionName: z.string().optional(),

@@ -40,7 +40,7 @@ describe('assertModelSettings', () => {
     [{ baseURL: 'api.acme.com' }, 'AcmeChat: baseURL must be an absolute URL, got "api.acme.com"'],
     [{ baseURL: 5 }, 'AcmeChat: baseURL must be an absolute URL, got 5'],
     [{ temperature: -0.5 }, 'AcmeChat: temperature must be a number >= 0, got -0.5'],
-    [{ temperature: Number.NaN }, 'AcmeChat: temperature must be a number >= 0, got null'],
+    [{ temperature: Number.NaN }, 'AcmeChat: temperature must be a number >= 0, got NaN'],
     [{ temperature: '1' }, 'AcmeChat: temperature must be a number >= 0, got "1"'],
     [{ maxTokens: 0 }, 'AcmeChat: maxTokens must be an integer >= 1, got 0'],
     [{ maxRetries: 1.5 }, 'AcmeChat: maxRetries must be an integer >= 0, got 1.5'],

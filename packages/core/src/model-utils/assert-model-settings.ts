@@ -3,7 +3,8 @@
  * and `new Claude(...)` reject the same mistakes with the same `INVALID_ARGUMENT` messages.
  */
 import { BuddyError } from '../errors/buddy-error.ts';
-import { assertInteger, assertNonEmptyString, describeValue } from '../storage/storage-helpers.ts';
+import { describeValue } from '../errors/describe-value.ts';
+import { assertInteger, assertNonEmptyString } from '../storage/storage-helpers.ts';
 
 /** The settings model adapters share. Adapters add their own on top. */
 export interface ModelSettings {

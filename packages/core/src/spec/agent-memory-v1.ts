@@ -9,7 +9,7 @@
  * 2. after the run is persisted: `updateSessionSummary` and/or `updateUserMemories`.
  * A rejection in step 2 never fails the run: the Agent turns it into `RunResponse.warnings`.
  */
-import type { Logger } from '../internal/logger.ts';
+import type { Logger } from './logger.ts';
 import type { UserMemory } from './memory-db-v1.ts';
 import type {
   GetRunsInput,
@@ -28,23 +28,30 @@ export interface AgentMemoryHost {
   /** The summary of the agent's own session as last loaded or written. */
   readonly summary: SessionSummaryRecord | undefined;
   readonly logger: Logger;
-  /** Reads a session record; `SESSION_OWNERSHIP` when `userId` is given and differs. */
+  /**
+   * Reads a session record under the Agent's ownership rule: the stored owner must be exactly
+   * `userId` (an anonymous session only without `userId`), else `SESSION_OWNERSHIP`.
+   */
   getSession(input: { sessionId: string; userId?: string }): Promise<SessionRecord | undefined>;
   /** Reads runs of a session (same semantics as `SessionStorage.getRuns`). */
   getRuns(input: GetRunsInput): Promise<StoredRun[]>;
   /**
    * Persists a session summary with the session (an older summary never replaces a newer one)
-   * and refreshes the agent's copy.
+   * and refreshes the agent's copy. Fenced: it writes only into `incarnation` (the record the
+   * summary was made from), so a deleted or recreated session rejects with `NOT_FOUND` and is
+   * never created again; an aborted `signal` rejects with `ABORTED` and writes nothing.
    */
   saveSummary(input: {
     sessionId: string;
     userId?: string;
+    incarnation: string;
     summary: SessionSummaryRecord;
+    signal?: AbortSignal;
   }): Promise<void>;
 }
 
 /** A memory extension the Agent drives. `AgentMemory` from `@buddy/memory` implements it. */
-export interface AgentMemoryContract {
+export interface AgentMemoryV1 {
   /** Always `'v1'`. */
   readonly specificationVersion: 'v1';
   /**
@@ -63,12 +70,23 @@ export interface AgentMemoryContract {
     userId?: string;
     signal?: AbortSignal;
   }): Promise<SessionSummaryRecord | undefined>;
-  /** Deletes everything the extension stores for `userId` (memories); returns how many rows. */
+  /**
+   * Deletes everything the extension stores for `userId` (memories); returns how many rows. Fenced:
+   * once it resolves, no memory update of that user that was in flight writes anything.
+   */
   deleteUserData(userId: string): Promise<number>;
-  /** Decides whether `message` holds something worth remembering and updates memories. */
+  /**
+   * Decides whether `message` holds something worth remembering and updates memories. Honours
+   * `signal`: once it fires, nothing more is written.
+   */
   updateUserMemories(input: {
     userId: string;
     message: string;
     signal?: AbortSignal;
   }): Promise<void>;
+  /** Closes what the extension was given (its memory db). Optional; idempotent. */
+  close?(): Promise<void>;
 }
+
+/** The current agent-memory contract. */
+export type AgentMemoryContract = AgentMemoryV1;

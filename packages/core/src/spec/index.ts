@@ -1,8 +1,31 @@
+/**
+ * `@buddy/core/spec`: the versioned contracts, types only. Adapter authors implement these; this
+ * entry has no runtime code (its emitted JavaScript imports nothing).
+ */
+
 export type {
-  AgentMemoryContract,
-  AgentMemoryHost,
-} from './agent-memory-v1.ts';
-export type { MemoryDb, ReadMemoriesInput, UserMemory } from './memory-db-v1.ts';
+  AssistantMessage,
+  Message,
+  MessageMetadata,
+  MessagePair,
+  MessageRole,
+  ModelInfo,
+  StoredMessage,
+  SystemMessage,
+  ToolCall,
+  ToolMessage,
+  Usage,
+  UserMessage,
+} from '../messages/message.ts';
+export type { AgentMemoryContract, AgentMemoryHost, AgentMemoryV1 } from './agent-memory-v1.ts';
+export type { LogDetails, Logger } from './logger.ts';
+export type {
+  MemoryDb,
+  MemoryDbV1,
+  ReadMemoriesInput,
+  UpsertMemoryInput,
+  UserMemory,
+} from './memory-db-v1.ts';
 export type {
   FinishReason,
   JsonSchema,
@@ -14,6 +37,7 @@ export type {
   ModelStreamPart,
   ModelToolChoice,
   ModelToolDefinition,
+  ModelV1,
 } from './model-v1.ts';
 export type {
   AcquireLeaseInput,
@@ -26,6 +50,8 @@ export type {
   SessionLease,
   SessionRecord,
   SessionStorage,
+  SessionStorageCapabilities,
+  SessionStorageV1,
   SessionSummaryRecord,
   StoredRun,
   UpsertSessionInput,

@@ -93,7 +93,7 @@ export type ModelStreamPart =
  * `MODEL_RATE_LIMITED` (retryable), `MODEL_UNAVAILABLE` (retryable), `MODEL_BAD_RESPONSE`,
  * `MODEL_CONTEXT_OVERFLOW` or `ABORTED`; vendor errors never escape, they are kept as `cause`.
  */
-export interface Model {
+export interface ModelV1 {
   /** Lets core adapt older adapters when a `V2` contract appears. Always `'v1'`. */
   readonly specificationVersion: 'v1';
   /** Provider name, e.g. `'openai'`, `'anthropic'`, `'mock'`. */
@@ -104,4 +104,9 @@ export interface Model {
   generate(request: ModelRequest, options?: ModelCallOptions): Promise<ModelResponse>;
   /** One streaming call; see `ModelStreamPart` for the order of parts. */
   stream(request: ModelRequest, options?: ModelCallOptions): AsyncIterable<ModelStreamPart>;
+  /** Releases what the adapter created itself (never a client it was given). Optional; idempotent. */
+  close?(): Promise<void>;
 }
+
+/** The current model contract. */
+export type Model = ModelV1;

@@ -19,6 +19,21 @@
  * - **Ownership.** Where a method takes `userId` and the session is stored with a different
  *   owner, it rejects with `SESSION_OWNERSHIP` and reads or writes nothing. Without `userId`, no
  *   check is made (trusted, administrative access).
+ * - **Validated writes.** Every write checks its input with core's shared validators
+ *   (`assertAppendRunInput`, `assertUpsertSessionInput`, … from `@buddy/core/adapter-utils`)
+ *   before touching anything: a malformed run, state, summary, id or options object is
+ *   `INVALID_ARGUMENT` and nothing is written, so no write can make a session unreadable.
+ * - **Incarnations.** A session deleted and created again is a new incarnation (a fresh random
+ *   `incarnation` id): caches compare `(incarnation, version)`, never the version alone.
+ * - **Deletion wins.** `deleteSession` / `deleteUserData` also delete the session's lease, so an
+ *   in-flight run's fenced append rejects with `CONFLICT`; and a summary written with
+ *   `expectedIncarnation` never brings a deleted session back.
+ * - **No late writes.** A write either resolves (stored) or rejects and is never stored later. When
+ *   a backend cannot know (the reply of a sent write never came), it rejects with
+ *   `STORAGE_OUTCOME_UNKNOWN` naming the run, and `getRuns` tells the truth once it answers again.
+ * - **Corruption stays local.** A corrupt record is `STORAGE_CORRUPT` for that session only:
+ *   listing skips it (and reports it through the storage's logger), deletion removes it.
+ * - **Closing.** After `close()` every method rejects with `STORAGE_CLOSED`.
  */
 import type { ModelInfo, StoredMessage, Usage } from '../messages/message.ts';
 
@@ -37,6 +52,12 @@ export interface SessionSummaryRecord {
 /** A session without its runs: small, read at the start of every run. */
 export interface SessionRecord {
   sessionId: string;
+  /**
+   * Random id given when the record is created. Deleting a session and creating one with the same
+   * id gives a new incarnation, so a cache of the old one is never mistaken for the new one
+   * (versions restart at 1). Records written before 0.2 read as `legacy:<createdAt>`.
+   */
+  incarnation: string;
   agentId?: string;
   /** Owner. Sessions without an owner are accessible only to callers without a `userId`. */
   userId?: string;
@@ -70,6 +91,11 @@ export interface StoredRun {
   createdAt: number;
   /** Epoch milliseconds. */
   completedAt: number;
+  /**
+   * The session state this run left, written by `appendRun` (from its `sessionState`) in the same
+   * write. Absent on runs stored before 0.2.
+   */
+  stateAfter?: Record<string, unknown>;
 }
 
 /** What listing returns for each session. */
@@ -115,6 +141,12 @@ export interface UpsertSessionInput {
    * older summary never overwrites a newer one.
    */
   summary?: SessionSummaryRecord;
+  /**
+   * Write only if the session exists with this incarnation; otherwise reject with `NOT_FOUND` and
+   * write nothing (never create it). Post-answer work uses it, so that a summary finishing after
+   * `deleteSession` cannot bring the session back.
+   */
+  expectedIncarnation?: string;
 }
 
 export interface AppendRunInput {
@@ -125,8 +157,8 @@ export interface AppendRunInput {
   agentId?: string;
   /** Set at creation; when given for an existing session, renames it. */
   sessionName?: string;
-  /** The run; its `index` is assigned by storage. */
-  run: Omit<StoredRun, 'index'>;
+  /** The run; its `index` (and `stateAfter`) are assigned by storage. */
+  run: Omit<StoredRun, 'index' | 'stateAfter'>;
   /** The session state after the run; replaces the stored state. */
   sessionState: Record<string, unknown>;
   /**
@@ -196,12 +228,25 @@ export interface SessionLease {
   release(): Promise<void>;
 }
 
-/** Session persistence used by the `Agent`. */
-export interface SessionStorage {
+/**
+ * Optional capabilities a storage declares about itself. The Agent reads them from here (it never
+ * guesses from the shape of a result); absent or `false` means the plain two-call path.
+ */
+export interface SessionStorageCapabilities {
+  /** `acquireLease({ readSession: true })` returns the record as `lease.session` in the same step. */
+  readonly leaseReadsSession?: boolean;
+  /** `appendRun({ leaseToken, releaseLease: true })` releases the lease in the same write. */
+  readonly appendReleasesLease?: boolean;
+}
+
+/** Session persistence used by the `Agent` (version 1 of the contract). */
+export interface SessionStorageV1 {
   /** Always `'v1'`. */
   readonly specificationVersion: 'v1';
   /** Backend name for errors and logs, e.g. `'sqlite'`, `'redis'`, `'memory'`. */
   readonly backend: string;
+  /** What this backend can do beyond the required methods. */
+  readonly capabilities?: SessionStorageCapabilities;
 
   /** The session without its runs; `undefined` when missing. */
   getSession(sessionId: string, options?: { userId?: string }): Promise<SessionRecord | undefined>;
@@ -223,6 +268,14 @@ export interface SessionStorage {
   deleteSession(sessionId: string, options?: { userId?: string }): Promise<boolean>;
   /** Deletes every session owned by `userId`; returns how many. */
   deleteUserData(userId: string): Promise<number>;
-  /** Releases what the storage created itself (never a client it was given). Idempotent. */
+  /**
+   * Releases what the storage created itself (never a client it was given). Idempotent; every
+   * later call rejects with `STORAGE_CLOSED`.
+   */
   close(): Promise<void>;
+  /** The same as `close()`, for `await using storage = new SqliteStorage(...)`. */
+  [Symbol.asyncDispose]?(): Promise<void>;
 }
+
+/** The current session storage contract. */
+export type SessionStorage = SessionStorageV1;

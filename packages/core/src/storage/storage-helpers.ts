@@ -2,8 +2,10 @@
  * Helpers shared by every storage backend (in-memory, SQLite, Redis, third-party), so that input
  * validation, cursors, corruption reports and ownership errors read the same everywhere.
  */
+import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { BuddyError } from '../errors/buddy-error.ts';
+import { describeValue } from '../errors/describe-value.ts';
 import {
   SessionRecordSchema,
   SessionStateSchema,
@@ -11,7 +13,7 @@ import {
   StoredRunSchema,
   UserMemorySchema,
 } from '../messages/message-schema.ts';
-import type { UserMemory } from '../spec/memory-db-v1.ts';
+import type { UpsertMemoryInput, UserMemory } from '../spec/memory-db-v1.ts';
 import type {
   GetRunsInput,
   ListSessionsInput,
@@ -20,26 +22,12 @@ import type {
   SessionSummaryRecord,
   StoredRun,
 } from '../spec/session-storage-v1.ts';
+import { assertId, assertOptionalId } from '../validation/identifier.ts';
+import { readOptions } from '../validation/options.ts';
 
 /** Default and maximum page size of `listSessions`. */
 export const DEFAULT_LIST_LIMIT = 20;
 export const MAX_LIST_LIMIT = 1000;
-
-/** Quotes a value for an error message, shortened so messages stay one line. */
-export function describeValue(value: unknown): string {
-  if (typeof value === 'string') {
-    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
-  }
-  if (value === undefined) return 'undefined';
-  if (typeof value === 'function') return 'a function';
-  try {
-    const text = JSON.stringify(value);
-    if (text === undefined) return String(value);
-    return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-  } catch {
-    return String(value);
-  }
-}
 
 function invalid(message: string): BuddyError {
   return new BuddyError({ code: 'INVALID_ARGUMENT', message });
@@ -52,9 +40,9 @@ export function assertNonEmptyString(value: unknown, what: string): asserts valu
   }
 }
 
-/** Checks an optional user id. */
+/** Checks an optional user id (the id rule of SPEC §10.1). */
 export function assertOptionalUserId(value: unknown, what = 'userId'): void {
-  if (value !== undefined) assertNonEmptyString(value, what);
+  assertOptionalId(value, what);
 }
 
 /** Checks a non-negative (or positive) integer. */
@@ -69,16 +57,6 @@ export function assertInteger(
   }
 }
 
-/** Checks a session state: a plain JSON object. */
-export function assertSessionState(
-  value: unknown,
-  what = 'sessionState',
-): asserts value is Record<string, unknown> {
-  if (!SessionStateSchema.safeParse(value).success || Array.isArray(value) || value === null) {
-    throw invalid(`${what} must be a plain object, got ${describeValue(value)}`);
-  }
-}
-
 /** Validates and normalizes `getRuns` input. */
 export function normalizeGetRunsInput(input: GetRunsInput): {
   sessionId: string;
@@ -86,7 +64,9 @@ export function normalizeGetRunsInput(input: GetRunsInput): {
   fromIndex: number;
   limit?: number;
 } {
-  assertNonEmptyString(input.sessionId, 'sessionId');
+  if (input === undefined) throw invalid('getRuns input must be an object, got undefined');
+  readOptions(input, 'getRuns', ['sessionId', 'last', 'fromIndex', 'limit']);
+  assertId(input.sessionId, 'sessionId');
   if (input.last !== undefined) {
     assertInteger(input.last, 'last');
     if (input.fromIndex !== undefined || input.limit !== undefined) {
@@ -133,14 +113,25 @@ export function decodeSessionCursor(cursor: string): SessionCursor {
 }
 
 /** Validates and normalizes `listSessions` input. */
-export function normalizeListSessionsInput(input: ListSessionsInput = {}): {
+export function normalizeListSessionsInput(options: ListSessionsInput = {}): {
   userId?: string;
   agentId?: string;
   limit: number;
   cursor?: SessionCursor;
 } {
-  assertOptionalUserId(input.userId);
-  if (input.agentId !== undefined) assertNonEmptyString(input.agentId, 'agentId');
+  const input = readOptions<ListSessionsInput>(options, 'listSessions', [
+    'userId',
+    'agentId',
+    'limit',
+    'cursor',
+  ]);
+  assertOptionalId(input.userId, 'userId');
+  assertOptionalId(input.agentId, 'agentId');
+  if (input.cursor !== undefined && typeof input.cursor !== 'string') {
+    throw invalid(
+      `cursor must be a string returned by listSessions, got ${describeValue(input.cursor)}`,
+    );
+  }
   const limit = input.limit ?? DEFAULT_LIST_LIMIT;
   assertInteger(limit, 'limit', { min: 1, max: MAX_LIST_LIMIT });
   return {
@@ -228,11 +219,19 @@ function parseWith<T>(schema: z.ZodType<T>, raw: unknown, what: string): T {
 
 /** Parses (JSON text or a value) and validates a session record; `STORAGE_CORRUPT` naming it. */
 export function parseSessionRecord(raw: unknown, sessionId: string): SessionRecord {
-  return parseWith(
-    SessionRecordSchema,
-    raw,
-    `Session ${describeValue(sessionId)}`,
-  ) as SessionRecord;
+  const record = parseWith(SessionRecordSchema, raw, `Session ${describeValue(sessionId)}`);
+  if (record.incarnation === undefined) record.incarnation = legacyIncarnation(record.createdAt);
+  return record as SessionRecord;
+}
+
+/** A fresh incarnation id for a session being created. */
+export function newIncarnation(): string {
+  return randomUUID();
+}
+
+/** The incarnation of a record stored before 0.2 (which has none): derived from `createdAt`. */
+export function legacyIncarnation(createdAt: number): string {
+  return `legacy:${createdAt}`;
 }
 
 /** Parses and validates a stored run; `STORAGE_CORRUPT` naming its session. */
@@ -263,15 +262,80 @@ export function parseUserMemory(raw: unknown, id: string): UserMemory {
   return parseWith(UserMemorySchema, raw, `Memory ${describeValue(id)}`) as UserMemory;
 }
 
-/** Validates a memory before it is written. */
-export function assertUserMemory(memory: unknown): asserts memory is UserMemory {
-  const result = UserMemorySchema.safeParse(memory);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    throw invalid(
-      `memory.${issue?.path.join('.') ?? ''} is invalid (${issue?.message ?? 'invalid'}), got ${describeValue(memory)}`,
-    );
+const MEMORY_KEYS = ['id', 'userId', 'memory', 'topics', 'input', 'createdAt', 'updatedAt'];
+
+/**
+ * Checks a memory before it is written and fills what a new one may leave out: a random uuid
+ * `id`, and `createdAt` / `updatedAt` (now). Every `MemoryDb` backend calls it first.
+ */
+export function normalizeUpsertMemoryInput(
+  input: UpsertMemoryInput,
+  now: number = Date.now(),
+): UserMemory {
+  if (input === undefined) throw invalid('upsertMemory input must be an object, got undefined');
+  const memory = readOptions<UpsertMemoryInput>(input, 'upsertMemory', MEMORY_KEYS);
+  assertOptionalId(memory.id, 'memory.id');
+  assertId(memory.userId, 'memory.userId');
+  if (typeof memory.memory !== 'string' || memory.memory.trim() === '') {
+    throw invalid(`memory.memory must be a non-empty string, got ${describeValue(memory.memory)}`);
   }
+  if (memory.topics !== undefined) {
+    if (!Array.isArray(memory.topics) || memory.topics.some((topic) => typeof topic !== 'string')) {
+      throw invalid(
+        `memory.topics must be an array of strings, got ${describeValue(memory.topics)}`,
+      );
+    }
+  }
+  if (memory.input !== undefined && typeof memory.input !== 'string') {
+    throw invalid(`memory.input must be a string, got ${describeValue(memory.input)}`);
+  }
+  for (const key of ['createdAt', 'updatedAt'] as const) {
+    const value = memory[key];
+    if (
+      value !== undefined &&
+      (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    ) {
+      throw invalid(`memory.${key} must be epoch milliseconds, got ${describeValue(value)}`);
+    }
+  }
+  return {
+    id: memory.id ?? randomUUID(),
+    userId: memory.userId as string,
+    memory: memory.memory,
+    ...(memory.topics === undefined ? {} : { topics: [...memory.topics] }),
+    ...(memory.input === undefined ? {} : { input: memory.input }),
+    createdAt: memory.createdAt ?? now,
+    updatedAt: memory.updatedAt ?? now,
+  };
+}
+
+/** Checks the `{ id, userId }` input of `deleteMemory`. */
+export function normalizeMemoryIdInput(input: unknown): { id: string; userId: string } {
+  if (input === undefined) throw invalid('deleteMemory input must be an object, got undefined');
+  const checked = readOptions<{ id: string; userId: string }>(input, 'deleteMemory', [
+    'id',
+    'userId',
+  ]);
+  assertId(checked.id, 'id');
+  assertId(checked.userId, 'userId');
+  return { id: checked.id, userId: checked.userId };
+}
+
+/** Checks the `{ userId }` input of `clearMemories` (and similar per-user calls). */
+export function normalizeUserIdInput(input: unknown, method: string): { userId: string } {
+  if (input === undefined) throw invalid(`${method} input must be an object, got undefined`);
+  const checked = readOptions<{ userId: string }>(input, method, ['userId']);
+  assertId(checked.userId, 'userId');
+  return { userId: checked.userId };
+}
+
+/** The error of every call on a closed storage or memory db (`STORAGE_CLOSED`). */
+export function storageClosedError(what: string): BuddyError {
+  return new BuddyError({
+    code: 'STORAGE_CLOSED',
+    message: `${what} is closed; create a new one`,
+    retryable: false,
+  });
 }
 
 /** The error for a memory row of another user. */
@@ -318,17 +382,6 @@ export async function waitForLease<T>(
   }
 }
 
-/** Validates `acquireLease` input. */
-export function assertLeaseInput(input: {
-  sessionId: unknown;
-  ttlMs: unknown;
-  waitMs: unknown;
-}): void {
-  assertNonEmptyString(input.sessionId, 'sessionId');
-  assertInteger(input.ttlMs, 'ttlMs', { min: 1 });
-  assertInteger(input.waitMs, 'waitMs');
-}
-
 /** The error when a lease token no longer holds its session. */
 export function leaseLostError(sessionId: string): BuddyError {
   return new BuddyError({
@@ -356,15 +409,17 @@ export function normalizeReadMemoriesInput(input: unknown): {
   limit?: number;
   sort: 'newest' | 'oldest';
 } {
-  if (typeof input !== 'object' || input === null) {
-    throw invalid(`readMemories input must be an object, got ${describeValue(input)}`);
-  }
+  if (input === undefined) throw invalid('readMemories input must be an object, got undefined');
   const {
     userId,
     limit,
     sort = 'newest',
-  } = input as { userId?: unknown; limit?: unknown; sort?: unknown };
-  assertNonEmptyString(userId, 'userId');
+  } = readOptions<{ userId?: unknown; limit?: unknown; sort?: unknown }>(input, 'readMemories', [
+    'userId',
+    'limit',
+    'sort',
+  ]);
+  assertId(userId, 'userId');
   if (limit !== undefined) assertInteger(limit, 'limit', { min: 1 });
   if (sort !== 'newest' && sort !== 'oldest') {
     throw invalid(`sort must be 'newest' or 'oldest', got ${describeValue(sort)}`);

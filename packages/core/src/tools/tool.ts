@@ -4,8 +4,8 @@
 import { z } from 'zod';
 import type { Agent } from '../agent/agent.ts';
 import { BuddyError } from '../errors/buddy-error.ts';
+import { describeValue } from '../errors/describe-value.ts';
 import type { JsonSchema, ModelToolDefinition } from '../spec/model-v1.ts';
-import { describeValue } from '../storage/storage-helpers.ts';
 
 /** What a tool's `execute` receives besides its arguments. */
 export interface ToolContext {

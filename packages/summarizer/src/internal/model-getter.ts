@@ -1,4 +1,5 @@
-import { assertModel, loadDefaultModel, type Model, type ModuleImporter } from '@buddy/core';
+import type { Model } from '@buddy/core';
+import { assertModel, loadDefaultModel, type ModuleImporter } from '@buddy/core/adapter-utils';
 
 /**
  * Validates a helper's `model` option and returns how to get the model at call time. Without a

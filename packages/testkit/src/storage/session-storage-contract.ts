@@ -220,7 +220,7 @@ export function describeSessionStorageContract(name: string, harness: SessionSto
       expect(record?.sessionState).toEqual(big);
       expect(record?.sessionName).toBe('Café ☕ session');
       const [stored] = await storage.getRuns({ sessionId });
-      expect(stored).toEqual({ ...run, index: 0 });
+      expect(stored).toEqual({ ...run, index: 0, stateAfter: big });
     });
 
     it('appends runs in order, each at its own index, and reads the last N', async () => {

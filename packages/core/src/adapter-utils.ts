@@ -1,0 +1,110 @@
+/**
+ * `@buddy/core/adapter-utils`: what an author of a storage backend, memory db or model adapter
+ * needs, so that every backend validates, pages, parses, fences and fails the same way. App
+ * developers do not need this entry; the runtime lives in `@buddy/core`, the contract types in
+ * `@buddy/core/spec`.
+ */
+
+// Helpers for model adapters
+export { assertModel } from './agent/assert-model.ts';
+export {
+  DEFAULT_MODEL_ID,
+  DEFAULT_MODEL_PACKAGE,
+  loadDefaultModel,
+  type ModuleImporter,
+} from './agent/default-model.ts';
+export { KeyedMutex } from './agent/keyed-mutex.ts';
+export { parseToolArguments } from './agent/run-model-loop.ts';
+export { stampMessage } from './messages/message-helpers.ts';
+export {
+  SessionRecordSchema,
+  SessionStateSchema,
+  SessionSummaryRecordSchema,
+  StoredMessageSchema,
+  StoredRunSchema,
+  ToolCallSchema,
+  UsageSchema,
+  UserMemorySchema,
+} from './messages/message-schema.ts';
+export {
+  type AssertModelSettingsOptions,
+  assertModelSettings,
+  MODEL_CLIENT_SETTINGS,
+  type ModelSettings,
+} from './model-utils/assert-model-settings.ts';
+export {
+  type ClassifyHttpStatusOptions,
+  classifyHttpStatus,
+  MODEL_ERROR_CLASSIFICATIONS,
+  type ModelErrorClassification,
+} from './model-utils/classify-http-status.ts';
+export {
+  createLazyClient,
+  type DefinedSettings,
+  type LazyClientOptions,
+  type ModelClientSettings,
+} from './model-utils/create-lazy-client.ts';
+export {
+  type MissingApiKeyErrorOptions,
+  missingApiKeyError,
+} from './model-utils/missing-api-key-error.ts';
+export { type ModelCallErrorOptions, modelCallError } from './model-utils/model-call-error.ts';
+export { type ToModelErrorOptions, toModelError } from './model-utils/to-model-error.ts';
+// Storage helpers: cursors, parsing, ownership, leases
+export {
+  assertInteger,
+  assertNonEmptyString,
+  assertOptionalUserId,
+  compareMemories,
+  compareSessionsForListing,
+  DEFAULT_LIST_LIMIT,
+  decodeSessionCursor,
+  encodeSessionCursor,
+  isAfterCursor,
+  isAllowedOwner,
+  leaseLostError,
+  legacyIncarnation,
+  MAX_LIST_LIMIT,
+  memoryOwnershipError,
+  newIncarnation,
+  normalizeGetRunsInput,
+  normalizeListSessionsInput,
+  normalizeMemoryIdInput,
+  normalizeReadMemoriesInput,
+  normalizeUpsertMemoryInput,
+  normalizeUserIdInput,
+  parseSessionRecord,
+  parseSessionState,
+  parseSessionSummary,
+  parseStoredRun,
+  parseUserMemory,
+  type SessionCursor,
+  sessionOwnershipError,
+  shouldReplaceSummary,
+  storageClosedError,
+  toSessionInfo,
+  waitForLease,
+} from './storage/storage-helpers.ts';
+export {
+  assertAppendRunInput,
+  assertLeaseInput,
+  assertRunInput,
+  assertSessionName,
+  assertSessionState,
+  assertSessionSummaryRecord,
+  assertStoredMessage,
+  assertUpsertSessionInput,
+  MAX_SESSION_NAME_LENGTH,
+  normalizeSessionOptions,
+} from './storage/write-validators.ts';
+export { toModelToolDefinition } from './tools/tool.ts';
+// Validation shared by every writer (SPEC §10.1, §10.3)
+export { assertId, assertOptionalId, idProblem, MAX_ID_LENGTH } from './validation/identifier.ts';
+export {
+  assertJsonObject,
+  assertJsonValue,
+  cloneJson,
+  jsonPath,
+  MAX_JSON_DEPTH,
+} from './validation/json-value.ts';
+export { isPlainObject, readOptions } from './validation/options.ts';
