@@ -16,6 +16,7 @@ import {
   type UserMemory,
 } from '@buddy/core';
 import {
+  assertId,
   assertNonEmptyString,
   parseToolArguments,
   toModelToolDefinition,
@@ -55,7 +56,13 @@ export interface MemoryManagerRunInput {
   userId: string;
   /** The user's message; stored as `input` on the memories it adds. */
   message: string;
+  /** Once it fires, nothing more is written (a write already sent completes). */
   signal?: AbortSignal;
+  /**
+   * Where this run reads and writes; the manager's own db when absent. `AgentMemory` passes a
+   * fenced view of the same db, so a deletion of the user stops the run's writes.
+   */
+  db?: MemoryDb;
 }
 
 /** One change the manager made. */
@@ -169,11 +176,12 @@ export class MemoryManager {
    * tools (the changes made until then are kept).
    */
   async run(input: MemoryManagerRunInput): Promise<MemoryManagerResult> {
-    const checked = checkOptions(`${WHO}.run`, input, ['userId', 'message', 'signal']);
-    assertNonEmptyString(checked.userId, `${WHO}.run: userId`);
+    const checked = checkOptions(`${WHO}.run`, input, ['userId', 'message', 'signal', 'db']);
+    assertId(checked.userId, `${WHO}.run: userId`);
     assertNonEmptyString(checked.message, `${WHO}.run: message`);
+    if (checked.db !== undefined) assertMemoryDb(checked.db, `${WHO}.run: option 'db'`);
     const { userId, message, signal } = input;
-    const db = this.#db;
+    const db = input.db ?? this.#db;
     const model = await this.#getModel();
 
     const stored = await db.readMemories({ userId, limit: MAX_MEMORIES_IN_PROMPT });
@@ -196,6 +204,7 @@ export class MemoryManager {
             topics: z.array(z.string()).optional().describe('Short topic labels.'),
           }),
           async (args) => {
+            throwIfAborted(signal);
             const now = Date.now();
             const memory = await db.upsertMemory({
               id: randomUUID(),
@@ -222,6 +231,7 @@ export class MemoryManager {
           async (args) => {
             const existing = owned.get(args.id);
             if (existing === undefined) throw notOwned(args.id);
+            throwIfAborted(signal);
             const { topics: _previousTopics, ...rest } = existing;
             const memory = await db.upsertMemory({
               ...rest,
@@ -242,6 +252,7 @@ export class MemoryManager {
           z.object({ id: z.string().min(1).describe('The id of a stored memory.') }),
           async (args) => {
             if (!owned.has(args.id)) throw notOwned(args.id);
+            throwIfAborted(signal);
             const deleted = await db.deleteMemory({ id: args.id, userId });
             owned.delete(args.id);
             if (!deleted) return `Memory ${args.id} was already deleted.`;

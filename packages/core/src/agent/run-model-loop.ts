@@ -15,6 +15,7 @@ import type {
   Usage,
 } from '../messages/message.ts';
 import { stampMessage } from '../messages/message-helpers.ts';
+import { checkModelResponse, checkStreamPart } from '../model-utils/check-model-response.ts';
 import type {
   FinishReason,
   Model,
@@ -129,23 +130,18 @@ async function callModel(
   emit: ((event: RunEvent) => void) | undefined,
   runId: string,
 ): Promise<ModelResponse> {
-  const context = `Model ${model.provider}/${model.id} failed`;
+  const who = `Model ${model.provider}/${model.id}`;
   try {
     if (emit === undefined) {
-      const response = await model.generate(request, { signal });
-      return {
-        content: response.content ?? '',
-        toolCalls: response.toolCalls ?? [],
-        usage: response.usage ?? { inputTokens: 0, outputTokens: 0 },
-        finishReason: response.finishReason ?? 'other',
-      };
+      return checkModelResponse(await model.generate(request, { signal }), who);
     }
     let content = '';
     const toolCalls: ToolCall[] = [];
     let usage: Usage = { inputTokens: 0, outputTokens: 0 };
     let finishReason: FinishReason = 'other';
-    for await (const part of model.stream(request, { signal })) {
-      switch (part.type) {
+    for await (const raw of model.stream(request, { signal })) {
+      const part = checkStreamPart(raw, who);
+      switch (part?.type) {
         case 'text-delta':
           if (part.delta !== '') {
             content += part.delta;
@@ -166,7 +162,7 @@ async function callModel(
     return { content, toolCalls, usage, finishReason };
   } catch (error) {
     if (signal.aborted) throw toBuddyError(signal.reason ?? error, 'ABORTED');
-    throw toBuddyError(error, 'INTERNAL', context);
+    throw toBuddyError(error, 'INTERNAL', `${who} failed`);
   }
 }
 
