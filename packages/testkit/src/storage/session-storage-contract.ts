@@ -15,6 +15,7 @@
 import type { Logger, SessionStorage } from '@buddy/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { expectBuddyError } from '../fetch/expect-buddy-error.ts';
+import { describeSessionLifecycleCases } from './session-lifecycle-cases.ts';
 import { describeSessionStorageEdgeCases } from './session-storage-edge-cases.ts';
 import { makeRun, type SessionStorageHarness, uniqueId } from './session-storage-fixtures.ts';
 
@@ -740,5 +741,6 @@ export function describeSessionStorageContract(name: string, harness: SessionSto
     );
 
     describeSessionStorageEdgeCases({ open, harness });
+    describeSessionLifecycleCases({ open: () => open(), peerOf });
   });
 }
