@@ -9,7 +9,7 @@ import type {
 } from '../messages/message.ts';
 import type { AgentMemoryContract } from '../spec/agent-memory-v1.ts';
 import type { Logger } from '../spec/logger.ts';
-import type { Model } from '../spec/model-v1.ts';
+import type { Model, ProviderOptions } from '../spec/model-v1.ts';
 import type { SessionStorage } from '../spec/session-storage-v1.ts';
 import type { Tool } from '../tools/tool.ts';
 import type { Agent } from './agent.ts';
@@ -87,6 +87,11 @@ export interface AgentOptions<
    * (SPEC §10.4). Default 60 000.
    */
   postAnswerTimeoutMs?: number;
+  /**
+   * Provider-specific request options, namespaced by provider and passed through to the model on
+   * every call: `{ openai: { parallel_tool_calls: false } }` (SPEC §3).
+   */
+  providerOptions?: ProviderOptions;
 }
 
 /** Per-run overrides. They apply to this run only and never change the agent's own fields. */

@@ -21,7 +21,7 @@ import { runsToPairs, stampMessage } from '../messages/message-helpers.ts';
 import type { AgentMemoryContract, AgentMemoryHost } from '../spec/agent-memory-v1.ts';
 import type { Logger } from '../spec/logger.ts';
 import type { UserMemory } from '../spec/memory-db-v1.ts';
-import type { Model } from '../spec/model-v1.ts';
+import type { Model, ModelWarning } from '../spec/model-v1.ts';
 import type {
   ListSessionsResult,
   SessionLease,
@@ -52,7 +52,7 @@ import { EventChannel } from './event-channel.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import { OwnSession } from './own-session.ts';
 import { PostAnswerWork } from './post-answer-work.ts';
-import { runModelLoop } from './run-model-loop.ts';
+import { runToolLoop } from './run-tool-loop.ts';
 import { SessionCache } from './session-cache.ts';
 import {
   applyEdits,
@@ -385,7 +385,17 @@ export class Agent<
       };
       const startedAt = Date.now();
       const result = await runScope.run({ agent: this as never, state }, () =>
-        runModelLoop({ model, messages, tools: this.tools, toolContext, streaming, emit }),
+        runToolLoop({
+          model,
+          messages,
+          tools: this.tools,
+          context: toolContext,
+          streaming,
+          onEvent: emit,
+          ...(options.providerOptions === undefined
+            ? {}
+            : { settings: { providerOptions: options.providerOptions } }),
+        }),
       );
       // 6. Persist atomically (nothing is stored when the state the tools left is not storable).
       const stored = checkStateToStore(options.stateSchema, state, sessionId);
@@ -439,7 +449,7 @@ export class Agent<
         messages: runMessages,
         usage: result.usage,
         model: { provider: model.provider, id: model.id },
-        warnings: [],
+        warnings: result.warnings.map((warning) => describeModelWarning(model, warning)),
       } satisfies RunResponse;
     });
 
@@ -933,6 +943,14 @@ export class Agent<
     };
     return host;
   }
+}
+
+/** A model warning as one line of `RunResponse.warnings`. */
+function describeModelWarning(model: Model, warning: ModelWarning): string {
+  const who = `Model ${model.provider}/${model.id}`;
+  return warning.type === 'unsupported-setting'
+    ? `${who} does not support the setting '${warning.setting}'; it was not sent${warning.details === undefined ? '' : ` (${warning.details})`}.`
+    : `${who}: ${warning.message}`;
 }
 
 /** Trims a model-proposed session name to at most five words, without quotes or end punctuation. */

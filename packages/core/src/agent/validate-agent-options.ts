@@ -4,7 +4,7 @@ import { describeValue } from '../errors/describe-value.ts';
 import { consoleLogger } from '../logging/console-logger.ts';
 import type { AgentMemoryContract } from '../spec/agent-memory-v1.ts';
 import type { Logger } from '../spec/logger.ts';
-import type { Model } from '../spec/model-v1.ts';
+import type { Model, ProviderOptions } from '../spec/model-v1.ts';
 import type { SessionStorage } from '../spec/session-storage-v1.ts';
 import { isTool, type Tool } from '../tools/tool.ts';
 import { assertId } from '../validation/identifier.ts';
@@ -43,6 +43,7 @@ export interface ResolvedAgentOptions {
   leaseWaitMs: number;
   stateSchema: z.ZodType<Record<string, unknown>> | undefined;
   postAnswerTimeoutMs: number;
+  providerOptions: ProviderOptions | undefined;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
@@ -74,6 +75,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'sessionLease',
   'stateSchema',
   'postAnswerTimeoutMs',
+  'providerOptions',
 ]);
 
 function fail(
@@ -275,6 +277,24 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
     }
   }
 
+  const providerOptions = options.providerOptions;
+  if (providerOptions !== undefined) {
+    if (!isPlainObject(providerOptions)) {
+      fail(
+        `option 'providerOptions' must be an object keyed by provider (e.g. { openai: { ... } }), got ${describeValue(providerOptions)}`,
+      );
+    }
+    for (const [provider, value] of Object.entries(providerOptions)) {
+      if (!isPlainObject(value)) {
+        fail(`option 'providerOptions.${provider}' must be an object, got ${describeValue(value)}`);
+      }
+      try {
+        assertJsonObject(value, `providerOptions.${provider}`);
+      } catch (error) {
+        fail(`option ${(error as BuddyError).message}`);
+      }
+    }
+  }
   const postAnswerTimeoutMs = count(options, 'postAnswerTimeoutMs', 60_000);
   if (postAnswerTimeoutMs < 1)
     fail(`option 'postAnswerTimeoutMs' must be at least 1, got ${postAnswerTimeoutMs}`);
@@ -314,5 +334,6 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
     leaseWaitMs,
     stateSchema: stateSchema as z.ZodType<Record<string, unknown>> | undefined,
     postAnswerTimeoutMs,
+    providerOptions: providerOptions as ProviderOptions | undefined,
   };
 }

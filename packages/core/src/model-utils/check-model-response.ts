@@ -7,7 +7,12 @@
 import { BuddyError } from '../errors/buddy-error.ts';
 import { describeValue } from '../errors/describe-value.ts';
 import type { ToolCall, Usage } from '../messages/message.ts';
-import type { FinishReason, ModelResponse, ModelStreamPart } from '../spec/model-v1.ts';
+import type {
+  FinishReason,
+  ModelResponse,
+  ModelStreamPart,
+  ModelWarning,
+} from '../spec/model-v1.ts';
 
 const FINISH_REASONS: readonly FinishReason[] = [
   'stop',
@@ -49,6 +54,30 @@ function fail(who: string, message: string): never {
   throw bad(who, message);
 }
 
+/** Checks the warnings of a reply (absent reads as none). */
+export function checkWarnings(value: unknown, who: string): ModelWarning[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value))
+    return fail(who, `warnings that are not an array (${describeValue(value)})`);
+  return value.map((warning: unknown, index) => {
+    if (
+      isRecord(warning) &&
+      warning.type === 'unsupported-setting' &&
+      typeof warning.setting === 'string'
+    ) {
+      return {
+        type: 'unsupported-setting',
+        setting: warning.setting,
+        ...(typeof warning.details === 'string' ? { details: warning.details } : {}),
+      };
+    }
+    if (isRecord(warning) && warning.type === 'other' && typeof warning.message === 'string') {
+      return { type: 'other', message: warning.message };
+    }
+    return fail(who, `warnings[${index}] that is not a warning (${describeValue(warning)})`);
+  });
+}
+
 /** Checks usage counts (absent usage reads as zero). */
 export function checkUsage(value: unknown, who: string): Usage {
   if (value === undefined) return { inputTokens: 0, outputTokens: 0 };
@@ -85,7 +114,14 @@ export function checkModelResponse(value: unknown, who: string): ModelResponse {
   const finishReason = FINISH_REASONS.includes(finish as FinishReason)
     ? (finish as FinishReason)
     : 'other';
-  return { content, toolCalls, usage: checkUsage(value.usage, who), finishReason };
+  const warnings = checkWarnings(value.warnings, who);
+  return {
+    content,
+    toolCalls,
+    usage: checkUsage(value.usage, who),
+    finishReason,
+    ...(warnings === undefined ? {} : { warnings }),
+  };
 }
 
 /** Checks one part of a `stream()`; an unknown part type is `undefined` (ignored by callers). */
