@@ -8,6 +8,7 @@ import { BuddyError, type BuddyErrorCode, type MemoryDb, type UserMemory } from 
 import { afterEach, describe, expect, it } from 'vitest';
 import { uniqueId } from './session-storage-fixtures.ts';
 
+/** What a memory db backend supplies to `describeMemoryDbContract`. */
 export interface MemoryDbHarness {
   /** A fresh, isolated db. */
   create(): Promise<MemoryDb>;
@@ -50,6 +51,7 @@ async function expectCode(
   if (includes !== undefined) expect((caught as BuddyError).message).toContain(includes);
 }
 
+/** Registers the memory-db contract cases for one backend. */
 export function describeMemoryDbContract(name: string, harness: MemoryDbHarness): void {
   describe(`MemoryDb contract: ${name}`, () => {
     const created: MemoryDb[] = [];

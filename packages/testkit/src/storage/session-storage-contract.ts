@@ -23,6 +23,7 @@ export { makeRun, type SessionStorageHarness, uniqueId } from './session-storage
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Registers the session-storage contract cases for one backend (see the module comment). */
 export function describeSessionStorageContract(name: string, harness: SessionStorageHarness): void {
   describe(`SessionStorage contract: ${name}`, () => {
     const created: SessionStorage[] = [];
