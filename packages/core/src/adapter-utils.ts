@@ -17,6 +17,7 @@ export { KeyedMutex } from './agent/keyed-mutex.ts';
 export { parseToolArguments } from './agent/run-tool-loop.ts';
 export { stampMessage } from './messages/message-helpers.ts';
 export {
+  PendingRunRecordSchema,
   SessionRecordSchema,
   SessionStateSchema,
   SessionSummaryRecordSchema,
@@ -59,11 +60,13 @@ export { type ModelCallErrorOptions, modelCallError } from './model-utils/model-
 export { type ToModelErrorOptions, toModelError } from './model-utils/to-model-error.ts';
 // Storage helpers: cursors, parsing, ownership, leases
 export {
+  assertEmbedding,
   assertInteger,
   assertNonEmptyString,
   assertOptionalUserId,
   compareMemories,
   compareSessionsForListing,
+  cosineSimilarity,
   DEFAULT_LIST_LIMIT,
   decodeSessionCursor,
   encodeSessionCursor,
@@ -71,13 +74,16 @@ export {
   isAllowedOwner,
   leaseLostError,
   legacyIncarnation,
+  MAX_EMBEDDING_DIMENSIONS,
   MAX_LIST_LIMIT,
   memoryOwnershipError,
   newIncarnation,
   normalizeGetRunsInput,
   normalizeListSessionsInput,
+  normalizeMemoryEmbedding,
   normalizeMemoryIdInput,
   normalizeReadMemoriesInput,
+  normalizeSearchMemoriesInput,
   normalizeUpsertMemoryInput,
   normalizeUserIdInput,
   parseSessionRecord,
@@ -95,13 +101,19 @@ export {
 export {
   assertAppendRunInput,
   assertLeaseInput,
+  assertPendingRunRecord,
   assertRunInput,
+  assertSessionMetadata,
   assertSessionName,
   assertSessionState,
   assertSessionSummaryRecord,
   assertStoredMessage,
   assertUpsertSessionInput,
+  jsonEqual,
+  MAX_METADATA_LENGTH,
   MAX_SESSION_NAME_LENGTH,
+  metadataMatches,
+  normalizePruneInput,
   normalizeSessionOptions,
 } from './storage/write-validators.ts';
 export { toModelToolDefinition } from './tools/tool.ts';

@@ -20,6 +20,8 @@ import type {
   GetRunsInput,
   ListSessionsInput,
   ListSessionsResult,
+  PruneInput,
+  PruneResult,
   SessionInfo,
   SessionLease,
   SessionRecord,
@@ -49,6 +51,8 @@ import {
   assertAppendRunInput,
   assertLeaseInput,
   assertUpsertSessionInput,
+  metadataMatches,
+  normalizePruneInput,
   normalizeSessionOptions,
 } from '../storage/write-validators.ts';
 import { assertId } from '../validation/identifier.ts';
@@ -69,8 +73,10 @@ export class InMemoryStorageBacking {
   readonly sessions = new Map<string, string>();
   /** sessionId → its owner (`undefined` for an anonymous session), kept apart from the record. */
   readonly owners = new Map<string, string | undefined>();
-  /** sessionId → JSON of each `StoredRun`, in index order. */
+  /** sessionId → JSON of each `StoredRun` kept, in index order. */
   readonly runs = new Map<string, string[]>();
+  /** sessionId → the index of the first run kept (after `prune`); 0 when absent. */
+  readonly firstRunIndex = new Map<string, number>();
   /** sessionId → current lease (`unknown`, so tests can store a value of the wrong type). */
   readonly leases = new Map<string, InMemoryLease | unknown>();
 }
@@ -154,6 +160,7 @@ export class InMemoryStorage implements SessionStorage {
     this.backing.sessions.delete(sessionId);
     this.backing.owners.delete(sessionId);
     this.backing.runs.delete(sessionId);
+    this.backing.firstRunIndex.delete(sessionId);
     this.backing.leases.delete(sessionId);
   }
 
@@ -188,32 +195,35 @@ export class InMemoryStorage implements SessionStorage {
     if (existing !== undefined && !isAllowedOwner(existing.userId, input.userId)) {
       throw sessionOwnershipError(input.sessionId, input.userId);
     }
+    if (input.leaseToken !== undefined) this.#assertLeaseHeld(input.sessionId, input.leaseToken);
     const now = this.#now(existing?.updatedAt);
-    const record: SessionRecord =
+    const base: SessionRecord =
       existing === undefined
         ? {
             sessionId: input.sessionId,
             incarnation: newIncarnation(),
             ...(input.agentId === undefined ? {} : { agentId: input.agentId }),
             ...(input.userId === undefined ? {} : { userId: input.userId }),
-            ...(input.sessionName === undefined ? {} : { sessionName: input.sessionName }),
-            sessionState: input.sessionState ?? {},
-            ...(input.summary === undefined ? {} : { summary: input.summary }),
+            sessionState: {},
             createdAt: now,
             updatedAt: now,
             version: 1,
             runCount: 0,
           }
-        : {
-            ...existing,
-            ...(input.sessionName === undefined ? {} : { sessionName: input.sessionName }),
-            ...(input.sessionState === undefined ? {} : { sessionState: input.sessionState }),
-            ...(input.summary !== undefined && shouldReplaceSummary(existing.summary, input.summary)
-              ? { summary: input.summary }
-              : {}),
-            updatedAt: now,
-            version: existing.version + 1,
-          };
+        : { ...existing, updatedAt: now, version: existing.version + 1 };
+    const record: SessionRecord = {
+      ...base,
+      ...(input.sessionName === undefined ? {} : { sessionName: input.sessionName }),
+      ...(input.sessionState === undefined ? {} : { sessionState: input.sessionState }),
+      ...(input.summary !== undefined && shouldReplaceSummary(existing?.summary, input.summary)
+        ? { summary: input.summary }
+        : {}),
+      ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
+      ...(input.pendingRun === undefined || input.pendingRun === null
+        ? {}
+        : { pendingRun: input.pendingRun }),
+    };
+    if (input.pendingRun === null) delete record.pendingRun;
     const json = JSON.stringify(record);
     this.backing.sessions.set(record.sessionId, json);
     this.backing.owners.set(record.sessionId, record.userId);
@@ -245,6 +255,7 @@ export class InMemoryStorage implements SessionStorage {
             updatedAt: now,
             version: 1,
             runCount: 1,
+            ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
           }
         : {
             ...existing,
@@ -254,6 +265,7 @@ export class InMemoryStorage implements SessionStorage {
             version: existing.version + 1,
             runCount: index + 1,
           };
+    if (input.clearPendingRun === true) delete record.pendingRun;
     // Both serialized before anything is written: the write is all or nothing.
     const runJson = JSON.stringify(run);
     const recordJson = JSON.stringify(record);
@@ -280,8 +292,11 @@ export class InMemoryStorage implements SessionStorage {
     if (query.last !== undefined) {
       selected = query.last === 0 ? [] : runs.slice(-query.last);
     } else {
-      const end = query.limit === undefined ? undefined : query.fromIndex + query.limit;
-      selected = runs.slice(query.fromIndex, end);
+      const first = this.backing.firstRunIndex.get(query.sessionId) ?? 0;
+      const start = Math.max(0, query.fromIndex - first);
+      const end =
+        query.limit === undefined ? undefined : Math.max(0, query.fromIndex + query.limit - first);
+      selected = runs.slice(start, end);
     }
     return selected.map((raw) => parseStoredRun(raw, query.sessionId));
   }
@@ -356,6 +371,7 @@ export class InMemoryStorage implements SessionStorage {
       }
       if (query.userId !== undefined && record.userId !== query.userId) continue;
       if (query.agentId !== undefined && record.agentId !== query.agentId) continue;
+      if (!metadataMatches(record.metadata, query.metadata)) continue;
       if (query.cursor !== undefined && !isAfterCursor(record, query.cursor)) continue;
       matching.push(toSessionInfo(record));
     }
@@ -393,6 +409,48 @@ export class InMemoryStorage implements SessionStorage {
       this.#remove(sessionId);
     }
     return deleted;
+  }
+
+  async prune(input: PruneInput): Promise<PruneResult> {
+    this.#assertOpen();
+    const { olderThan, keepLastRuns, userId } = normalizePruneInput(input);
+    let sessionsDeleted = 0;
+    let runsDeleted = 0;
+    for (const [sessionId, owner] of [...this.backing.owners]) {
+      if (userId !== undefined && owner !== userId) continue;
+      const raw = this.backing.sessions.get(sessionId);
+      if (raw === undefined) continue;
+      let record: SessionRecord;
+      try {
+        record = parseSessionRecord(raw, sessionId);
+      } catch (error) {
+        this.#logger.warn(`Prune skipped session ${describeValue(sessionId)}: it is corrupt`, {
+          sessionId,
+          error,
+        });
+        continue;
+      }
+      const runs = this.backing.runs.get(sessionId) ?? [];
+      if (olderThan !== undefined && record.updatedAt < olderThan) {
+        runsDeleted += runs.length;
+        sessionsDeleted++;
+        this.#remove(sessionId);
+        continue;
+      }
+      if (keepLastRuns === undefined) continue;
+      // Never a run the summary does not cover yet.
+      const firstKept = Math.min(
+        record.runCount - keepLastRuns,
+        record.summary?.runsCovered ?? Number.POSITIVE_INFINITY,
+      );
+      const first = this.backing.firstRunIndex.get(sessionId) ?? 0;
+      const drop = Math.min(runs.length, Math.max(0, firstKept - first));
+      if (drop === 0) continue;
+      this.backing.runs.set(sessionId, runs.slice(drop));
+      this.backing.firstRunIndex.set(sessionId, first + drop);
+      runsDeleted += drop;
+    }
+    return { sessionsDeleted, runsDeleted };
   }
 
   async close(): Promise<void> {

@@ -56,6 +56,31 @@ export const StoredRunSchema = z.object({
   createdAt: z.number(),
   completedAt: z.number(),
   stateAfter: z.record(z.string(), z.unknown()).optional(),
+  status: z.enum(['completed', 'aborted', 'failed']).optional(),
+});
+
+/** A paused run stored with its session (SPEC §16.4). */
+export const PendingRunRecordSchema = z.object({
+  runId: z.string().min(1),
+  userId: z.string().optional(),
+  agentId: z.string().optional(),
+  messages: z.array(StoredMessageSchema).min(1),
+  sessionState: z.record(z.string(), z.unknown()),
+  approvals: z
+    .array(
+      z.object({
+        approvalId: z.string().min(1),
+        toolCallId: z.string(),
+        toolName: z.string(),
+        arguments: z.string(),
+      }),
+    )
+    .min(1),
+  usage: UsageSchema,
+  model: z.object({ provider: z.string(), id: z.string() }),
+  rounds: z.number().int().nonnegative(),
+  createdAt: z.number(),
+  pausedAt: z.number(),
 });
 
 /** A stored session summary. */
@@ -83,6 +108,8 @@ export const SessionRecordSchema = z.object({
   updatedAt: z.number(),
   version: z.number().int().positive(),
   runCount: z.number().int().nonnegative(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  pendingRun: PendingRunRecordSchema.optional(),
 });
 
 /** A stored user memory. */

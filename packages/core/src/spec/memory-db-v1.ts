@@ -35,7 +35,24 @@ export interface ReadMemoriesInput {
   limit?: number;
   /** By `createdAt` (then `id`); `'newest'` first by default. */
   sort?: 'newest' | 'oldest';
+  /**
+   * Only memories without an embedding of this many dimensions (written before relevant
+   * retrieval was on, or with another embedder): the ones to embed lazily.
+   */
+  missingEmbedding?: number;
 }
+
+/** Input of `searchMemories` (SPEC §13.2). */
+export interface SearchMemoriesInput {
+  userId: string;
+  /** The query vector; only memories with embeddings of the same length are compared. */
+  embedding: number[];
+  /** At most this many, best first (1..1000). */
+  limit: number;
+}
+
+/** A memory with its cosine similarity to the query (higher is closer, at most 1). */
+export type ScoredMemory = UserMemory & { score: number };
 
 /**
  * A memory to store: `id`, `createdAt` and `updatedAt` may be left out for a new memory (the db
@@ -52,6 +69,12 @@ export interface UpsertMemoryInput {
   createdAt?: number;
   /** Epoch milliseconds; now when absent. */
   updatedAt?: number;
+  /**
+   * The memory text's embedding (finite numbers), stored with the row and deleted with it. An
+   * upsert without one leaves the row without an embedding (a changed text makes the old one
+   * stale).
+   */
+  embedding?: number[];
 }
 
 /** Storage for user memories (version 1 of the contract). */
@@ -67,6 +90,11 @@ export interface MemoryDbV1 {
    * the id exists for another user, rejects with `MEMORY_OWNERSHIP` and writes nothing.
    */
   upsertMemory(memory: UpsertMemoryInput): Promise<UserMemory>;
+  /**
+   * The `limit` memories of `userId` closest to `embedding` by cosine similarity, best first, that
+   * user's rows only; memories without an embedding of the same length are not considered.
+   */
+  searchMemories(input: SearchMemoriesInput): Promise<ScoredMemory[]>;
   /** Deletes the row only if it belongs to `userId`. `false` when there was no such row. */
   deleteMemory(input: { id: string; userId: string }): Promise<boolean>;
   /** Deletes all of this user's memories; returns how many. */

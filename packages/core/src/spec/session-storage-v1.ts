@@ -37,6 +37,46 @@
  */
 import type { ModelInfo, StoredMessage, Usage } from '../messages/message.ts';
 
+/** Free-form JSON metadata of a session (≤ 16 kB serialized). */
+export type SessionMetadata = Record<string, unknown>;
+
+/** How a stored run ended (SPEC §16.3). */
+export type RunStatus = 'completed' | 'aborted' | 'failed';
+
+/** A tool call waiting for a person's decision (SPEC §16.4). */
+export interface PendingApproval {
+  /** Names the approval in `agent.resume({ approvals: { [approvalId]: … } })`. */
+  approvalId: string;
+  /** The tool call it holds back. */
+  toolCallId: string;
+  toolName: string;
+  /** The call's arguments as JSON text, as the model produced them. */
+  arguments: string;
+}
+
+/**
+ * A run paused for approvals, stored with its session so that any process can continue it. While
+ * a session has one, new runs on it are refused (`SESSION_BUSY`) unless they resolve it.
+ */
+export interface PendingRunRecord {
+  runId: string;
+  userId?: string;
+  agentId?: string;
+  /** The run's messages so far: the user message, assistant turns, tool results already made. */
+  messages: StoredMessage[];
+  /** The session state when the run paused. */
+  sessionState: Record<string, unknown>;
+  /** What waits for a decision. */
+  approvals: PendingApproval[];
+  usage: Usage;
+  model: ModelInfo;
+  /** Rounds of tool calls taken so far. */
+  rounds: number;
+  /** Epoch milliseconds: when the run started, and when it paused. */
+  createdAt: number;
+  pausedAt: number;
+}
+
 /** The session summary as stored with the session. */
 export interface SessionSummaryRecord {
   /** Concise, factual summary of the conversation so far. */
@@ -73,6 +113,10 @@ export interface SessionRecord {
   version: number;
   /** Number of runs stored; the next run gets this as its `index`. */
   runCount: number;
+  /** Free-form JSON metadata (≤ 16 kB serialized), set by `upsertSession` or at creation. */
+  metadata?: SessionMetadata;
+  /** A run paused for approvals (SPEC §16.4), when there is one. */
+  pendingRun?: PendingRunRecord;
 }
 
 /** One completed run: the messages it added and what it cost. */
@@ -96,6 +140,11 @@ export interface StoredRun {
    * write. Absent on runs stored before 0.2.
    */
   stateAfter?: Record<string, unknown>;
+  /**
+   * `'completed'` (also when absent), or `'aborted'` / `'failed'` for a partial run stored with
+   * `persistAbortedRuns` (SPEC §16.3).
+   */
+  status?: RunStatus;
 }
 
 /** What listing returns for each session. */
@@ -106,6 +155,7 @@ export interface SessionInfo {
   agentId?: string;
   createdAt: number;
   updatedAt: number;
+  metadata?: SessionMetadata;
 }
 
 /** Input of `listSessions`. Unknown keys are `INVALID_ARGUMENT` (a typo never widens a query). */
@@ -118,6 +168,12 @@ export interface ListSessionsInput {
   limit?: number;
   /** `nextCursor` of the previous page. Opaque; an unparsable cursor is `INVALID_ARGUMENT`. */
   cursor?: string;
+  /**
+   * Only sessions whose metadata has each of these top-level keys with an equal JSON value. A
+   * backend may filter after an indexed read of the user's (or all) sessions; it never reads
+   * another user's sessions for a user's listing.
+   */
+  metadata?: SessionMetadata;
 }
 
 /** One page of `listSessions`. */
@@ -149,6 +205,12 @@ export interface UpsertSessionInput {
    * `deleteSession` cannot bring the session back.
    */
   expectedIncarnation?: string;
+  /** Replaces the whole metadata object (≤ 16 kB serialized). */
+  metadata?: SessionMetadata;
+  /** Stores a run paused for approvals; `null` clears it. */
+  pendingRun?: PendingRunRecord | null;
+  /** Fencing, as in `appendRun`: write only while this token holds the lease, else `CONFLICT`. */
+  leaseToken?: string;
 }
 
 /** Input of `appendRun`: one run and the state it left, written atomically. */
@@ -175,6 +237,10 @@ export interface AppendRunInput {
    * leave `leaseReleased` unset; callers then release as usual.
    */
   releaseLease?: boolean;
+  /** Recorded at creation only (like `agentId`). */
+  metadata?: SessionMetadata;
+  /** Clears the session's paused run in the same write (the resumed run completes it). */
+  clearPendingRun?: boolean;
 }
 
 /** What `appendRun` wrote. */
@@ -250,6 +316,27 @@ export interface SessionStorageCapabilities {
   readonly appendReleasesLease?: boolean;
 }
 
+/** Input of `prune` (SPEC §15.2). At least one of `olderThan` and `keepLastRuns`. */
+export interface PruneInput {
+  /** Epoch ms: sessions whose last update (`updatedAt`) is before it are deleted. */
+  olderThan?: number;
+  /**
+   * Keep at most this many newest runs of every remaining session; older runs are deleted, but
+   * never one that the session's summary does not cover yet (`index >= summary.runsCovered`), so
+   * nothing is forgotten before it is summarized. Indexes and `runCount` do not change.
+   */
+  keepLastRuns?: number;
+  /** Only this user's sessions. */
+  userId?: string;
+}
+
+/** What `prune` deleted. */
+export interface PruneResult {
+  sessionsDeleted: number;
+  /** Runs deleted, those of deleted sessions included. */
+  runsDeleted: number;
+}
+
 /** Session persistence used by the `Agent` (version 1 of the contract). */
 export interface SessionStorageV1 {
   /** Always `'v1'`. */
@@ -279,6 +366,11 @@ export interface SessionStorageV1 {
   deleteSession(sessionId: string, options?: { userId?: string }): Promise<boolean>;
   /** Deletes every session owned by `userId`; returns how many. */
   deleteUserData(userId: string): Promise<number>;
+  /**
+   * Retention with the same semantics on every backend (SPEC §15.2): deletes sessions not updated
+   * since `olderThan` (with their runs and leases) and older runs beyond `keepLastRuns`.
+   */
+  prune(input: PruneInput): Promise<PruneResult>;
   /**
    * Releases what the storage created itself (never a client it was given). Idempotent; every
    * later call rejects with `STORAGE_CLOSED`.

@@ -23,6 +23,7 @@ import type {
   StoredRun,
 } from '../spec/session-storage-v1.ts';
 import { assertId, assertOptionalId } from '../validation/identifier.ts';
+import { assertJsonObject } from '../validation/json-value.ts';
 import { readOptions } from '../validation/options.ts';
 
 /** Default and maximum page size of `listSessions`. */
@@ -119,13 +120,16 @@ export function normalizeListSessionsInput(options: ListSessionsInput = {}): {
   agentId?: string;
   limit: number;
   cursor?: SessionCursor;
+  metadata?: Record<string, unknown>;
 } {
   const input = readOptions<ListSessionsInput>(options, 'listSessions', [
     'userId',
     'agentId',
     'limit',
     'cursor',
+    'metadata',
   ]);
+  if (input.metadata !== undefined) assertJsonObject(input.metadata, 'metadata');
   assertOptionalId(input.userId, 'userId');
   assertOptionalId(input.agentId, 'agentId');
   if (input.cursor !== undefined && typeof input.cursor !== 'string') {
@@ -140,6 +144,7 @@ export function normalizeListSessionsInput(options: ListSessionsInput = {}): {
     ...(input.agentId === undefined ? {} : { agentId: input.agentId }),
     limit,
     ...(input.cursor === undefined ? {} : { cursor: decodeSessionCursor(input.cursor) }),
+    ...(input.metadata === undefined ? {} : { metadata: input.metadata }),
   };
 }
 
@@ -263,7 +268,76 @@ export function parseUserMemory(raw: unknown, id: string): UserMemory {
   return parseWith(UserMemorySchema, raw, `Memory ${describeValue(id)}`) as UserMemory;
 }
 
-const MEMORY_KEYS = ['id', 'userId', 'memory', 'topics', 'input', 'createdAt', 'updatedAt'];
+const MEMORY_KEYS = [
+  'id',
+  'userId',
+  'memory',
+  'topics',
+  'input',
+  'createdAt',
+  'updatedAt',
+  'embedding',
+];
+
+/** The longest embedding accepted. */
+export const MAX_EMBEDDING_DIMENSIONS = 16_384;
+
+/** Checks an embedding: 1..`MAX_EMBEDDING_DIMENSIONS` finite numbers. */
+export function assertEmbedding(value: unknown, what = 'embedding'): asserts value is number[] {
+  if (
+    !Array.isArray(value) ||
+    value.length === 0 ||
+    value.length > MAX_EMBEDDING_DIMENSIONS ||
+    !value.every((item) => typeof item === 'number' && Number.isFinite(item))
+  ) {
+    throw invalid(
+      `${what} must be an array of 1 to ${MAX_EMBEDDING_DIMENSIONS} finite numbers, got ${describeValue(value)}`,
+    );
+  }
+}
+
+/**
+ * The embedding of an `upsertMemory` input, checked (`undefined` when it has none). Backends call
+ * it next to `normalizeUpsertMemoryInput` and store the vector with the row.
+ */
+export function normalizeMemoryEmbedding(input: UpsertMemoryInput): number[] | undefined {
+  if (input?.embedding === undefined) return undefined;
+  assertEmbedding(input.embedding, 'memory.embedding');
+  return [...input.embedding];
+}
+
+/** Checks `searchMemories` input. */
+export function normalizeSearchMemoriesInput(input: unknown): {
+  userId: string;
+  embedding: number[];
+  limit: number;
+} {
+  if (input === undefined) throw invalid('searchMemories input must be an object, got undefined');
+  const checked = readOptions<{ userId: string; embedding: number[]; limit: number }>(
+    input,
+    'searchMemories',
+    ['userId', 'embedding', 'limit'],
+  );
+  assertId(checked.userId, 'userId');
+  assertEmbedding(checked.embedding);
+  assertInteger(checked.limit, 'limit', { min: 1, max: 1000 });
+  return { userId: checked.userId, embedding: checked.embedding, limit: checked.limit };
+}
+
+/** Cosine similarity of two vectors of one length (0 when either is all zeros). */
+export function cosineSimilarity(a: readonly number[], b: readonly number[]): number {
+  let dot = 0;
+  let normA = 0;
+  let normB = 0;
+  for (let index = 0; index < a.length; index++) {
+    const x = a[index] as number;
+    const y = b[index] as number;
+    dot += x * y;
+    normA += x * x;
+    normB += y * y;
+  }
+  return normA === 0 || normB === 0 ? 0 : dot / Math.sqrt(normA * normB);
+}
 
 /**
  * Checks a memory before it is written and fills what a new one may leave out: a random uuid
@@ -401,6 +475,7 @@ export function toSessionInfo(record: SessionRecord): SessionInfo {
     ...(record.agentId === undefined ? {} : { agentId: record.agentId }),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
+    ...(record.metadata === undefined ? {} : { metadata: record.metadata }),
   };
 }
 
@@ -409,23 +484,34 @@ export function normalizeReadMemoriesInput(input: unknown): {
   userId: string;
   limit?: number;
   sort: 'newest' | 'oldest';
+  missingEmbedding?: number;
 } {
   if (input === undefined) throw invalid('readMemories input must be an object, got undefined');
   const {
     userId,
     limit,
     sort = 'newest',
-  } = readOptions<{ userId?: unknown; limit?: unknown; sort?: unknown }>(input, 'readMemories', [
-    'userId',
-    'limit',
-    'sort',
-  ]);
+    missingEmbedding,
+  } = readOptions<{
+    userId?: unknown;
+    limit?: unknown;
+    sort?: unknown;
+    missingEmbedding?: unknown;
+  }>(input, 'readMemories', ['userId', 'limit', 'sort', 'missingEmbedding']);
+  if (missingEmbedding !== undefined) {
+    assertInteger(missingEmbedding, 'missingEmbedding', { min: 1, max: MAX_EMBEDDING_DIMENSIONS });
+  }
   assertId(userId, 'userId');
   if (limit !== undefined) assertInteger(limit, 'limit', { min: 1 });
   if (sort !== 'newest' && sort !== 'oldest') {
     throw invalid(`sort must be 'newest' or 'oldest', got ${describeValue(sort)}`);
   }
-  return { userId, ...(limit === undefined ? {} : { limit: limit as number }), sort };
+  return {
+    userId,
+    ...(limit === undefined ? {} : { limit: limit as number }),
+    sort,
+    ...(missingEmbedding === undefined ? {} : { missingEmbedding: missingEmbedding as number }),
+  };
 }
 
 /** Memory order of the contract: by `createdAt`, then `id`; `'newest'` first by default. */

@@ -10,6 +10,9 @@ import type { StoredMessage } from '../messages/message.ts';
 import type {
   AcquireLeaseInput,
   AppendRunInput,
+  PendingRunRecord,
+  PruneInput,
+  SessionMetadata,
   SessionSummaryRecord,
   StoredRun,
   UpsertSessionInput,
@@ -20,6 +23,9 @@ import { isPlainObject, readOptions } from '../validation/options.ts';
 
 /** The longest session name, in UTF-16 code units. */
 export const MAX_SESSION_NAME_LENGTH = 1000;
+
+/** The largest session metadata, serialized as JSON, in UTF-16 code units (16 kB). */
+export const MAX_METADATA_LENGTH = 16 * 1024;
 
 function invalid(message: string, path?: string): BuddyError {
   return new BuddyError({
@@ -150,7 +156,84 @@ export function assertStoredMessage(value: unknown, path: string): asserts value
   }
 }
 
+const RUN_STATUSES = ['completed', 'aborted', 'failed'];
+
+/** Checks session metadata: a JSON object of at most `MAX_METADATA_LENGTH` serialized. */
+export function assertSessionMetadata(
+  value: unknown,
+  what = 'metadata',
+): asserts value is SessionMetadata {
+  assertJsonObject(value, what);
+  const length = JSON.stringify(value).length;
+  if (length > MAX_METADATA_LENGTH) {
+    throw invalid(
+      `${what} must be at most ${MAX_METADATA_LENGTH} characters as JSON, got ${length}`,
+      what,
+    );
+  }
+}
+
+/** Checks a paused run before it is stored with its session (SPEC §16.4). */
+export function assertPendingRunRecord(
+  value: unknown,
+  what = 'pendingRun',
+): asserts value is PendingRunRecord {
+  assertObject(value, what);
+  const known = [
+    'runId',
+    'userId',
+    'agentId',
+    'messages',
+    'sessionState',
+    'approvals',
+    'usage',
+    'model',
+    'rounds',
+    'createdAt',
+    'pausedAt',
+  ];
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) throw invalid(`${what}: unknown field ${describeValue(key)}`, what);
+  }
+  assertId(value.runId, `${what}.runId`);
+  assertOptionalId(value.userId, `${what}.userId`);
+  assertOptionalId(value.agentId, `${what}.agentId`);
+  if (!Array.isArray(value.messages) || value.messages.length === 0) {
+    throw invalid(
+      `${what}.messages must be a non-empty array, got ${describeValue(value.messages)}`,
+    );
+  }
+  value.messages.forEach((message: unknown, index) => {
+    assertStoredMessage(message, jsonPath(`${what}.messages`, index));
+  });
+  assertSessionState(value.sessionState, `${what}.sessionState`);
+  if (!Array.isArray(value.approvals) || value.approvals.length === 0) {
+    throw invalid(
+      `${what}.approvals must be a non-empty array, got ${describeValue(value.approvals)}`,
+    );
+  }
+  value.approvals.forEach((approval: unknown, index) => {
+    const path = jsonPath(`${what}.approvals`, index);
+    assertObject(approval, path);
+    assertId(approval.approvalId, `${path}.approvalId`);
+    assertString(approval.toolCallId, `${path}.toolCallId`);
+    assertString(approval.toolName, `${path}.toolName`);
+    assertString(approval.arguments, `${path}.arguments`);
+  });
+  assertObject(value.usage, `${what}.usage`);
+  assertCount(value.usage.inputTokens, `${what}.usage.inputTokens`);
+  assertCount(value.usage.outputTokens, `${what}.usage.outputTokens`);
+  assertObject(value.model, `${what}.model`);
+  assertString(value.model.provider, `${what}.model.provider`);
+  assertString(value.model.id, `${what}.model.id`);
+  assertJsonValue(value.model, `${what}.model`);
+  assertCount(value.rounds, `${what}.rounds`);
+  assertFiniteNumber(value.createdAt, `${what}.createdAt`);
+  assertFiniteNumber(value.pausedAt, `${what}.pausedAt`);
+}
+
 const RUN_KEYS = [
+  'status',
   'runId',
   'sessionId',
   'index',
@@ -202,6 +285,12 @@ export function assertRunInput(
   assertString(value.model.id, `${path}.model.id`);
   assertFiniteNumber(value.createdAt, `${path}.createdAt`);
   assertFiniteNumber(value.completedAt, `${path}.completedAt`);
+  if (value.status !== undefined && !RUN_STATUSES.includes(value.status as string)) {
+    throw invalid(
+      `${path}.status must be 'completed', 'aborted' or 'failed', got ${describeValue(value.status)}`,
+      `${path}.status`,
+    );
+  }
   // Whatever else a message or the model info holds must still be JSON.
   assertJsonValue(value.model, `${path}.model`);
 }
@@ -215,6 +304,8 @@ const APPEND_KEYS = [
   'sessionState',
   'leaseToken',
   'releaseLease',
+  'metadata',
+  'clearPendingRun',
 ];
 
 /**
@@ -236,6 +327,10 @@ export function assertAppendRunInput(input: unknown): asserts input is AppendRun
   if (input.releaseLease !== undefined && typeof input.releaseLease !== 'boolean') {
     throw invalid(`releaseLease must be a boolean, got ${describeValue(input.releaseLease)}`);
   }
+  if (input.metadata !== undefined) assertSessionMetadata(input.metadata);
+  if (input.clearPendingRun !== undefined && typeof input.clearPendingRun !== 'boolean') {
+    throw invalid(`clearPendingRun must be a boolean, got ${describeValue(input.clearPendingRun)}`);
+  }
 }
 
 const UPSERT_KEYS = [
@@ -246,6 +341,9 @@ const UPSERT_KEYS = [
   'sessionState',
   'summary',
   'expectedIncarnation',
+  'metadata',
+  'pendingRun',
+  'leaseToken',
 ];
 
 /** Checks `upsertSession` input. Every backend calls it first. */
@@ -263,6 +361,56 @@ export function assertUpsertSessionInput(input: unknown): asserts input is Upser
   if (input.expectedIncarnation !== undefined) {
     assertId(input.expectedIncarnation, 'expectedIncarnation');
   }
+  if (input.metadata !== undefined) assertSessionMetadata(input.metadata);
+  if (input.pendingRun !== undefined && input.pendingRun !== null) {
+    assertPendingRunRecord(input.pendingRun);
+  }
+  if (input.leaseToken !== undefined) assertId(input.leaseToken, 'leaseToken');
+}
+
+/** Checks `prune` input: at least one of `olderThan` (epoch ms) and `keepLastRuns`. */
+export function normalizePruneInput(input: unknown): PruneInput {
+  if (input === undefined) throw invalid('prune input must be an object, got undefined');
+  const checked = readOptions<PruneInput>(input, 'prune', ['olderThan', 'keepLastRuns', 'userId']);
+  if (checked.olderThan === undefined && checked.keepLastRuns === undefined) {
+    throw invalid('prune needs olderThan (epoch ms) or keepLastRuns; nothing to prune');
+  }
+  if (checked.olderThan !== undefined) assertFiniteNumber(checked.olderThan, 'olderThan');
+  if (checked.keepLastRuns !== undefined) assertCount(checked.keepLastRuns, 'keepLastRuns');
+  assertOptionalId(checked.userId, 'userId');
+  return {
+    ...(checked.olderThan === undefined ? {} : { olderThan: checked.olderThan }),
+    ...(checked.keepLastRuns === undefined ? {} : { keepLastRuns: checked.keepLastRuns }),
+    ...(checked.userId === undefined ? {} : { userId: checked.userId }),
+  };
+}
+
+/** Whether `metadata` has every top-level key of `filter` with an equal JSON value. */
+export function metadataMatches(
+  metadata: SessionMetadata | undefined,
+  filter: SessionMetadata | undefined,
+): boolean {
+  if (filter === undefined) return true;
+  for (const [key, expected] of Object.entries(filter)) {
+    if (metadata === undefined || !Object.hasOwn(metadata, key)) return false;
+    if (!jsonEqual(metadata[key], expected)) return false;
+  }
+  return true;
+}
+
+/** Deep equality of two JSON values (object key order does not matter). */
+export function jsonEqual(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a) && Array.isArray(b)) {
+    return a.length === b.length && a.every((item, index) => jsonEqual(item, b[index]));
+  }
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  const keys = Object.keys(left).filter((key) => left[key] !== undefined);
+  const otherKeys = Object.keys(right).filter((key) => right[key] !== undefined);
+  return keys.length === otherKeys.length && keys.every((key) => jsonEqual(left[key], right[key]));
 }
 
 /** Checks the `{ userId? }` options of `getSession` / `deleteSession`; returns them. */

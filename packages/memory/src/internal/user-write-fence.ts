@@ -63,6 +63,7 @@ export class UserWriteFence {
         specificationVersion: db.specificationVersion,
         backend: db.backend,
         readMemories: (input) => db.readMemories(input),
+        searchMemories: (input) => db.searchMemories(input),
         upsertMemory: (memory) => write(() => db.upsertMemory(memory)),
         deleteMemory: (input) => write(() => db.deleteMemory(input)),
         clearMemories: (input) => write(() => db.clearMemories(input)),

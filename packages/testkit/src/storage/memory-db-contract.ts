@@ -305,6 +305,96 @@ export function describeMemoryDbContract(name: string, harness: MemoryDbHarness)
       });
     });
 
+    describe('embeddings and searchMemories', () => {
+      /** A unit vector along `axis`, slightly tilted towards `towards`. */
+      const vector = (axis: number, towards = -1, tilt = 0.2) =>
+        Array.from({ length: 8 }, (_, index) =>
+          index === axis ? 1 : index === towards ? tilt : 0,
+        );
+
+      it("ranks that user's memories by cosine similarity, best first, with scores", async () => {
+        const db = await open();
+        const userId = uniqueId('search');
+        const other = uniqueId('other');
+        const rows = await Promise.all(
+          [0, 1, 2, 3].map((axis) =>
+            db.upsertMemory({ userId, memory: `fact ${axis}`, embedding: vector(axis, 0, 0.5) }),
+          ),
+        );
+        await db.upsertMemory({ userId: other, memory: 'not yours', embedding: vector(0) });
+        await db.upsertMemory({ userId, memory: 'no embedding' });
+        const found = await db.searchMemories({ userId, embedding: vector(0), limit: 3 });
+        expect(found.map((memory) => memory.memory)).toEqual([
+          'fact 0',
+          expect.any(String),
+          expect.any(String),
+        ]);
+        expect(found[0]?.id).toBe(rows[0]?.id);
+        expect(found[0]?.score).toBeCloseTo(1, 5);
+        for (let index = 1; index < found.length; index++) {
+          expect(found[index]?.score).toBeLessThanOrEqual(found[index - 1]?.score as number);
+        }
+        expect(found.every((memory) => memory.userId === userId)).toBe(true);
+        expect(found.map((memory) => memory.memory)).not.toContain('not yours');
+        expect(found.map((memory) => memory.memory)).not.toContain('no embedding');
+        // Memories of another length are not compared.
+        expect(await db.searchMemories({ userId, embedding: [1, 0, 0], limit: 5 })).toEqual([]);
+      });
+
+      it('never returns a deleted memory or a memory of a deleted user, and drops a stale embedding on update', async () => {
+        const db = await open();
+        const userId = uniqueId('forget');
+        const kept = await db.upsertMemory({ userId, memory: 'kept', embedding: vector(1) });
+        const gone = await db.upsertMemory({ userId, memory: 'gone', embedding: vector(0) });
+        expect(await db.deleteMemory({ id: gone.id, userId })).toBe(true);
+        const found = await db.searchMemories({ userId, embedding: vector(0), limit: 10 });
+        expect(found.map((memory) => memory.id)).toEqual([kept.id]);
+        // Updating the text without an embedding leaves the row unembedded (the old vector is stale).
+        await db.upsertMemory({ id: kept.id, userId, memory: 'changed' });
+        expect(await db.searchMemories({ userId, embedding: vector(1), limit: 10 })).toEqual([]);
+        expect(
+          (await db.readMemories({ userId, missingEmbedding: 8 })).map((memory) => memory.id),
+        ).toEqual([kept.id]);
+        await db.upsertMemory({ id: kept.id, userId, memory: 'changed', embedding: vector(1) });
+        expect(await db.readMemories({ userId, missingEmbedding: 8 })).toEqual([]);
+        expect(await db.readMemories({ userId, missingEmbedding: 4 })).toHaveLength(1);
+        await db.deleteUserData(userId);
+        expect(await db.searchMemories({ userId, embedding: vector(1), limit: 10 })).toEqual([]);
+      });
+
+      it('refuses malformed embeddings and search input', async () => {
+        const db = await open();
+        const userId = uniqueId('bad-vector');
+        for (const embedding of [[], [1, Number.NaN], 'vector', [1, '2']]) {
+          await expectCode(
+            db.upsertMemory({ userId, memory: 'x', embedding: embedding as number[] }),
+            'INVALID_ARGUMENT',
+            'embedding',
+          );
+          await expectCode(
+            db.searchMemories({ userId, embedding: embedding as number[], limit: 1 }),
+            'INVALID_ARGUMENT',
+            'embedding',
+          );
+        }
+        await expectCode(
+          db.searchMemories({ userId, embedding: [1], limit: 0 }),
+          'INVALID_ARGUMENT',
+          'limit',
+        );
+        await expectCode(
+          db.searchMemories({ userId, embedding: [1], limit: 1, k: 2 } as unknown as {
+            userId: string;
+            embedding: number[];
+            limit: number;
+          }),
+          'INVALID_ARGUMENT',
+          'k',
+        );
+        expect(await db.readMemories({ userId })).toEqual([]);
+      });
+    });
+
     describe('closing', () => {
       it('rejects every call after close() with STORAGE_CLOSED, and closes idempotently', async () => {
         const db = await harness.create();
@@ -316,6 +406,7 @@ export function describeMemoryDbContract(name: string, harness: MemoryDbHarness)
         await expectCode(db.deleteMemory({ id: 'x', userId }), 'STORAGE_CLOSED');
         await expectCode(db.clearMemories({ userId }), 'STORAGE_CLOSED');
         await expectCode(db.deleteUserData(userId), 'STORAGE_CLOSED');
+        await expectCode(db.searchMemories({ userId, embedding: [1], limit: 1 }), 'STORAGE_CLOSED');
         await harness.dispose?.(db);
       });
 

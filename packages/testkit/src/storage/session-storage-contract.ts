@@ -18,6 +18,7 @@ import { expectBuddyError } from '../fetch/expect-buddy-error.ts';
 import { describeSessionLifecycleCases } from './session-lifecycle-cases.ts';
 import { describeSessionStorageEdgeCases } from './session-storage-edge-cases.ts';
 import { makeRun, type SessionStorageHarness, uniqueId } from './session-storage-fixtures.ts';
+import { describeSessionStorageRound2Cases } from './session-storage-round2-cases.ts';
 
 export { makeRun, type SessionStorageHarness, uniqueId } from './session-storage-fixtures.ts';
 
@@ -767,5 +768,6 @@ export function describeSessionStorageContract(name: string, harness: SessionSto
 
     describeSessionStorageEdgeCases({ open, harness });
     describeSessionLifecycleCases({ open: () => open(), peerOf });
+    describeSessionStorageRound2Cases({ open: () => open() });
   });
 }
