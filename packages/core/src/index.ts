@@ -22,6 +22,11 @@ export {
   PREVIOUS_SESSIONS_TOOL,
 } from './agent/builtin-tools.ts';
 export {
+  type ContextBudget,
+  conservativeTokenCount,
+  requestTokens,
+} from './agent/context-budget.ts';
+export {
   MAX_TOOL_ROUNDS,
   runToolLoop,
   type ToolLoopContext,

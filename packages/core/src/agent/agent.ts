@@ -47,6 +47,12 @@ import type {
   SessionState,
 } from './agent-types.ts';
 import { createChatHistoryTool, createPreviousSessionsTool } from './builtin-tools.ts';
+import {
+  conservativeTokenCount,
+  createContextPlanner,
+  omittedRunsMarker,
+  prefixLength,
+} from './context-budget.ts';
 import { loadDefaultModel } from './default-model.ts';
 import { EventChannel } from './event-channel.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
@@ -359,14 +365,20 @@ export class Agent<
         { ...run.input, content: template(run.input.content) },
         runId,
       );
-      const system = this.#systemMessage({
-        sessionId,
-        userId,
-        state,
-        summary: record?.summary,
+      const systemParts = {
         memories,
-        template,
-      });
+        summary: record?.summary,
+        compose: (parts: {
+          memories: readonly UserMemory[];
+          summary: SessionSummaryRecord | undefined;
+          omittedRuns: number;
+        }) =>
+          withMarker(
+            this.#systemMessage({ sessionId, userId, state, ...parts, template }),
+            parts.omittedRuns,
+          ),
+      };
+      const system = systemParts.compose({ memories, summary: record?.summary, omittedRuns: 0 });
       const messages: Message[] = [
         ...(system === undefined
           ? []
@@ -374,6 +386,17 @@ export class Agent<
         ...history.flatMap((stored) => stored.messages),
         userMessage,
       ];
+      const budget = options.contextBudget;
+      const prepareRequest =
+        budget === undefined
+          ? undefined
+          : createContextPlanner({
+              budget,
+              count: budget.countTokens ?? model.countTokens?.bind(model) ?? conservativeTokenCount,
+              system: systemParts,
+              history,
+              prefixLength: prefixLength(messages, history),
+            });
       // 5. The model loop with tools.
       const toolContext: ToolContext = {
         agent: this as never,
@@ -395,6 +418,7 @@ export class Agent<
           ...(options.providerOptions === undefined
             ? {}
             : { settings: { providerOptions: options.providerOptions } }),
+          ...(prepareRequest === undefined ? {} : { prepareRequest }),
         }),
       );
       // 6. Persist atomically (nothing is stored when the state the tools left is not storable).
@@ -874,7 +898,7 @@ export class Agent<
     userId: string | undefined;
     state: Record<string, unknown>;
     summary: SessionSummaryRecord | undefined;
-    memories: UserMemory[];
+    memories: readonly UserMemory[];
     template: (text: string) => string;
   }): string | undefined {
     const options = this.#options;
@@ -943,6 +967,13 @@ export class Agent<
     };
     return host;
   }
+}
+
+/** The system text with the "runs left out" marker of the context budget, when runs were. */
+function withMarker(text: string | undefined, omittedRuns: number): string | undefined {
+  if (omittedRuns === 0) return text;
+  const marker = omittedRunsMarker(omittedRuns);
+  return text === undefined ? marker : `${text}\n\n${marker}`;
 }
 
 /** A model warning as one line of `RunResponse.warnings`. */
