@@ -117,6 +117,14 @@ export interface AgentOptions<
    * `countTokens`, else the model's own counter, else a conservative characters / 3.
    */
   contextBudget?: ContextBudget;
+  /**
+   * Add the tool `update_session_state({ patch })`: a JSON merge patch (RFC 7396) applied to the
+   * run's state, checked against `stateSchema` (an invalid patch is a tool error; the state is
+   * unchanged). Stored with the run like every other state change (SPEC §16.1).
+   */
+  enableAgenticState?: boolean;
+  /** Add the tool `get_tool_call_history({ num_calls? })`: this session's latest tool calls. */
+  readToolCallHistory?: boolean;
 }
 
 /** Per-run overrides. They apply to this run only and never change the agent's own fields. */

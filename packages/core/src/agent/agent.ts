@@ -46,6 +46,7 @@ import type {
   RunResponse,
   SessionState,
 } from './agent-types.ts';
+import { createToolCallHistoryTool, createUpdateStateTool } from './agentic-tools.ts';
 import { createChatHistoryTool, createPreviousSessionsTool } from './builtin-tools.ts';
 import {
   conservativeTokenCount,
@@ -169,12 +170,18 @@ export class Agent<
         }),
       );
     }
+    if (resolved.enableAgenticState) {
+      this.#builtinTools.push(createUpdateStateTool(resolved.stateSchema));
+    }
+    if (resolved.readToolCallHistory) {
+      this.#builtinTools.push(createToolCallHistoryTool(this.#storage));
+    }
     const names = new Set(resolved.tools.map((entry) => entry.name));
     for (const builtin of this.#builtinTools) {
       if (names.has(builtin.name)) {
         throw new BuddyError({
           code: 'INVALID_ARGUMENT',
-          message: `Agent: option 'tools' has a tool named '${builtin.name}', which is reserved for the built-in history tool`,
+          message: `Agent: option 'tools' has a tool named '${builtin.name}', which is reserved for a built-in tool`,
         });
       }
     }

@@ -46,6 +46,8 @@ export interface ResolvedAgentOptions {
   postAnswerTimeoutMs: number;
   providerOptions: ProviderOptions | undefined;
   contextBudget: ContextBudget | undefined;
+  enableAgenticState: boolean;
+  readToolCallHistory: boolean;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
@@ -79,6 +81,8 @@ const KNOWN_OPTIONS = new Set<string>([
   'postAnswerTimeoutMs',
   'providerOptions',
   'contextBudget',
+  'enableAgenticState',
+  'readToolCallHistory',
 ]);
 
 function fail(
@@ -368,5 +372,7 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
     postAnswerTimeoutMs,
     providerOptions: providerOptions as ProviderOptions | undefined,
     contextBudget: contextBudget as ContextBudget | undefined,
+    enableAgenticState: boolean(options, 'enableAgenticState', false),
+    readToolCallHistory: boolean(options, 'readToolCallHistory', false),
   };
 }
