@@ -264,6 +264,7 @@ export class InMemoryStorage implements SessionStorage {
     if (releaseLease) this.backing.leases.delete(input.sessionId);
     return {
       index,
+      incarnation: record.incarnation,
       version: record.version,
       updatedAt: record.updatedAt,
       ...(releaseLease ? { leaseReleased: true } : {}),

@@ -177,6 +177,11 @@ export interface AppendRunInput {
 export interface AppendRunResult {
   /** The index the run was stored at. */
   index: number;
+  /**
+   * The session's incarnation (new when this append created the session). Optional for backends
+   * written before 0.2; without it the Agent does not cache a just-created session's history.
+   */
+  incarnation?: string;
   /** The session's version after the write. */
   version: number;
   updatedAt: number;

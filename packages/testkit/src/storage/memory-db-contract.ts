@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { BuddyError, type BuddyErrorCode, type MemoryDb, type UserMemory } from '@buddy/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { uniqueId } from './session-storage-contract.ts';
+import { uniqueId } from './session-storage-fixtures.ts';
 
 export interface MemoryDbHarness {
   /** A fresh, isolated db. */
@@ -225,11 +225,99 @@ export function describeMemoryDbContract(name: string, harness: MemoryDbHarness)
       expect(await db.readMemories({ userId: alice })).toEqual([]);
     });
 
-    it('closes idempotently', async () => {
-      const db = await harness.create();
-      await db.close();
-      await db.close();
-      await harness.dispose?.(db);
+    describe('writes without an id, and bad input', () => {
+      it('generates the id and timestamps of a memory written without them, and returns the stored row', async () => {
+        const db = await open();
+        const userId = uniqueId('new-memory');
+        const before = Date.now();
+        const stored = await db.upsertMemory({
+          userId,
+          memory: 'Likes oat milk',
+          topics: ['food'],
+        });
+        expect(stored.id).toMatch(/^[0-9a-f-]{36}$/);
+        expect(stored.createdAt).toBeGreaterThanOrEqual(before);
+        expect(stored.updatedAt).toBe(stored.createdAt);
+        expect(stored).toMatchObject({ userId, memory: 'Likes oat milk', topics: ['food'] });
+        expect(await db.readMemories({ userId })).toEqual([stored]);
+        const second = await db.upsertMemory({ userId, memory: 'Lives in Lisbon' });
+        expect(second.id).not.toBe(stored.id);
+        expect(await db.readMemories({ userId })).toHaveLength(2);
+      });
+
+      it('refuses malformed memories, bad ids and unknown keys, storing nothing', async () => {
+        const db = await open();
+        const userId = uniqueId('strict');
+        const bad: [unknown, string][] = [
+          [{ userId, memory: '' }, 'memory'],
+          [{ userId, memory: 42 }, 'memory'],
+          [{ userId: 'dana\ud800', memory: 'x' }, 'userId'],
+          [{ userId, memory: 'x', id: 'a\u0000b' }, 'id'],
+          [{ userId, memory: 'x', topics: ['a', 1] }, 'topics'],
+          [{ userId, memory: 'x', createdAt: Number.NaN }, 'createdAt'],
+          [{ userId, memory: 'x', memroy: 'typo' }, 'memroy'],
+          [null, 'upsertMemory'],
+        ];
+        for (const [input, includes] of bad) {
+          await expectCode(
+            db.upsertMemory(input as Parameters<MemoryDb['upsertMemory']>[0]),
+            'INVALID_ARGUMENT',
+            includes,
+          );
+        }
+        expect(await db.readMemories({ userId })).toEqual([]);
+      });
+
+      it('answers null, missing and misspelled inputs with INVALID_ARGUMENT, never a TypeError', async () => {
+        const db = await open();
+        const calls: [() => Promise<unknown>, string][] = [
+          [() => (db.clearMemories as (input?: unknown) => Promise<number>)(), 'clearMemories'],
+          [() => db.clearMemories(null as unknown as { userId: string }), 'clearMemories'],
+          [() => db.readMemories(null as unknown as { userId: string }), 'readMemories'],
+          [
+            () => db.readMemories({ userId: 'u', limt: 3 } as unknown as { userId: string }),
+            'limt',
+          ],
+          [
+            () => db.deleteMemory({ id: 'x' } as unknown as { id: string; userId: string }),
+            'userId',
+          ],
+          [
+            () =>
+              db.deleteMemory({ id: 'x', userId: 'u', user: 'v' } as unknown as {
+                id: string;
+                userId: string;
+              }),
+            'user',
+          ],
+          [() => db.deleteUserData(null as unknown as string), 'userId'],
+        ];
+        for (const [call, includes] of calls)
+          await expectCode(call(), 'INVALID_ARGUMENT', includes);
+      });
+    });
+
+    describe('closing', () => {
+      it('rejects every call after close() with STORAGE_CLOSED, and closes idempotently', async () => {
+        const db = await harness.create();
+        await db.close();
+        await db.close();
+        const userId = uniqueId('closed');
+        await expectCode(db.readMemories({ userId }), 'STORAGE_CLOSED');
+        await expectCode(db.upsertMemory({ userId, memory: 'x' }), 'STORAGE_CLOSED');
+        await expectCode(db.deleteMemory({ id: 'x', userId }), 'STORAGE_CLOSED');
+        await expectCode(db.clearMemories({ userId }), 'STORAGE_CLOSED');
+        await expectCode(db.deleteUserData(userId), 'STORAGE_CLOSED');
+        await harness.dispose?.(db);
+      });
+
+      it('supports await using (Symbol.asyncDispose closes it)', async () => {
+        const db = await harness.create();
+        expect(typeof db[Symbol.asyncDispose]).toBe('function');
+        await db[Symbol.asyncDispose]?.();
+        await expectCode(db.readMemories({ userId: 'u' }), 'STORAGE_CLOSED');
+        await harness.dispose?.(db);
+      });
     });
   });
 }

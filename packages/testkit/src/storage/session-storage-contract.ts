@@ -12,104 +12,23 @@
  * cursor stability, owner isolation, delete and delete-user, leases, concurrent appends from two
  * storage instances, corrupt data and idempotent close.
  */
-import {
-  BuddyError,
-  type BuddyErrorCode,
-  type SessionStorage,
-  type StoredMessage,
-  type StoredRun,
-} from '@buddy/core';
+import type { Logger, SessionStorage } from '@buddy/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { expectBuddyError } from '../fetch/expect-buddy-error.ts';
+import { describeSessionLifecycleCases } from './session-lifecycle-cases.ts';
+import { describeSessionStorageEdgeCases } from './session-storage-edge-cases.ts';
+import { makeRun, type SessionStorageHarness, uniqueId } from './session-storage-fixtures.ts';
 
-export interface SessionStorageHarness {
-  /** A fresh, isolated storage (unique key prefix, temp file, or `:memory:`). */
-  create(): Promise<SessionStorage>;
-  /**
-   * A second storage instance over the same data, as another process would open it. Used by the
-   * concurrency cases; when absent they use the same instance (in-memory stores).
-   */
-  createPeer?(storage: SessionStorage): Promise<SessionStorage>;
-  /** Overwrites the stored record of `sessionId` with data that cannot be parsed or validated. */
-  corruptSession(storage: SessionStorage, sessionId: string): Promise<void>;
-  /** Overwrites one stored run of `sessionId` with invalid data. Skipped when absent. */
-  corruptRun?(storage: SessionStorage, sessionId: string): Promise<void>;
-  /** Releases what `create` made (temp files, keys). Called once per created storage. */
-  dispose?(storage: SessionStorage): Promise<void>;
-  /**
-   * Optional capabilities the backend claims; their cases are skipped (never failed) when a
-   * capability is not claimed.
-   */
-  capabilities?: {
-    /** `acquireLease({ readSession: true })` returns the record as `lease.session`. */
-    leaseReadsSession?: boolean;
-    /** `appendRun({ leaseToken, releaseLease: true })` releases the lease in the same write. */
-    appendReleasesLease?: boolean;
-  };
-}
-
-let counter = 0;
-/** A unique id per call, so cases never collide even on a shared backend. */
-export function uniqueId(prefix: string): string {
-  counter += 1;
-  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter}`;
-}
-
-/** A run as the Agent builds it: a user message and an assistant answer. */
-export function makeRun(
-  sessionId: string,
-  text: string,
-  extra: { userId?: string; answer?: string; createdAt?: number } = {},
-): Omit<StoredRun, 'index'> {
-  const runId = uniqueId('run');
-  const now = extra.createdAt ?? Date.now();
-  const messages: StoredMessage[] = [
-    { role: 'user', content: text, id: uniqueId('msg'), createdAt: now, runId },
-    {
-      role: 'assistant',
-      content: extra.answer ?? `answer to ${text}`,
-      id: uniqueId('msg'),
-      createdAt: now + 1,
-      runId,
-    },
-  ];
-  return {
-    runId,
-    sessionId,
-    ...(extra.userId === undefined ? {} : { userId: extra.userId }),
-    messages,
-    usage: { inputTokens: 10, outputTokens: 5 },
-    model: { provider: 'mock', id: 'mock-model' },
-    createdAt: now,
-    completedAt: now + 2,
-  };
-}
+export { makeRun, type SessionStorageHarness, uniqueId } from './session-storage-fixtures.ts';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function expectBuddyError(
-  promise: Promise<unknown>,
-  code: BuddyErrorCode,
-  messageIncludes?: string,
-): Promise<BuddyError> {
-  let caught: unknown;
-  try {
-    await promise;
-  } catch (error) {
-    caught = error;
-  }
-  expect(BuddyError.is(caught), `expected a BuddyError ${code}, got ${String(caught)}`).toBe(true);
-  const error = caught as BuddyError;
-  expect(error.code).toBe(code);
-  if (messageIncludes !== undefined) expect(error.message).toContain(messageIncludes);
-  return error;
-}
 
 export function describeSessionStorageContract(name: string, harness: SessionStorageHarness): void {
   describe(`SessionStorage contract: ${name}`, () => {
     const created: SessionStorage[] = [];
 
-    async function open(): Promise<SessionStorage> {
-      const storage = await harness.create();
+    async function open(options: { logger?: Logger } = {}): Promise<SessionStorage> {
+      const storage = await harness.create(options);
       created.push(storage);
       return storage;
     }
@@ -633,103 +552,99 @@ export function describeSessionStorageContract(name: string, harness: SessionSto
       await held.release();
     });
 
-    it.skipIf(harness.capabilities?.leaseReadsSession !== true)(
-      'reads the session while taking the lease (readSession)',
-      async () => {
-        const storage = await open();
-        const sessionId = uniqueId('read-lease');
-        const missing = await storage.acquireLease({
-          sessionId,
-          ttlMs: 10_000,
-          waitMs: 0,
-          readSession: true,
-        });
-        expect(missing.session).toBeNull();
-        await storage.appendRun({
-          sessionId,
-          userId: 'dana',
-          run: makeRun(sessionId, 'hi'),
-          sessionState: { cart: ['milk'] },
-          leaseToken: missing.token,
-        });
-        await missing.release();
-        const lease = await storage.acquireLease({
-          sessionId,
-          ttlMs: 10_000,
-          waitMs: 0,
-          readSession: true,
-        });
-        expect(lease.session).toEqual(await storage.getSession(sessionId));
-        expect(lease.session).toMatchObject({
-          userId: 'dana',
-          sessionState: { cart: ['milk'] },
-          runCount: 1,
-        });
-        await lease.release();
-        // Without the flag, nothing is read.
-        const plain = await storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
-        expect('session' in plain && plain.session !== undefined).toBe(false);
-        await plain.release();
-        // A corrupt record rejects and leaves the lease free.
-        await harness.corruptSession(storage, sessionId);
-        await expectBuddyError(
-          storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0, readSession: true }),
-          'STORAGE_CORRUPT',
-          sessionId,
-        );
-        const next = await storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
-        await next.release();
-      },
-    );
+    it('reads the session while taking the lease (readSession), when it declares leaseReadsSession', async (context) => {
+      const storage = await open();
+      if (storage.capabilities?.leaseReadsSession !== true) context.skip();
+      const sessionId = uniqueId('read-lease');
+      const missing = await storage.acquireLease({
+        sessionId,
+        ttlMs: 10_000,
+        waitMs: 0,
+        readSession: true,
+      });
+      expect(missing.session).toBeNull();
+      await storage.appendRun({
+        sessionId,
+        userId: 'dana',
+        run: makeRun(sessionId, 'hi'),
+        sessionState: { cart: ['milk'] },
+        leaseToken: missing.token,
+      });
+      await missing.release();
+      const lease = await storage.acquireLease({
+        sessionId,
+        ttlMs: 10_000,
+        waitMs: 0,
+        readSession: true,
+      });
+      expect(lease.session).toEqual(await storage.getSession(sessionId));
+      expect(lease.session).toMatchObject({
+        userId: 'dana',
+        sessionState: { cart: ['milk'] },
+        runCount: 1,
+      });
+      await lease.release();
+      // Without the flag, nothing is read.
+      const plain = await storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
+      expect('session' in plain && plain.session !== undefined).toBe(false);
+      await plain.release();
+      // A corrupt record rejects and leaves the lease free.
+      await harness.corruptSession(storage, sessionId);
+      await expectBuddyError(
+        storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0, readSession: true }),
+        'STORAGE_CORRUPT',
+        sessionId,
+      );
+      const next = await storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
+      await next.release();
+    });
 
-    it.skipIf(harness.capabilities?.appendReleasesLease !== true)(
-      'releases the lease with the append (releaseLease)',
-      async () => {
-        const storage = await open();
-        const peer = await peerOf(storage);
-        const sessionId = uniqueId('release-append');
-        const lease = await storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
-        const result = await storage.appendRun({
+    it('releases the lease with the append (releaseLease), when it declares appendReleasesLease', async (context) => {
+      const storage = await open();
+      if (storage.capabilities?.appendReleasesLease !== true) context.skip();
+      const peer = await peerOf(storage);
+      const sessionId = uniqueId('release-append');
+      const lease = await storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
+      const result = await storage.appendRun({
+        sessionId,
+        run: makeRun(sessionId, 'a'),
+        sessionState: { n: 1 },
+        leaseToken: lease.token,
+        releaseLease: true,
+      });
+      expect(result.leaseReleased).toBe(true);
+      const next = await peer.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
+      // The old token no longer writes, and releasing it does not free the new holder.
+      await expectBuddyError(
+        storage.appendRun({
           sessionId,
-          run: makeRun(sessionId, 'a'),
-          sessionState: { n: 1 },
+          run: makeRun(sessionId, 'stale'),
+          sessionState: { n: 9 },
           leaseToken: lease.token,
           releaseLease: true,
-        });
-        expect(result.leaseReleased).toBe(true);
-        const next = await peer.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
-        // The old token no longer writes, and releasing it does not free the new holder.
-        await expectBuddyError(
-          storage.appendRun({
-            sessionId,
-            run: makeRun(sessionId, 'stale'),
-            sessionState: { n: 9 },
-            leaseToken: lease.token,
-            releaseLease: true,
-          }),
-          'CONFLICT',
-        );
-        await lease.release();
-        await expectBuddyError(
-          storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 }),
-          'SESSION_BUSY',
-        );
-        // Without a token there is no lease to release.
-        const unfenced = await peer.appendRun({
-          sessionId,
-          run: makeRun(sessionId, 'b'),
-          sessionState: { n: 2 },
-          releaseLease: true,
-        });
-        expect(unfenced.leaseReleased === true).toBe(false);
-        await expectBuddyError(
-          storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 }),
-          'SESSION_BUSY',
-        );
-        await next.release();
-        expect((await storage.getSession(sessionId))?.runCount).toBe(2);
-      },
-    );
+        }),
+        'CONFLICT',
+      );
+      await lease.release();
+      await expectBuddyError(
+        storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 }),
+        'SESSION_BUSY',
+      );
+      // Without a token there is no lease to release.
+      const unfenced = await peer.appendRun({
+        sessionId,
+        run: makeRun(sessionId, 'b'),
+        sessionState: { n: 2 },
+        releaseLease: true,
+      });
+      expect(unfenced.leaseReleased === true).toBe(false);
+      await expectBuddyError(
+        storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 }),
+        'SESSION_BUSY',
+      );
+      await next.release();
+      expect((await storage.getSession(sessionId))?.runCount).toBe(2);
+    });
 
     it('keeps every run when two storage instances append concurrently', async () => {
       const storage = await open();
@@ -825,11 +740,7 @@ export function describeSessionStorageContract(name: string, harness: SessionSto
       },
     );
 
-    it('closes idempotently', async () => {
-      const storage = await harness.create();
-      await storage.close();
-      await storage.close();
-      await harness.dispose?.(storage);
-    });
+    describeSessionStorageEdgeCases({ open, harness });
+    describeSessionLifecycleCases({ open: () => open(), peerOf });
   });
 }
