@@ -13,11 +13,13 @@ import { color, describeError, type StatusLine, toolCallLine, toolResultLine } f
 
 /** How a turn ended. */
 export type TurnOutcome =
-  | { kind: 'completed'; response: RunResponse }
+  /**
+   * The run is stored. `interrupted`: Ctrl-C came during the post-answer work, which the
+   * agent then gave up (the run's signal ends it), so the summary and memories were not updated.
+   */
+  | { kind: 'completed'; response: RunResponse; interrupted: boolean }
   /** Stopped before it was stored: nothing of it was saved. */
   | { kind: 'aborted' }
-  /** Stopped while the summary or memories were being updated: the answer is saved. */
-  | { kind: 'detached'; response: RunResponse; rest: Promise<void> }
   | { kind: 'failed' };
 
 /** What to say for an error of a run, naming the model's base URL where that is the problem. */
@@ -42,8 +44,8 @@ function postAnswerLabel(active: ReadonlySet<MemoryWork>): string | undefined {
 }
 
 /**
- * Runs one turn. Aborting `signal` stops it: before the run is stored, it is cancelled (nothing
- * saved); after `run-completed`, the REPL stops waiting for the post-answer work (`detached`).
+ * Runs one turn. Aborting `signal` stops it: before the run is stored, the run is cancelled
+ * (nothing saved); after `run-completed`, the agent gives up the post-answer work.
  */
 export async function chatTurn(
   app: App,
@@ -79,33 +81,9 @@ export async function chatTurn(
     showPostAnswer();
   });
 
-  const events = app.agent.stream(text, { signal })[Symbol.asyncIterator]();
-  // After run-completed, an abort stops waiting for the post-answer work without cancelling
-  // the stream: the rest of it is drained in the background.
-  let detach: (() => void) | undefined;
-  const detached = new Promise<'detached'>((resolve) => {
-    detach = () => resolve('detached');
-  });
-  const onAbort = () => {
-    if (completed !== undefined) detach?.();
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
   status.show('thinking');
   try {
-    for (;;) {
-      const next = await Promise.race([events.next(), detached]);
-      if (next === 'detached') {
-        status.clear();
-        const response = completed as RunResponse;
-        const rest = (async () => {
-          while (!(await events.next()).done) {
-            // the summary and memories finish (or give up) on their own
-          }
-        })();
-        return { kind: 'detached', response, rest };
-      }
-      if (next.done === true) break;
-      const event: RunEvent = next.value;
+    for await (const event of app.agent.stream(text, { signal }) as AsyncIterable<RunEvent>) {
       switch (event.type) {
         case 'text-delta':
           nextRound();
@@ -149,11 +127,19 @@ export async function chatTurn(
       }
     }
   } finally {
-    signal.removeEventListener('abort', onAbort);
     status.clear();
     app.memory.onProgress(undefined);
   }
   if (completed === undefined) return { kind: 'failed' };
+  if (signal.aborted) {
+    // The agent's own warnings only say what was given up; say it once, plainly.
+    line(
+      color.yellow(
+        'Interrupted: the answer is saved; the summary and memories were not updated this time.',
+      ),
+    );
+    return { kind: 'completed', response: completed, interrupted: true };
+  }
   for (const warning of completed.warnings) line(color.yellow(`! ${warning}`));
-  return { kind: 'completed', response: completed };
+  return { kind: 'completed', response: completed, interrupted: false };
 }

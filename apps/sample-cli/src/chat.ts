@@ -135,7 +135,6 @@ async function main(): Promise<void> {
   };
 
   let turn: AbortController | undefined;
-  const background = new Set<Promise<void>>();
   const interrupt = () => {
     if (turn !== undefined) {
       if (!turn.signal.aborted) {
@@ -176,21 +175,12 @@ async function main(): Promise<void> {
           turn = new AbortController();
           const sessionId = agent.sessionId;
           const outcome = await chatTurn(app, line, { signal: turn.signal, status });
-          if (outcome.kind === 'completed' || outcome.kind === 'detached') {
+          if (outcome.kind === 'completed') {
             if (agent.sessionId === sessionId) chat.stored = true;
             if (chat.pendingName !== undefined) {
               await agent.renameSession(chat.pendingName);
               chat.pendingName = undefined;
             }
-          }
-          if (outcome.kind === 'detached') {
-            console.log(
-              color.yellow(
-                'Stopped waiting: the answer is saved; the summary and memories finish in the background.',
-              ),
-            );
-            const pending = outcome.rest.finally(() => background.delete(pending));
-            background.add(pending);
           }
         }
       } catch (error) {
@@ -209,9 +199,6 @@ async function main(): Promise<void> {
     await app.close();
   }
   console.log('bye');
-  // Work still running in the background (a summary the user stopped waiting for) must not keep
-  // the process alive after "bye".
-  if (background.size > 0) process.exit(process.exitCode ?? 0);
 }
 
 main().catch((error: unknown) => {

@@ -175,9 +175,7 @@ export async function createApp(settings: AppSettings): Promise<App> {
     memory,
     modelEndpoint: endpoint,
     description: `Model: ${modelName}. Storage: ${where}.`,
-    close: async () => {
-      await storage.close();
-      await memoryDb.close();
-    },
+    // The agent closes what it was given: the storage, the memory (and its db), the model.
+    close: () => agent.close(),
   };
 }
