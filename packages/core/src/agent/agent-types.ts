@@ -39,15 +39,20 @@ export interface AgentOptions<
   model?: Model;
   /** Recorded on sessions. A random uuid when absent. */
   agentId?: string;
+  /** A name for logs and the default system message. */
   name?: string;
+  /** What the agent is, first in the default system message (templated with `addStateInMessages`). */
   description?: string;
+  /** Instructions of the default system message, one line each (templated with `addStateInMessages`). */
   instructions?: string | string[];
   /** Replaces the default system message entirely (no instructions, summary or memory sections). */
   systemMessage?: string | ((context: SystemMessageContext<NoInfer<TState>>) => string);
   // biome-ignore lint/suspicious/noExplicitAny: a tool's argument and result types are its own
+  /** Tools made with `tool()`; the model may call them during runs. */
   tools?: Tool<any, any, NoInfer<TState>>[];
   /** The agent's own session. A random uuid when absent. */
   sessionId?: string;
+  /** A human label of the own session, stored when the stored session has none. */
   sessionName?: string;
   /** Default state of a new session (JSON values only), deep-copied per session. */
   sessionState?: Partial<NoInfer<TState>>;
@@ -60,19 +65,31 @@ export interface AgentOptions<
   stateSchema?: z.ZodType<TState>;
   /** Keep loaded sessions in process between runs (checked against the stored version). */
   cacheSession?: boolean;
+  /** The owner of the agent's sessions; scopes history, memories and listing (SPEC §2.4). */
   userId?: string;
+  /** Where sessions persist; in process (`InMemoryStorage`) when absent. */
   storage?: SessionStorage;
   /** An `AgentMemory` from `@buddy/memory`. */
   memory?: TMemory;
+  /** Template `{key}` from the run's state into the system message and the input (SPEC §2.5). */
   addStateInMessages?: boolean;
+  /** Replay the last `numHistoryRuns` runs of the session before the new message. */
   addHistoryToMessages?: boolean;
+  /** How many whole runs `addHistoryToMessages` replays. Default 3; 0 means none. */
   numHistoryRuns?: number;
+  /** Add the tool `get_chat_history(num_chats?)`. */
   readChatHistory?: boolean;
+  /** Add the tool `get_previous_session_messages` (this user's other recent sessions). */
   searchPreviousSessionsHistory?: boolean;
+  /** How many previous sessions that tool reads. Default 2. */
   numHistorySessions?: number;
+  /** Update the session summary after each run (needs `memory`). */
   enableSessionSummaries?: boolean;
+  /** Put the summary into the system message. Default: `enableSessionSummaries`. */
   addSessionSummaryReferences?: boolean;
+  /** Learn durable memories about the user after each run (needs `memory` and a `userId`). */
   enableUserMemories?: boolean;
+  /** Put the user's memories into the system message. Default: `enableUserMemories`. */
   addMemoryReferences?: boolean;
   /** Where recovered problems are reported. Console warnings by default. */
   logger?: Logger;
@@ -96,10 +113,13 @@ export interface AgentOptions<
 
 /** Per-run overrides. They apply to this run only and never change the agent's own fields. */
 export interface RunOptions<TState extends SessionState = SessionState> {
+  /** Run on this session instead of the agent's own. */
   sessionId?: string;
+  /** Run for this user instead of the agent's own. */
   userId?: string;
   /** Merged over the stored state, top-level keys, for this run (and persisted with it). */
   sessionState?: Partial<TState>;
+  /** Aborts the run (`ABORTED`, nothing stored) and its post-answer work. */
   signal?: AbortSignal;
 }
 

@@ -50,6 +50,7 @@ export type ToolLoopRequestSettings = Pick<
   'toolChoice' | 'temperature' | 'maxTokens' | 'providerOptions'
 >;
 
+/** Input of `runToolLoop`. */
 export interface ToolLoopInput {
   model: Model;
   /** The conversation so far (system message, history, the new user message). */
@@ -78,6 +79,7 @@ export interface ToolLoopInput {
   who?: string;
 }
 
+/** What `runToolLoop` resolves with. */
 export interface ToolLoopResult {
   /** The final assistant text. */
   content: string;

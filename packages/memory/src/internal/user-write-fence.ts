@@ -22,6 +22,7 @@ export interface FencedUpdate {
   end(): void;
 }
 
+/** Fences memory writes against user deletion; see the module comment. */
 export class UserWriteFence {
   /** userId → the updates running for that user. */
   readonly #updates = new Map<string, Set<Update>>();
