@@ -4,6 +4,7 @@ import type { Logger } from '@buddy/core';
 /** The SQLite file used when neither `--db` nor `BUDDY_DB_FILE` names one. */
 export const DEFAULT_DB_FILE = '.buddy/buddy.db';
 
+/** How to build the app: who, which session, which storage, which model. */
 export interface AppSettings {
   userId: string;
   sessionId?: string;

@@ -6,11 +6,13 @@ import type { SessionInfo } from '@buddy/core';
 import { type AppSettings, DEFAULT_DB_FILE } from './app-settings.ts';
 import type { App } from './setup.ts';
 
+/** The usage line and the environment variables (`--help`, and the first line after a bad flag). */
 export const USAGE = `Usage: pnpm chat [--user <id>] [--session <id>] [--db <file>] [--redis <url>] [--prefix <key prefix>] [--model auto|offline|openai|anthropic]
 
 Environment: BUDDY_USER, BUDDY_SESSION, BUDDY_DB_FILE (default ${DEFAULT_DB_FILE}), BUDDY_REDIS_URL,
 BUDDY_REDIS_PREFIX, BUDDY_MODEL, OPENAI_API_KEY, ANTHROPIC_API_KEY.`;
 
+/** The slash commands (`/help`). */
 export const COMMANDS_HELP = `Commands (any case; a session id can be shortened to a unique prefix):
   /sessions          list your sessions (most recent first)
   /new               start a new session
@@ -23,6 +25,7 @@ export const COMMANDS_HELP = `Commands (any case; a session id can be shortened 
   /help              this list
   /quit              leave (or Ctrl-C at the prompt; Ctrl-C during an answer stops it)`;
 
+/** What the command line asks for: a run, the help text, or one line about what is wrong. */
 export type ParsedArguments =
   | { kind: 'run'; settings: AppSettings }
   | { kind: 'help'; text: string }
@@ -31,6 +34,7 @@ export type ParsedArguments =
 const MODELS = new Set(['auto', 'offline', 'openai', 'anthropic']);
 const FLAGS = ['user', 'session', 'db', 'redis', 'prefix', 'model'] as const;
 
+/** Reads the flags over the environment (`--user` over `BUDDY_USER`, …); never throws. */
 export function parseArguments(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArguments {
   // An empty variable (`BUDDY_SESSION=`) counts as unset.
   const fromEnv = (name: string) => (env[name] === '' ? undefined : env[name]);
@@ -96,6 +100,7 @@ export interface ChatSession {
   pendingName: string | undefined;
 }
 
+/** What a slash command printed, and whether it ends the REPL. */
 export interface CommandResult {
   output: string;
   quit?: boolean;

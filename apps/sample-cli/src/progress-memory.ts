@@ -11,6 +11,14 @@ export type MemoryWork = 'summary' | 'memories';
 /** Called with the work in progress whenever it changes (an empty set: all done). */
 export type MemoryProgressListener = (active: ReadonlySet<MemoryWork>) => void;
 
+/**
+ * An `AgentMemory` whose session summaries and memory updates report their start and end to one
+ * listener.
+ *
+ * @example
+ * const memory = new ProgressMemory({ db, model });
+ * memory.onProgress((active) => console.log([...active])); // ['summary', 'memories'], …, []
+ */
 export class ProgressMemory extends AgentMemory {
   readonly #active = new Map<MemoryWork, number>();
   #listener: MemoryProgressListener | undefined;

@@ -17,6 +17,7 @@ import { ProgressMemory } from './progress-memory.ts';
 
 export { type AppSettings, DEFAULT_DB_FILE } from './app-settings.ts';
 
+/** The wired app: the agent and what it was built from. */
 export interface App {
   agent: Agent;
   storage: SessionStorage;
@@ -37,8 +38,11 @@ export interface PickedModel {
   endpoint: string | undefined;
 }
 
-// The adapters of backends and models the app does not use this time are not even loaded: a
-// start (and a bad flag) stays quick.
+/**
+ * The model for a `--model` choice (`auto`: OpenAI with `OPENAI_API_KEY`, else Anthropic with
+ * `ANTHROPIC_API_KEY`, else offline) and the base URL it talks to. Only the chosen adapter is
+ * loaded, so a start (and a bad flag) stays quick.
+ */
 export async function pickModel(
   choice: AppSettings['model'],
   env: NodeJS.ProcessEnv = process.env,
@@ -135,6 +139,7 @@ async function openStores(
   };
 }
 
+/** Opens the storage and memory db (checking that Redis answers) and builds the agent. */
 export async function createApp(settings: AppSettings): Promise<App> {
   const { storage, memoryDb, where } = await openStores(settings);
   const { model, endpoint } = await pickModel(settings.model);

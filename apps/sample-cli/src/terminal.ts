@@ -5,6 +5,7 @@ const enabled = process.stdout.isTTY === true && process.env.NO_COLOR === undefi
 const paint = (code: number) => (text: string) =>
   enabled ? `\u001b[${code}m${text}\u001b[0m` : text;
 
+/** ANSI colors for stdout, off when it is not a terminal or `NO_COLOR` is set. */
 export const color = {
   bold: paint(1),
   dim: paint(2),
@@ -14,10 +15,12 @@ export const color = {
   cyan: paint(36),
 };
 
+/** A section heading of the demo. */
 export function heading(text: string): string {
   return color.cyan(color.bold(text));
 }
 
+/** Indents every line of `text`. */
 export function indent(text: string, by = '    '): string {
   return text
     .split('\n')

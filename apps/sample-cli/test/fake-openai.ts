@@ -29,6 +29,7 @@ function kindOf(body: Body): RequestKind {
   return body.messages.at(-1)?.role === 'tool' ? 'tool-result' : 'chat';
 }
 
+/** A running fake server and its controls. */
 export interface FakeOpenAI {
   server: FixtureServer;
   /** `OPENAI_BASE_URL` for the child process. */
@@ -40,6 +41,7 @@ export interface FakeOpenAI {
   release(kind: RequestKind): void;
 }
 
+/** Starts the fake on a loopback port; `server.close()` it after the tests. */
 export async function startFakeOpenAI(): Promise<FakeOpenAI> {
   const counts = new Map<RequestKind, number>();
   const held = new Map<RequestKind, { promise: Promise<void>; release: () => void }>();

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 
 const appDir = fileURLToPath(new URL('..', import.meta.url));
 
+/** A finished process: exit code and everything it printed. */
 export interface CliResult {
   code: number | null;
   stdout: string;

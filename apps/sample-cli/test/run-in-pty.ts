@@ -18,6 +18,7 @@ function quote(argument: string): string {
   return `'${argument.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A process running in a pseudo-terminal. */
 export interface PtySession {
   /** Everything the terminal showed so far (escape sequences included). */
   readonly output: string;
@@ -35,6 +36,7 @@ export interface PtySession {
   kill(): void;
 }
 
+/** Starts `src/<script>.ts` in a pseudo-terminal with `args`, over the current environment plus `env`. */
 export function runInPty(
   script: 'chat' | 'demo',
   args: readonly string[],

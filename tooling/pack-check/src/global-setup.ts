@@ -44,6 +44,7 @@ async function run(command: string, args: string[], cwd: string): Promise<string
   }
 }
 
+/** Builds, packs and installs; provides `scratch` and `tarballs`; removes them afterwards. */
 export default async function setup(project: TestProject): Promise<() => void> {
   const started = Date.now();
   const say = (text: string) => {

@@ -37,6 +37,7 @@ export function readmeFiles(): string[] {
   ];
 }
 
+/** Splits `name@range` (also `@scope/name@range`) into its name and range. */
 export function parseSpec(token: string): InstallSpec {
   const at = token.indexOf('@', token.startsWith('@') ? 1 : 0);
   if (at === -1) return { token, name: token, range: undefined };

@@ -15,6 +15,7 @@ export function scratchDir(): string {
 /** TypeScript 7's compiler from the workspace. */
 export const tsc = join(root, 'node_modules/.bin/tsc');
 
+/** How a child process ended and what it printed. */
 export interface ProcessResult {
   /** `null` when the process was killed. */
   code: number | null;

@@ -22,6 +22,7 @@ export interface Manifest {
   engines?: { node?: string };
 }
 
+/** The package.json in `directory`. */
 export function readManifest(directory: string): Manifest {
   return JSON.parse(readFileSync(join(directory, 'package.json'), 'utf8')) as Manifest;
 }
