@@ -191,12 +191,12 @@ export async function seedStudioData(
   });
   const danaOthers: string[] = [];
   for (let index = 1; index <= 2; index++) {
-    const sessionId = `dana-old-${index}`;
+    const sessionId = `old-chat-${index}`;
     await agent.run(`Hello number ${index}`, { sessionId, userId: 'dana' });
     await storage.upsertSession({ sessionId, sessionName: `Earlier chat ${index}` });
     danaOthers.push(sessionId);
   }
-  const danaCart = 'dana-cart';
+  const danaCart = 'groceries-week-48';
   await agent.run('Add oat milk to my cart', { sessionId: danaCart, userId: 'dana' });
   await agent.run('What a nice day', { sessionId: danaCart, userId: 'dana' });
   await storage.upsertSession({
@@ -210,7 +210,7 @@ export async function seedStudioData(
     },
   });
 
-  const eveSession = 'eve-<script>-1';
+  const eveSession = 'plans-<script>-1';
   await agent.run(XSS_PAYLOADS.message, {
     sessionId: eveSession,
     userId: 'eve',
@@ -222,16 +222,21 @@ export async function seedStudioData(
   await agent.run('Who am I?', { sessionId: orphanSession });
 
   if (memoryDb !== undefined) {
+    const now = Date.now();
     await memoryDb.upsertMemory({
       userId: 'dana',
       memory: 'Dana is allergic to peanuts.',
       topics: ['health'],
       input: 'I am allergic to peanuts',
+      createdAt: now - 60_000,
+      updatedAt: now - 60_000,
     });
     await memoryDb.upsertMemory({
       userId: 'dana',
       memory: 'Dana prefers oat milk.',
       topics: ['preferences', 'groceries'],
+      createdAt: now - 1_000,
+      updatedAt: now,
     });
     await memoryDb.upsertMemory({
       userId: 'eve',

@@ -180,7 +180,7 @@ export function SessionView(props: { sessionId: string; userId?: string; info: S
                 id="session-name"
                 data-testid="rename-input"
                 value={renaming}
-                maxLength={200}
+                maxLength={1000}
                 onInput={(event) => setRenaming((event.target as HTMLInputElement).value)}
               />
               <button type="submit" class="primary" data-testid="rename-save">
