@@ -98,14 +98,21 @@ export class GatedModel implements Model {
   readonly aborted: Promise<void> = new Promise((resolve) => {
     this.#aborted = resolve;
   });
-  /** Resolves when a stream reaches the gate (its first delta is out). */
-  #held: () => void = () => {};
-  held: Promise<void> = new Promise((resolve) => {
-    this.#held = resolve;
-  });
+  #onHeld: () => void = () => {};
 
   constructor(respond: (request: ModelRequest) => MockReply = shoppingReply) {
     this.#inner = new MockModel({ respond, provider: 'mock', id: 'gated-mock' });
+  }
+
+  /**
+   * Closes the gate; resolves when the next streamed answer is held there (its first delta is
+   * out). Call it before sending the message.
+   */
+  holdNextAnswer(): Promise<void> {
+    this.gate.close();
+    return new Promise((resolve) => {
+      this.#onHeld = resolve;
+    });
   }
 
   generate(request: ModelRequest, options?: ModelCallOptions): Promise<ModelResponse> {
@@ -116,10 +123,8 @@ export class GatedModel implements Model {
     let deltas = 0;
     for await (const part of this.#inner.stream(request, options)) {
       if (part.type === 'text-delta' && deltas++ === 1 && this.gate.isClosed) {
-        this.#held();
-        this.held = new Promise((resolve) => {
-          this.#held = resolve;
-        });
+        this.#onHeld();
+        this.#onHeld = () => {};
         await this.#waitOrAbort(options?.signal);
       }
       yield part;

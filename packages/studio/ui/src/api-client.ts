@@ -20,12 +20,13 @@ export class ApiError extends Error {
   }
 }
 
-/** Takes `#token=…` out of the address bar into sessionStorage. */
-export function adoptTokenFromFragment(): void {
+/** Takes `#token=…` out of the address bar into sessionStorage; true when there was one. */
+export function adoptTokenFromFragment(): boolean {
   const match = /^#token=([^&]+)/.exec(window.location.hash);
-  if (match?.[1] === undefined) return;
+  if (match?.[1] === undefined) return false;
   setToken(decodeURIComponent(match[1]));
   history.replaceState(null, '', `${window.location.pathname}${window.location.search}#/`);
+  return true;
 }
 
 export function setToken(token: string): void {

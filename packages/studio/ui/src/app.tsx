@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { StudioInfo } from '../../src/api-types.ts';
-import { ApiError, api, setToken } from './api-client.ts';
+import { ApiError, adoptTokenFromFragment, api, setToken } from './api-client.ts';
 import { ErrorNote } from './components/error-note.tsx';
 import { href, type Route, useRoute } from './router.ts';
 import { HomeView } from './views/home-view.tsx';
@@ -79,6 +79,15 @@ export function App() {
     setProblem(undefined);
     api<StudioInfo>('GET', 'info').then(setInfo, setProblem);
   }, [attempt]);
+
+  // A `#token=` link opened in a tab that already shows the Studio.
+  useEffect(() => {
+    const onHash = () => {
+      if (adoptTokenFromFragment()) setAttempt((n) => n + 1);
+    };
+    window.addEventListener('hashchange', onHash);
+    return () => window.removeEventListener('hashchange', onHash);
+  }, []);
 
   const needsToken = problem instanceof ApiError && problem.status === 401;
   return (
