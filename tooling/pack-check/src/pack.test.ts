@@ -22,6 +22,7 @@ const PACKAGES = [
   'db-redis',
   'model-openai',
   'model-anthropic',
+  'studio',
 ];
 const work = mkdtempSync(join(tmpdir(), 'buddy-pack-'));
 const env = { ...process.env, npm_config_nodedir: process.env.npm_config_nodedir ?? '/usr' };
@@ -53,6 +54,8 @@ beforeAll(() => {
     ['-b', ...PACKAGES.map((name) => `packages/${name}`)],
     root,
   );
+  // The Studio ships its web UI prebuilt in dist/ui.
+  run('pnpm', ['--filter', '@buddy/studio', 'build:ui'], root);
   const packed = join(work, 'tarballs');
   mkdirSync(packed);
   for (const name of PACKAGES) {
@@ -160,6 +163,33 @@ await storage.close();
     expect(output).toEqual({ content: 'Added.', cart: ['milk'], runs: 1, isBuddyError: true });
   });
 
+  it('serves the Studio with its prebuilt UI from the tarball (no build step for users)', () => {
+    writeFileSync(
+      join(scratch, 'studio.mjs'),
+      `
+import { InMemoryStorage } from '@buddy/core';
+import { createStudio } from '@buddy/studio';
+const studio = createStudio({ storage: new InMemoryStorage() });
+const { url } = await studio.listen({ port: 0 });
+const page = await fetch(url);
+const html = await page.text();
+const script = /src="\\.\\/(assets\\/[^"]+\\.js)"/.exec(html)?.[1];
+const asset = await fetch(new URL(script, url));
+const info = await (await fetch(new URL('api/info', url))).json();
+await studio.close();
+console.log(JSON.stringify({ page: page.status, asset: asset.status, info }));
+`,
+    );
+    const output = JSON.parse(
+      run(process.execPath, ['studio.mjs'], scratch).trim().split('\n').at(-1) ?? '{}',
+    ) as unknown;
+    expect(output).toEqual({
+      page: 200,
+      asset: 200,
+      info: { backend: 'memory', memories: false, chat: false },
+    });
+  });
+
   it('loads through require() (require(esm) on Node >= 20.19)', () => {
     writeFileSync(
       join(scratch, 'smoke.cjs'),
@@ -181,8 +211,11 @@ import { OpenAIChat } from '@buddy/model-openai';
 import { Claude } from '@buddy/model-anthropic';
 import { AgentMemory } from '@buddy/memory';
 import { MockModel } from '@buddy/testkit';
+import { createStudio, type Studio, type StudioRunPage } from '@buddy/studio';
 import { z } from 'zod';
 
+export const studio: Studio = createStudio({ storage: new SqliteStorage({ dbFile: 'x.db' }) });
+export const page: Promise<StudioRunPage> = studio.fetch(new Request('http://127.0.0.1/api/sessions/x/runs')).then((response) => response.json() as Promise<StudioRunPage>);
 const add = tool({ name: 'add', parameters: z.object({ item: z.string() }), execute: ({ item }) => item.toUpperCase() });
 const storages: SessionStorage[] = [new SqliteStorage({ dbFile: 'x.db' }), new RedisStorage({ url: 'redis://localhost:6379' })];
 const agent = new Agent({ model: Math.random() > 2 ? new OpenAIChat() : Math.random() > 2 ? new Claude() : new MockModel(), storage: storages[0], memory: new AgentMemory(), tools: [add] });
