@@ -94,7 +94,6 @@ describe.skipIf(!hasRedis)('RedisStorage', () => {
   });
 
   describeSessionStorageContract('RedisStorage', {
-    capabilities: { leaseReadsSession: true, appendReleasesLease: true },
     create: async () => {
       const storage = new RedisStorage({ url: REDIS_URL, prefix: testPrefix() });
       prefixes.set(storage, storage.prefix);

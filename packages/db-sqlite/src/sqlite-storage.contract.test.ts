@@ -32,7 +32,6 @@ function corruptFirstRun(db: Database.Database, sessionId: string) {
 const memoryConnections = new Map<SessionStorage, Database.Database>();
 
 describeSessionStorageContract('SqliteStorage (:memory:)', {
-  capabilities: { leaseReadsSession: true, appendReleasesLease: true },
   create: async () => {
     const db = new Database(':memory:');
     const storage = new SqliteStorage({ database: db });
@@ -66,7 +65,6 @@ function withRawConnection(file: string, work: (db: Database.Database) => void):
 }
 
 describeSessionStorageContract('SqliteStorage (file, two connections)', {
-  capabilities: { leaseReadsSession: true, appendReleasesLease: true },
   create: async () => {
     const file = tempDbFile();
     const storage = new SqliteStorage({ dbFile: file });

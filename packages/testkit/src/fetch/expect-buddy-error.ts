@@ -2,7 +2,7 @@
  * `expectBuddyRejection(promise)` and `expectBuddyThrow(fn)`: run a call that must fail with a
  * `BuddyError` and return the error, so a test can assert its code, message and details.
  */
-import { BuddyError } from '@buddy/core';
+import { BuddyError, type BuddyErrorCode } from '@buddy/core';
 import { expect } from 'vitest';
 
 function checked(error: unknown): BuddyError {
@@ -40,4 +40,37 @@ export function expectBuddyThrow(fn: () => unknown): BuddyError {
     return checked(error);
   }
   throw new Error('expected the call to throw');
+}
+
+/**
+ * Fails the test unless `promise` rejects with a `BuddyError` of `code` (and, when given, a
+ * message containing `messageIncludes`). `label` names the call in the failure message.
+ *
+ * @example
+ * await expectBuddyError(storage.listSessions({ usrId: 'bob' }), 'INVALID_ARGUMENT', 'usrId');
+ */
+export async function expectBuddyError(
+  promise: Promise<unknown>,
+  code: BuddyErrorCode,
+  messageIncludes?: string,
+  label?: string,
+): Promise<BuddyError> {
+  let caught: unknown;
+  let resolved = false;
+  try {
+    await promise;
+    resolved = true;
+  } catch (error) {
+    caught = error;
+  }
+  const what = label === undefined ? 'the call' : label;
+  expect(resolved, `${what} resolved; expected a BuddyError ${code}`).toBe(false);
+  expect(
+    BuddyError.is(caught),
+    `${what}: expected a BuddyError ${code}, got ${String(caught)}`,
+  ).toBe(true);
+  const error = caught as BuddyError;
+  expect(error.code, `${what}: ${error.message}`).toBe(code);
+  if (messageIncludes !== undefined) expect(error.message).toContain(messageIncludes);
+  return error;
 }

@@ -1,5 +1,5 @@
 export { collectStream } from './collect-stream.ts';
-export { expectBuddyRejection, expectBuddyThrow } from './expect-buddy-error.ts';
+export { expectBuddyError, expectBuddyRejection, expectBuddyThrow } from './expect-buddy-error.ts';
 export {
   createFixtureFetch,
   type FixtureFetch,

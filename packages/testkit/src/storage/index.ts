@@ -1,3 +1,4 @@
+export { inMemoryMemoryDbHarness, inMemoryStorageHarness } from './in-memory-harness.ts';
 export {
   describeMemoryDbContract,
   type MemoryDbHarness,
@@ -9,3 +10,4 @@ export {
   type SessionStorageHarness,
   uniqueId,
 } from './session-storage-contract.ts';
+export { recordingLogger } from './session-storage-edge-cases.ts';
