@@ -205,6 +205,26 @@ describe.runIf(available || isCi)('Studio web UI in headless Chromium', () => {
     expect(browser.offHostRequests).toEqual([]);
   }, 120_000);
 
+  it('Stop closes the stream and aborts the run on the server; nothing is stored', async () => {
+    const { page } = browser;
+    const sessionId = seeded.danaOthers[0] as string;
+    await page.goto(`${url}#/sessions/${sessionId}?user=dana`);
+    await page.waitForSelector(testId('run'));
+    const before = (await storage.getSession(sessionId))?.runCount;
+    const held = model.holdNextAnswer();
+    await page.locator(testId('chat-input')).fill('add cheese');
+    await page.locator(testId('chat-send')).click();
+    await held;
+    await waitForText(page, testId('chat-live-text'), 'Done:');
+    await page.getByRole('button', { name: 'Stop' }).click();
+    // Resolves only when the model's signal fired: the server aborted the run.
+    await model.aborted;
+    model.gate.open();
+    await page.waitForSelector(testId('chat-send'));
+    expect((await storage.getSession(sessionId))?.runCount).toBe(before);
+    expect(browser.pageErrors).toEqual([]);
+  }, 60_000);
+
   it('renders stored <script> and HTML payloads as text; none of them runs', async () => {
     const { page } = browser;
     await page.goto(url);
