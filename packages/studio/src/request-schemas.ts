@@ -40,8 +40,10 @@ function integer(min: number, max: number) {
 
 const cursor = z.string().min(1, 'must not be empty').max(4096, 'must be at most 4096 characters');
 
+/** A session or user id in a path. */
 export const IdSchema = id;
 
+/** `GET /api/sessions`. */
 export const ListSessionsQuerySchema = z.strictObject({
   userId: id.optional(),
   agentId: id.optional(),
@@ -49,20 +51,25 @@ export const ListSessionsQuerySchema = z.strictObject({
   limit: integer(1, MAX_PAGE_SIZE).optional(),
 });
 
+/** `?userId` of the routes on one session. */
 export const OwnerQuerySchema = z.strictObject({ userId: id.optional() });
 
+/** `GET /api/sessions/:id/runs`. */
 export const RunsQuerySchema = z.strictObject({
   userId: id.optional(),
   from: integer(0, Number.MAX_SAFE_INTEGER).optional(),
   limit: integer(1, MAX_PAGE_SIZE).optional(),
 });
 
+/** `GET /api/users/:userId/memories`. */
 export const MemoriesQuerySchema = z.strictObject({
   limit: integer(1, MAX_MEMORIES).optional(),
 });
 
+/** Routes that take no query parameters. */
 export const EmptyQuerySchema = z.strictObject({});
 
+/** `PATCH /api/sessions/:id`. */
 export const RenameBodySchema = z.strictObject({
   sessionName: z
     .string()
@@ -73,6 +80,7 @@ export const RenameBodySchema = z.strictObject({
     ),
 });
 
+/** `POST /api/sessions/:id/chat`. */
 export const ChatBodySchema = z.strictObject({
   message: z
     .string()
@@ -104,8 +112,14 @@ export function parseInput<TSchema extends z.ZodType>(
   } else {
     const name = issue.path.map(String).join('.');
     const got = 'input' in issue ? `, got ${describeValue(issue.input)}` : '';
-    const text = issue.code === 'invalid_type' ? `must be a ${issue.expected}` : issue.message;
-    message = `${where}${name === '' ? '' : ` '${name}'`} ${text}${got}`;
+    const text =
+      issue.code === 'invalid_type'
+        ? `must be ${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`
+        : issue.message;
+    // The root of a body is "body", the root of a query string "query string".
+    const subject =
+      name !== '' ? `${where} '${name}'` : where === 'body field' ? 'body' : 'query string';
+    message = `${subject} ${text}${got}`;
   }
   throw new BuddyError({ code: 'INVALID_ARGUMENT', message });
 }

@@ -426,8 +426,8 @@ describe.each(backends)('Studio API on $name', (backend) => {
       ],
       [{ sessionName: 42 }, "body field 'sessionName' must be a string, got 42"],
       [{ sessionName: 'ok', extra: true }, "unknown body field 'extra'"],
-      [null, 'must be a object'],
-      [['sessionName'], 'must be a object'],
+      [null, 'body must be an object, got null'],
+      [['sessionName'], 'body must be an object'],
     ])('rejects the body %j with 400', async (body, expected) => {
       const reply = await call(base, 'PATCH', `/api/sessions/${seeded.danaCart}`, { body });
       expect(expectError(reply, 400, 'INVALID_ARGUMENT')).toContain(expected);

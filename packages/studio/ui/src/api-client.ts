@@ -29,6 +29,7 @@ export function adoptTokenFromFragment(): boolean {
   return true;
 }
 
+/** Keeps the bearer token for this tab (sessionStorage, never a cookie). */
 export function setToken(token: string): void {
   sessionStorage.setItem(TOKEN_KEY, token);
 }

@@ -69,6 +69,7 @@ function Breadcrumbs(props: { route: Route }) {
   );
 }
 
+/** The Studio's page: header, breadcrumbs and the view of the current route. */
 export function App() {
   const route = useRoute();
   const [info, setInfo] = useState<StudioInfo | undefined>();

@@ -5,11 +5,13 @@
  */
 import { useEffect, useState } from 'preact/hooks';
 
+/** Where the UI is. */
 export type Route =
   | { name: 'home' }
   | { name: 'user'; userId: string }
   | { name: 'session'; sessionId: string; userId?: string };
 
+/** The route of a location hash; anything unknown is home. */
 export function parseRoute(hash: string): Route {
   const [path = '', search = ''] = hash.replace(/^#/, '').split('?');
   const parts = path.split('/').filter((part) => part !== '');
@@ -34,6 +36,7 @@ export function parseRoute(hash: string): Route {
   return { name: 'home' };
 }
 
+/** The hash link of a route. */
 export function href(route: Route): string {
   if (route.name === 'user') return `#/users/${encodeURIComponent(route.userId)}`;
   if (route.name === 'session') {
@@ -45,6 +48,7 @@ export function href(route: Route): string {
   return '#/';
 }
 
+/** Goes to a route. */
 export function navigate(route: Route): void {
   window.location.hash = href(route);
 }

@@ -1,6 +1,7 @@
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 
+/** What to ask, and what to do when the user confirms. */
 export interface ConfirmRequest {
   title: string;
   body: ComponentChildren;
