@@ -46,7 +46,14 @@ import type {
   RunResponse,
   SessionState,
 } from './agent-types.ts';
+import { createToolCallHistoryTool, createUpdateStateTool } from './agentic-tools.ts';
 import { createChatHistoryTool, createPreviousSessionsTool } from './builtin-tools.ts';
+import {
+  conservativeTokenCount,
+  createContextPlanner,
+  omittedRunsMarker,
+  prefixLength,
+} from './context-budget.ts';
 import { loadDefaultModel } from './default-model.ts';
 import { EventChannel } from './event-channel.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
@@ -163,12 +170,18 @@ export class Agent<
         }),
       );
     }
+    if (resolved.enableAgenticState) {
+      this.#builtinTools.push(createUpdateStateTool(resolved.stateSchema));
+    }
+    if (resolved.readToolCallHistory) {
+      this.#builtinTools.push(createToolCallHistoryTool(this.#storage));
+    }
     const names = new Set(resolved.tools.map((entry) => entry.name));
     for (const builtin of this.#builtinTools) {
       if (names.has(builtin.name)) {
         throw new BuddyError({
           code: 'INVALID_ARGUMENT',
-          message: `Agent: option 'tools' has a tool named '${builtin.name}', which is reserved for the built-in history tool`,
+          message: `Agent: option 'tools' has a tool named '${builtin.name}', which is reserved for a built-in tool`,
         });
       }
     }
@@ -359,14 +372,20 @@ export class Agent<
         { ...run.input, content: template(run.input.content) },
         runId,
       );
-      const system = this.#systemMessage({
-        sessionId,
-        userId,
-        state,
-        summary: record?.summary,
+      const systemParts = {
         memories,
-        template,
-      });
+        summary: record?.summary,
+        compose: (parts: {
+          memories: readonly UserMemory[];
+          summary: SessionSummaryRecord | undefined;
+          omittedRuns: number;
+        }) =>
+          withMarker(
+            this.#systemMessage({ sessionId, userId, state, ...parts, template }),
+            parts.omittedRuns,
+          ),
+      };
+      const system = systemParts.compose({ memories, summary: record?.summary, omittedRuns: 0 });
       const messages: Message[] = [
         ...(system === undefined
           ? []
@@ -374,6 +393,17 @@ export class Agent<
         ...history.flatMap((stored) => stored.messages),
         userMessage,
       ];
+      const budget = options.contextBudget;
+      const prepareRequest =
+        budget === undefined
+          ? undefined
+          : createContextPlanner({
+              budget,
+              count: budget.countTokens ?? model.countTokens?.bind(model) ?? conservativeTokenCount,
+              system: systemParts,
+              history,
+              prefixLength: prefixLength(messages, history),
+            });
       // 5. The model loop with tools.
       const toolContext: ToolContext = {
         agent: this as never,
@@ -395,6 +425,7 @@ export class Agent<
           ...(options.providerOptions === undefined
             ? {}
             : { settings: { providerOptions: options.providerOptions } }),
+          ...(prepareRequest === undefined ? {} : { prepareRequest }),
         }),
       );
       // 6. Persist atomically (nothing is stored when the state the tools left is not storable).
@@ -874,7 +905,7 @@ export class Agent<
     userId: string | undefined;
     state: Record<string, unknown>;
     summary: SessionSummaryRecord | undefined;
-    memories: UserMemory[];
+    memories: readonly UserMemory[];
     template: (text: string) => string;
   }): string | undefined {
     const options = this.#options;
@@ -943,6 +974,13 @@ export class Agent<
     };
     return host;
   }
+}
+
+/** The system text with the "runs left out" marker of the context budget, when runs were. */
+function withMarker(text: string | undefined, omittedRuns: number): string | undefined {
+  if (omittedRuns === 0) return text;
+  const marker = omittedRunsMarker(omittedRuns);
+  return text === undefined ? marker : `${text}\n\n${marker}`;
 }
 
 /** A model warning as one line of `RunResponse.warnings`. */
