@@ -1,9 +1,10 @@
 /**
  * `pnpm studio`: Buddy Studio on the sample app's database — the SQLite file `pnpm chat` uses
- * (`BUDDY_DB_FILE`, default `.buddy/buddy.db`) or Redis at `BUDDY_REDIS_URL` — with the offline
- * model and the cart tools for chat, so it needs no key and no network. Prints the URL.
+ * (`BUDDY_DB_FILE`, default `.buddy/buddy.db`) or Redis at `BUDDY_REDIS_URL` (keys under
+ * `BUDDY_REDIS_PREFIX`) — with the offline model and the cart tools for chat, so it needs no key
+ * and no network. Prints the URL.
  *
- *   pnpm studio [--db <file>] [--redis <url>] [--port <n>] [--host <host>]
+ *   pnpm studio [--db <file>] [--redis <url>] [--prefix <key prefix>] [--port <n>] [--host <host>]
  *
  * A host other than loopback needs a token: `BUDDY_STUDIO_TOKEN` (at least 16 characters); the
  * printed URL then carries it in its `#token=` fragment.
@@ -21,12 +22,13 @@ import { OfflineModel } from './offline-model.ts';
 /** The database `pnpm chat` opens when neither --db nor BUDDY_DB_FILE is given. */
 const CHAT_DB_FILE = '.buddy/buddy.db';
 const USAGE =
-  'Usage: pnpm studio [--db <file>] [--redis <url>] [--port <n>] [--host <host>]\nEnvironment: BUDDY_DB_FILE, BUDDY_REDIS_URL, BUDDY_STUDIO_PORT, BUDDY_STUDIO_HOST, BUDDY_STUDIO_TOKEN.';
+  'Usage: pnpm studio [--db <file>] [--redis <url>] [--prefix <key prefix>] [--port <n>] [--host <host>]\nEnvironment: BUDDY_DB_FILE, BUDDY_REDIS_URL, BUDDY_REDIS_PREFIX, BUDDY_STUDIO_PORT, BUDDY_STUDIO_HOST, BUDDY_STUDIO_TOKEN.';
 
 function parseFlags(argv: readonly string[]): Record<string, string | undefined> {
   const values: Record<string, string | undefined> = {
     db: process.env.BUDDY_DB_FILE,
     redis: process.env.BUDDY_REDIS_URL,
+    prefix: process.env.BUDDY_REDIS_PREFIX,
     port: process.env.BUDDY_STUDIO_PORT,
     host: process.env.BUDDY_STUDIO_HOST,
   };
@@ -36,7 +38,7 @@ function parseFlags(argv: readonly string[]): Record<string, string | undefined>
       console.log(USAGE);
       process.exit(0);
     }
-    const match = /^--(db|redis|port|host)(?:=(.*))?$/.exec(flag);
+    const match = /^--(db|redis|prefix|port|host)(?:=(.*))?$/.exec(flag);
     const value = match?.[2] ?? argv[index + 1];
     if (match === null || value === undefined || value === '' || value.startsWith('--')) {
       throw new BuddyError({
@@ -55,8 +57,10 @@ async function openStores(
 ): Promise<{ storage: SessionStorage; memoryDb: MemoryDb; where: string }> {
   const url = flags.redis;
   if (url !== undefined && url !== '') {
-    const storage = new RedisStorage({ url });
-    const memoryDb = new RedisMemoryDb({ url });
+    const prefix =
+      flags.prefix === undefined || flags.prefix === '' ? {} : { prefix: flags.prefix };
+    const storage = new RedisStorage({ url, ...prefix });
+    const memoryDb = new RedisMemoryDb({ url, ...prefix });
     try {
       await storage.listSessions({ limit: 1 });
     } catch (error) {
@@ -68,7 +72,7 @@ async function openStores(
         cause: error,
       });
     }
-    return { storage, memoryDb, where: `Redis at ${url}` };
+    return { storage, memoryDb, where: `Redis at ${url}, keys under ${storage.prefix}` };
   }
   const file = resolve(flags.db ?? CHAT_DB_FILE);
   mkdirSync(dirname(file), { recursive: true });
