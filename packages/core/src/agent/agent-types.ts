@@ -125,6 +125,22 @@ export interface AgentOptions<
   enableAgenticState?: boolean;
   /** Add the tool `get_tool_call_history({ num_calls? })`: this session's latest tool calls. */
   readToolCallHistory?: boolean;
+  /**
+   * Tracing with OpenTelemetry (SPEC §16.5), when `@opentelemetry/api` is installed and a tracer
+   * provider is registered: a `buddy.run` span per run with model, tool, storage and post-answer
+   * children. No message content and no user id unless asked.
+   */
+  telemetry?: TelemetryOptions;
+}
+
+/** `telemetry` of `new Agent(...)`. */
+export interface TelemetryOptions {
+  /** Trace runs when `@opentelemetry/api` is installed. Default `true`. */
+  enabled?: boolean;
+  /** Record message texts, tool arguments and results on spans. Default `false`. */
+  recordContent?: boolean;
+  /** Record the run's user id on the run span. Default `false`. */
+  recordUserId?: boolean;
 }
 
 /** Per-run overrides. They apply to this run only and never change the agent's own fields. */

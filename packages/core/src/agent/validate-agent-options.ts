@@ -9,7 +9,7 @@ import type { SessionStorage } from '../spec/session-storage-v1.ts';
 import { isTool, type Tool } from '../tools/tool.ts';
 import { assertId } from '../validation/identifier.ts';
 import { assertJsonObject } from '../validation/json-value.ts';
-import type { AgentOptions } from './agent-types.ts';
+import type { AgentOptions, TelemetryOptions } from './agent-types.ts';
 import { assertModel } from './assert-model.ts';
 import type { ContextBudget } from './context-budget.ts';
 
@@ -48,6 +48,7 @@ export interface ResolvedAgentOptions {
   contextBudget: ContextBudget | undefined;
   enableAgenticState: boolean;
   readToolCallHistory: boolean;
+  telemetry: TelemetryOptions;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
@@ -83,6 +84,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'contextBudget',
   'enableAgenticState',
   'readToolCallHistory',
+  'telemetry',
 ]);
 
 function fail(
@@ -331,6 +333,20 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
       );
     }
   }
+  const telemetry = options.telemetry ?? {};
+  if (!isPlainObject(telemetry)) {
+    fail(
+      `option 'telemetry' must be { enabled?, recordContent?, recordUserId? }, got ${describeValue(telemetry)}`,
+    );
+  }
+  for (const key of Object.keys(telemetry)) {
+    if (!['enabled', 'recordContent', 'recordUserId'].includes(key)) {
+      fail(
+        `option 'telemetry' has an unknown key '${key}' (known: enabled, recordContent, recordUserId)`,
+      );
+    }
+    boolean(telemetry, key, false);
+  }
   const postAnswerTimeoutMs = count(options, 'postAnswerTimeoutMs', 60_000);
   if (postAnswerTimeoutMs < 1)
     fail(`option 'postAnswerTimeoutMs' must be at least 1, got ${postAnswerTimeoutMs}`);
@@ -374,5 +390,6 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
     contextBudget: contextBudget as ContextBudget | undefined,
     enableAgenticState: boolean(options, 'enableAgenticState', false),
     readToolCallHistory: boolean(options, 'readToolCallHistory', false),
+    telemetry: telemetry as TelemetryOptions,
   };
 }
