@@ -33,7 +33,7 @@ import type {
 import { sessionOwnershipError, storageClosedError } from '../storage/storage-helpers.ts';
 import { assertSessionName } from '../storage/write-validators.ts';
 import { templateState } from '../templating/template-state.ts';
-import type { Tool, ToolContext } from '../tools/tool.ts';
+import { isTool, type Tool, type ToolContext } from '../tools/tool.ts';
 import { assertId, assertOptionalId } from '../validation/identifier.ts';
 import { assertJsonObject, cloneJson } from '../validation/json-value.ts';
 import { isPlainObject, readOptions } from '../validation/options.ts';
@@ -939,7 +939,16 @@ export class Agent<
     if (!enableAgenticMemory || userId === undefined || memory?.agentTools === undefined) {
       return this.tools;
     }
-    return [...this.tools, ...memory.agentTools({ userId, signal })];
+    const extra = memory.agentTools({ userId, signal });
+    for (const entry of extra) {
+      if (!isTool(entry)) {
+        throw new BuddyError({
+          code: 'INVALID_ARGUMENT',
+          message: `Agent: the memory's agentTools() returned ${describeValue(entry)}, which is not a tool made with tool()`,
+        });
+      }
+    }
+    return [...this.tools, ...(extra as Tool[])];
   }
 
   #getModel(): Promise<Model> {

@@ -9,7 +9,6 @@
  * 2. after the run is persisted: `updateSessionSummary` and/or `updateUserMemories`.
  * A rejection in step 2 never fails the run: the Agent turns it into `RunResponse.warnings`.
  */
-import type { Tool } from '../tools/tool.ts';
 import type { Logger } from './logger.ts';
 import type { UserMemory } from './memory-db-v1.ts';
 import type {
@@ -93,7 +92,16 @@ export interface AgentMemoryV1 {
    * passes, no other user's row is read or written). The Agent adds them with
    * `enableAgenticMemory`.
    */
-  agentTools?(input: { userId: string; signal?: AbortSignal }): Tool[];
+  agentTools?(input: { userId: string; signal?: AbortSignal }): readonly AgentMemoryTool[];
+}
+
+/**
+ * A tool an extension gives the agent: made with `tool()` from `@buddy/core` (the Agent checks),
+ * described here only by what the contract needs, so the contract stays free of runtime types.
+ */
+export interface AgentMemoryTool {
+  readonly name: string;
+  readonly description: string | undefined;
 }
 
 /** The current agent-memory contract. */
