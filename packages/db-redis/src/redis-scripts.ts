@@ -58,8 +58,8 @@ end`;
  *       clock), 10 ttl seconds ('0'), 11 release the lease ('1'/'0'), 12 run id,
  *       13 incarnation for a new session, 14 deadline (server ms, '0' = none).
  * Returns {'ok', index, version, updated_at, owner, agent, released, server ms, created},
- * {'dup', 'index:version:updated_at', server ms}, {'late', server ms}, or
- * {'lease'|'owner', owner, agent, updated_at, server ms}.
+ * {'dup', 'index:version:updated_at', server ms}, or
+ * {'late'|'lease'|'owner', owner, agent, updated_at, server ms}.
  */
 export const APPEND_RUN = luaScript(
   'append_run',
@@ -68,13 +68,15 @@ export const APPEND_RUN = luaScript(
 local server = server_ms()
 local done = redis.call('HGET', KEYS[4], ARGV[12])
 if done then return {'dup', done, int(server)} end
-local deadline = tonumber(ARGV[14])
-if deadline > 0 and server > deadline then return {'late', int(server)} end
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 local owner, agent, previous = false, false, false
 if exists then
   local current = redis.call('HMGET', KEYS[1], 'user_id', 'agent_id', 'updated_at')
   owner, agent, previous = current[1], current[2], current[3]
+end
+local deadline = tonumber(ARGV[14])
+if deadline > 0 and server > deadline then
+  return {'late', owner, agent, previous, int(server)}
 end
 if ARGV[1] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then
   return {'lease', owner, agent, previous, int(server)}
@@ -148,27 +150,32 @@ return {int(server_ms()), redis.call('HGET', KEYS[1], ARGV[1])}
  *       7 state JSON, 8 has summary, 9 summary JSON, 10 summary runsCovered, 11 now, 12 ttl
  *       seconds, 13 expected incarnation ('' = any), 14 incarnation for a new session,
  *       15 deadline (server ms, '0' = none).
- * Returns {'ok', created, ...SESSION_FIELDS values}, {'owner', owner, agent, updated_at, server},
- * {'gone', server} or {'late', server}.
+ * Returns {'ok', created, ...SESSION_FIELDS values} or
+ * {'owner'|'gone'|'late', owner, agent, updated_at, server ms}.
  */
 export const UPSERT_SESSION = luaScript(
   'upsert_session',
   3,
   `${HELPERS}
 local server = server_ms()
-local deadline = tonumber(ARGV[15])
-if deadline > 0 and server > deadline then return {'late', int(server)} end
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 local now = ARGV[11]
+local current = {false, false, false, false, false, false, false}
+if exists then
+  current = redis.call('HMGET', KEYS[1], 'user_id', 'agent_id', 'updated_at', 'summary_runs',
+    'summary', 'incarnation', 'created_at')
+end
+local deadline = tonumber(ARGV[15])
+if deadline > 0 and server > deadline then
+  return {'late', current[1], current[2], current[3], int(server)}
+end
 if ARGV[13] ~= '' then
-  if not exists then return {'gone', int(server)} end
-  local stored = redis.call('HMGET', KEYS[1], 'incarnation', 'created_at')
-  local incarnation = stored[1] or ('legacy:' .. tostring(stored[2]))
-  if incarnation ~= ARGV[13] then return {'gone', int(server)} end
+  local incarnation = current[6] or ('legacy:' .. tostring(current[7]))
+  if not exists or incarnation ~= ARGV[13] then
+    return {'gone', current[1], current[2], current[3], int(server)}
+  end
 end
 if exists then
-  local current = redis.call('HMGET', KEYS[1], 'user_id', 'agent_id', 'updated_at', 'summary_runs',
-    'summary')
   if ARGV[1] == '1' and current[1] ~= ARGV[2] then
     return {'owner', current[1], current[2], current[3], int(server)}
   end

@@ -761,44 +761,6 @@ describe.skipIf(!hasRedis)('RedisStorage', () => {
       expect(names.filter((args) => args[0]?.toLowerCase() === 'evalsha')).toHaveLength(1);
     });
 
-    it('falls back to the raise script on a server without ZADD GT (Redis < 6.2)', async () => {
-      const client = ownClient();
-      // Redis 6.0 answers `ZADD key GT score member` with "ERR syntax error"; an unknown flag
-      // gets the same answer from this server.
-      const pipelineOf = client.pipeline.bind(client);
-      client.pipeline = ((...args: Parameters<Redis['pipeline']>) => {
-        const pipeline = pipelineOf(...args);
-        const zadd = pipeline.zadd.bind(pipeline) as (...input: unknown[]) => unknown;
-        (pipeline as unknown as { zadd: unknown }).zadd = (key: string, ...rest: unknown[]) =>
-          rest[0] === 'GT' ? zadd(key, 'OLDSERVER', ...rest.slice(1)) : zadd(key, ...rest);
-        return pipeline;
-      }) as Redis['pipeline'];
-      const storage = open({ client });
-      const keys = keysOf(storage);
-      const sessionId = uniqueId('old-server');
-      const check = async () => {
-        const { updatedAt } = (await storage.getSession(sessionId)) ?? {};
-        for (const key of [keys.allIndex(), keys.userIndex('dana'), keys.agentIndex('agent-1')]) {
-          expect(await raw.zscore(key, sessionId)).toBe(String(updatedAt));
-        }
-      };
-      const append = (text: string) =>
-        storage.appendRun({
-          sessionId,
-          userId: 'dana',
-          agentId: 'agent-1',
-          run: makeRun(sessionId, text),
-          sessionState: {},
-        });
-      // The refusal costs one extra round trip, once; the indexes are right either way.
-      expect(await countWrites(client, async () => void (await append('a')))).toBe(2);
-      await check();
-      await new Promise((resolve) => setTimeout(resolve, 3));
-      expect(await countWrites(client, async () => void (await append('b')))).toBe(1);
-      await check();
-      expect((await storage.listSessions({ userId: 'dana' })).sessions).toHaveLength(1);
-    });
-
     it('indexes a session under its stored owner and agent when a caller passes neither', async () => {
       const storage = open();
       const other = open({ prefix: storage.prefix });

@@ -87,7 +87,7 @@ import {
   RedisSessionIndex,
   toEntries,
 } from './redis-session-index.ts';
-import { afterIndexStep } from './redis-test-hooks.ts';
+import { afterIndexStep, type IndexStepHook } from './redis-test-hooks.ts';
 import {
   type ClockSample,
   ServerClock,
@@ -129,14 +129,12 @@ type AppendReply =
       created: boolean;
     }
   | { status: 'dup'; result: AppendRunResult; serverMs: number }
-  | { status: 'late'; serverMs: number }
-  | { status: 'lease' | 'owner'; truth: IndexTruth; serverMs: number };
+  | { status: 'late' | 'lease' | 'owner'; truth: IndexTruth; serverMs: number };
 
 /** The replies of `UPSERT_SESSION`, by status word. */
 type UpsertReply =
   | { status: 'ok'; created: boolean; values: Reply }
-  | { status: 'owner'; truth: IndexTruth; serverMs: number }
-  | { status: 'gone' | 'late'; serverMs: number };
+  | { status: 'owner' | 'gone' | 'late'; truth: IndexTruth; serverMs: number };
 
 /** The replies of `DELETE_SESSION`, by status word. */
 type DeleteReply =
@@ -185,7 +183,6 @@ function parseAppendReply(reply: Reply): AppendReply {
         serverMs: Number(reply[2]),
       };
     case 'late':
-      return { status: 'late', serverMs: Number(reply[1]) };
     case 'lease':
     case 'owner':
       return {
@@ -206,14 +203,13 @@ function parseUpsertReply(reply: Reply): UpsertReply {
     case 'ok':
       return { status: 'ok', created: reply[1] === '1', values: reply.slice(2) };
     case 'owner':
+    case 'gone':
+    case 'late':
       return {
-        status: 'owner',
+        status: reply[0],
         truth: truthOf(reply[1], reply[2], reply[3]),
         serverMs: Number(reply[4]),
       };
-    case 'gone':
-    case 'late':
-      return { status: reply[0], serverMs: Number(reply[1]) };
     default:
       throw new BuddyError({
         code: 'INTERNAL',
@@ -435,21 +431,8 @@ export class RedisStorage implements SessionStorage {
     }
     const reply = parseUpsertReply(raw);
     if (reply.status !== 'ok') {
-      const truth =
-        reply.status === 'owner'
-          ? reply.truth
-          : { ...this.#index.guess(input), updatedAt: undefined };
       // A refused write may have raised index entries of a session that stays as it was.
-      if (reply.status === 'owner')
-        await this.#index.reconcile(sessionId, touched, String(now), truth);
-      else
-        await this.#index
-          .reconcile(sessionId, touched, String(now), {
-            userId: undefined,
-            agentId: undefined,
-            updatedAt: undefined,
-          })
-          .catch(() => undefined);
+      await this.#index.reconcile(sessionId, touched, String(now), reply.truth);
       if (reply.status === 'owner') throw sessionOwnershipError(sessionId, userId);
       if (reply.status === 'gone') throw notFoundIncarnation(sessionId);
       throw lateWriteError('upsertSession', sessionId);
@@ -562,15 +545,9 @@ export class RedisStorage implements SessionStorage {
         this.#leaseClocks.delete(leaseToken);
       return reply.result;
     }
-    if (reply.status === 'late') {
-      // The entries raised for a write that did not happen are put back where the session is.
-      await this.#index.reconcile(sessionId, touched, triedScore, {
-        ...this.#index.guess(input),
-        updatedAt: undefined,
-      });
-      throw lateWriteError('appendRun', sessionId);
-    }
+    // The entries raised for a write that did not happen are put back where the session is.
     await this.#index.reconcile(sessionId, touched, triedScore, reply.truth);
+    if (reply.status === 'late') throw lateWriteError('appendRun', sessionId);
     if (reply.status === 'lease') {
       if (leaseToken !== undefined) this.#leaseClocks.delete(leaseToken);
       throw leaseLostError(sessionId);
@@ -811,20 +788,20 @@ export class RedisStorage implements SessionStorage {
           throw this.#connection.translate(error, operation, sessionId);
         },
       );
-      const hook = this[afterIndexStep] as ((sessionId: string) => void) | undefined;
-      hook?.(sessionId);
+      const hook = this[afterIndexStep] as IndexStepHook | undefined;
+      await hook?.(sessionId);
       return (await withTimeout(
         script(this.#connection.client) as Promise<Reply>,
         timeoutMs,
         timedOut,
       )) as Reply;
     }
-    const hook = this[afterIndexStep] as ((sessionId: string) => void) | undefined;
+    const hook = this[afterIndexStep] as IndexStepHook | undefined;
     const calls = [...this.#index.raiseCalls(indexKeys, score, sessionId), script];
     if (hook !== undefined) {
       // Test hook: the index step alone, then the crash, as on a Cluster.
       await this.#connection.batchValues(calls.slice(0, -1), operation, sessionId);
-      hook(sessionId);
+      await hook(sessionId);
     }
     const results = await withTimeout(
       this.#connection.transaction(hook === undefined ? calls : [script], operation, sessionId),
