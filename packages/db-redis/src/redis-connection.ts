@@ -297,17 +297,17 @@ export class RedisConnection {
 
   /**
    * Standalone only: the commands as one `MULTI`/`EXEC` transaction (one round trip, executed
-   * without any other client's command in between). Each reply or error in order.
+   * without any other client's command in between). Each reply or error in order. A failure of
+   * the transaction as a whole rejects with the raw ioredis error (untranslated), so a write can
+   * tell a refused transaction from a reply that never came.
    */
-  async transaction(
-    calls: readonly BatchCall[],
-    operation: string,
-    sessionId?: string,
-  ): Promise<Settled[]> {
+  async transaction(calls: readonly BatchCall[]): Promise<Settled[]> {
     this.assertOpen();
     const multi = (this.client as Redis).multi();
     for (const call of calls) void call(multi);
-    return this.execSettled(multi, operation, sessionId);
+    const replies = await multi.exec();
+    if (replies === null) throw new Error('the transaction was discarded');
+    return replies.map(([error, value]) => ({ value, error: error ?? undefined }));
   }
 
   /** Executes a pipeline and returns each reply or error, so callers can judge them one by one. */

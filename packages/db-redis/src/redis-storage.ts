@@ -804,7 +804,7 @@ export class RedisStorage implements SessionStorage {
       await hook(sessionId);
     }
     const results = await withTimeout(
-      this.#connection.transaction(hook === undefined ? calls : [script], operation, sessionId),
+      this.#connection.transaction(hook === undefined ? calls : [script]),
       timeoutMs,
       timedOut,
     );
