@@ -296,17 +296,16 @@ export class RedisConnection {
   }
 
   /**
-   * Standalone only: the commands as one `MULTI`/`EXEC` transaction (one round trip, executed
-   * without any other client's command in between). Each reply or error in order. A failure of
-   * the transaction as a whole rejects with the raw ioredis error (untranslated), so a write can
-   * tell a refused transaction from a reply that never came.
+   * Standalone only: the commands as one pipeline (one round trip, in order). Each reply or error
+   * in order. A failure of the pipeline as a whole rejects with the raw ioredis error
+   * (untranslated), so a write can tell a refused command from a reply that never came.
    */
-  async transaction(calls: readonly BatchCall[]): Promise<Settled[]> {
+  async pipelineRaw(calls: readonly BatchCall[]): Promise<Settled[]> {
     this.assertOpen();
-    const multi = (this.client as Redis).multi();
-    for (const call of calls) void call(multi);
-    const replies = await multi.exec();
-    if (replies === null) throw new Error('the transaction was discarded');
+    const pipeline = this.client.pipeline();
+    for (const call of calls) void call(pipeline);
+    const replies = await pipeline.exec();
+    if (replies === null) throw new Error('the pipeline was discarded');
     return replies.map(([error, value]) => ({ value, error: error ?? undefined }));
   }
 
@@ -324,7 +323,7 @@ export class RedisConnection {
       throw this.translate(error, operation, sessionId);
     }
     if (replies === null) {
-      throw this.translate(new Error('the transaction was discarded'), operation, sessionId);
+      throw this.translate(new Error('the pipeline was discarded'), operation, sessionId);
     }
     return replies.map(([error, value]) => ({ value, error: error ?? undefined }));
   }

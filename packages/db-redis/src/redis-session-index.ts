@@ -9,13 +9,15 @@
  *    session when the write then fails);
  * 2. after it, `reconcile` fixes what the write's reply shows to be wrong (a refused write, a
  *    wrong guess of the owner, a clock behind the stored `updatedAt`), and on a Cluster re-raises
- *    the entries of a session the write created (a concurrent delete may have removed them);
+ *    the entries of a session the write created (a concurrent delete may have removed them in
+ *    the gap between the two steps);
  * 3. listing repairs what is left: an entry whose score disagrees with its session is moved to
  *    the session's `updatedAt`; an entry of a missing session or of another owner is skipped,
  *    and removed once older than `INDEX_GRACE_MS` (a younger one may belong to a write still in
  *    flight).
  *
- * On a standalone server steps 1 and the write are one `MULTI` (atomic, one round trip).
+ * On a standalone server step 1 and the write are one pipeline (one round trip); on a Cluster they
+ * are two steps, because they live in different slots.
  */
 import type { ListSessionsResult, Logger, SessionInfo } from '@buddy/core';
 import { describeValue } from '@buddy/core';
@@ -201,7 +203,8 @@ export class RedisSessionIndex {
   /**
    * Step 2: makes the indexes agree with what the write's reply showed, only where they do not
    * already (the normal turn has nothing to fix: no round trip). `touched` are the keys raised
-   * to `triedScore` in step 1; `created` re-raises the entries of a new session on a Cluster.
+   * to `triedScore` in step 1; on a Cluster, `created` re-raises the entries of a new session (one
+   * more round trip, once per session).
    * A failed repair is left to listing.
    */
   async reconcile(

@@ -14,7 +14,7 @@
  *
  * Sharp edges:
  * - An Agent turn costs two round trips on a standalone server: the lease taken with the session
- *   read (`readSession`), and the append (index raise, script, lease release in one `MULTI`).
+ *   read (`readSession`), and the append (index raise, script, lease release in one pipeline).
  *   On a Cluster the index raise is its own step: three.
  * - Every session write carries a deadline on the server's clock and is refused after it; an
  *   append whose reply never came is resolved by asking the server whether its run id is stored
@@ -768,8 +768,8 @@ export class RedisStorage implements SessionStorage {
   }
 
   /**
-   * Sends a session write with its index step: one `MULTI` on a standalone server (index raise
-   * and script atomically), two steps on a Cluster (index raise, then the script). Resolves with
+   * Sends a session write with its index step: one pipeline on a standalone server (index raise,
+   * then the script, in one round trip), two steps on a Cluster (index raise, then the script). Resolves with
    * the script's reply; rejects with the raw error (or a translated one from the index step,
    * before the script was sent). Times out after the command timeout.
    */
@@ -804,12 +804,12 @@ export class RedisStorage implements SessionStorage {
       await hook(sessionId);
     }
     const results = await withTimeout(
-      this.#connection.transaction(hook === undefined ? calls : [script]),
+      this.#connection.pipelineRaw(hook === undefined ? calls : [script]),
       timeoutMs,
       timedOut,
     );
     const last = results.at(-1);
-    if (last === undefined) throw new Error('the transaction returned no reply');
+    if (last === undefined) throw new Error('the pipeline returned no reply');
     if (last.error !== undefined) throw last.error;
     return last.value as Reply;
   }
