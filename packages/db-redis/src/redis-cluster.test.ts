@@ -297,7 +297,6 @@ describe.skipIf(!hasBinary)('Redis Cluster', () => {
     expect(failures.length).toBeGreaterThan(0);
     const codes = new Map<string, number>();
     for (const failure of failures) codes.set(failure.code, (codes.get(failure.code) ?? 0) + 1);
-    // biome-ignore lint/suspicious/noConsole: the test reports how long turns failed
     console.log(
       `[failover] turns failed for ${(lastFailureAt ?? 0) - (firstFailureAt ?? 0)} ms after the master was killed (${failures.length} failed turns: ${JSON.stringify(Object.fromEntries(codes))})`,
     );

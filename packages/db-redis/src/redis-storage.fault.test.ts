@@ -110,7 +110,6 @@ describe.skipIf(!hasBinary)('RedisStorage under real faults', () => {
     expect(failures.length).toBeGreaterThan(0);
     const codes = new Map<string, number>();
     for (const failure of failures) codes.set(failure.code, (codes.get(failure.code) ?? 0) + 1);
-    // biome-ignore lint/suspicious/noConsole: the test reports how turns failed
     console.log(
       `[kill/restart] failed turns by code: ${JSON.stringify(Object.fromEntries(codes))}`,
     );

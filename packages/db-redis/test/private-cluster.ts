@@ -5,7 +5,7 @@
  * stopped by pid.
  */
 import { spawn } from 'node:child_process';
-import { Cluster, type ClusterOptions, type Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { PrivateRedis } from './private-redis.ts';
 
 function sleep(ms: number): Promise<void> {
@@ -77,11 +77,10 @@ export class PrivateCluster {
   }
 
   /** A Cluster client on these nodes (the caller quits it). */
-  client(options: ClusterOptions = {}): Cluster {
+  client(): Cluster {
     const client = new Cluster(this.nodes, {
       clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
-      ...options,
-      redisOptions: { commandTimeout: 5_000, maxRetriesPerRequest: 2, ...options.redisOptions },
+      redisOptions: { commandTimeout: 5_000, maxRetriesPerRequest: 2 },
     });
     client.on('error', () => {});
     return client;
