@@ -5,10 +5,12 @@
  */
 import { Agent, BuddyError, silentLogger, tool } from '@buddy/core';
 import { MockModel } from '@buddy/testkit';
-import { uniqueId } from '@buddy/testkit/storage';
+import { expectBuddyError } from '@buddy/testkit/fetch';
+import { makeRun, uniqueId } from '@buddy/testkit/storage';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { FaultProxy } from '../test/fault-proxy.ts';
 import { PrivateRedis, requireRedisServerBinary } from '../test/private-redis.ts';
 import { RedisStorage } from './redis-storage.ts';
 
@@ -181,4 +183,70 @@ describe.skipIf(!hasBinary)('RedisStorage under real faults', () => {
     await storage.close();
     client.disconnect();
   }, 60_000);
+
+  describe('a connection lost mid-append (a proxy drops the request or the reply, then resets)', () => {
+    async function throughProxy(options: { autoResend: boolean }) {
+      const proxy = await FaultProxy.start(server.port);
+      const client = new Redis({
+        port: proxy.port,
+        commandTimeout: 1_000,
+        autoResendUnfulfilledCommands: options.autoResend,
+      });
+      client.on('error', () => {});
+      const storage = new RedisStorage({ client, prefix: `${uniqueId('proxy')}:` });
+      const sessionId = uniqueId('lost');
+      await storage.appendRun({ sessionId, run: makeRun(sessionId, 'seed'), sessionState: {} });
+      const cleanup = async () => {
+        await storage.close();
+        client.disconnect();
+        await proxy.stop();
+      };
+      return { proxy, storage, sessionId, cleanup };
+    }
+
+    it('stores a resent append once: the reply was lost after the write, ioredis resends it', async () => {
+      const { proxy, storage, sessionId, cleanup } = await throughProxy({ autoResend: true });
+      const run = makeRun(sessionId, 'resent');
+      proxy.arm({ marker: run.runId, lose: 'reply' });
+      const result = await storage.appendRun({ sessionId, run, sessionState: { n: 1 } });
+      expect(proxy.resets).toBe(1);
+      expect(result.index).toBe(1);
+      const runs = await storage.getRuns({ sessionId });
+      expect(runs.map((stored) => stored.runId).filter((id) => id === run.runId)).toHaveLength(1);
+      expect(runs).toHaveLength(2);
+      await cleanup();
+    });
+
+    it('asks the server when a reply is lost and nothing resends it: the stored run is reported stored', async () => {
+      const { proxy, storage, sessionId, cleanup } = await throughProxy({ autoResend: false });
+      const run = makeRun(sessionId, 'landed');
+      proxy.arm({ marker: run.runId, lose: 'reply' });
+      const result = await storage.appendRun({ sessionId, run, sessionState: { n: 1 } });
+      expect(proxy.resets).toBe(1);
+      expect(result.index).toBe(1);
+      expect((await storage.getRuns({ sessionId })).map((stored) => stored.runId)).toEqual([
+        expect.any(String),
+        run.runId,
+      ]);
+      await cleanup();
+    });
+
+    it('reports a request lost before the server saw it as not stored (retryable), and it never lands', async () => {
+      const { proxy, storage, sessionId, cleanup } = await throughProxy({ autoResend: false });
+      const run = makeRun(sessionId, 'lost');
+      proxy.arm({ marker: run.runId, lose: 'request' });
+      const error = await expectBuddyError(
+        storage.appendRun({ sessionId, run, sessionState: { n: 1 } }),
+        'STORAGE_UNAVAILABLE',
+        'never will be',
+      );
+      expect(error.retryable).toBe(true);
+      expect((error.details as { runId?: string }).runId).toBe(run.runId);
+      await sleep(200);
+      expect(await storage.getRuns({ sessionId })).toHaveLength(1);
+      const retried = await storage.appendRun({ sessionId, run, sessionState: { n: 1 } });
+      expect(retried.index).toBe(1);
+      await cleanup();
+    });
+  });
 });
