@@ -444,13 +444,28 @@ export class SqliteStorage implements SessionStorage {
         throw leaseLostError(sessionId);
       }
     }
-    // Only the counters: the turn path never reads the state, the summary or older runs.
-    const head = statements.selectSessionHead.get(sessionId);
-    if (head !== undefined && !isAllowedOwner(head.user_id ?? undefined, input.userId)) {
-      throw sessionOwnershipError(sessionId, input.userId);
-    }
-    const index = head?.run_count ?? 0;
-    if (head === undefined) {
+    // One statement on the session row for an existing session of this owner; the state, the
+    // summary and older runs are never read.
+    const updated = statements.updateSessionAfterRun.get({
+      sessionId,
+      userId: input.userId ?? null,
+      state,
+      sessionName: input.sessionName ?? null,
+      now,
+    });
+    let result: AppendRunResult;
+    if (updated !== undefined) {
+      result = {
+        index: updated.run_count - 1,
+        version: updated.version,
+        updatedAt: updated.updated_at,
+      };
+    } else {
+      // No row updated: another user's session, or a new one.
+      if (statements.selectSessionHead.get(sessionId) !== undefined) {
+        throw sessionOwnershipError(sessionId, input.userId);
+      }
+      // Rows left behind by an interrupted manual delete must not shift the new session's runs.
       statements.deleteRuns.run(sessionId);
       statements.insertSession.run({
         sessionId,
@@ -463,21 +478,9 @@ export class SqliteStorage implements SessionStorage {
         runCount: 1,
         now,
       });
-    } else {
-      statements.updateSessionAfterRun.run({
-        sessionId,
-        state,
-        sessionName: input.sessionName ?? null,
-        now,
-      });
+      result = { index: 0, version: 1, updatedAt: now };
     }
-    statements.insertRun.run(sessionId, index, `{"index":${index},${runTail}`);
-    const result: AppendRunResult = {
-      index,
-      version: head === undefined ? 1 : head.version + 1,
-      // The same max() the UPDATE applied: updatedAt never goes backwards for a session.
-      updatedAt: head === undefined ? now : Math.max(head.updated_at, now),
-    };
+    statements.insertRun.run(sessionId, result.index, `{"index":${result.index},${runTail}`);
     if (releaseLease) result.leaseReleased = true;
     return result;
   }
@@ -671,7 +674,11 @@ function prepareStatements(connection: SqliteConnection, names: SessionTableName
     selectSessionHead: connection.prepare<SessionHeadRow>(sql.selectSessionHead),
     selectSessionForUpsert: connection.prepare<UpsertCheckRow>(sql.selectSessionForUpsert),
     insertSession: connection.prepare(sql.insertSession),
-    updateSessionAfterRun: connection.prepare(sql.updateSessionAfterRun),
+    updateSessionAfterRun: connection.prepare<{
+      version: number;
+      run_count: number;
+      updated_at: number;
+    }>(sql.updateSessionAfterRun),
     updateSession: connection.prepare(sql.updateSession),
     deleteSession: connection.prepare(sql.deleteSession),
     insertRun: connection.prepare(sql.insertRun),

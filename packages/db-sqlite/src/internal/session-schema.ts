@@ -125,19 +125,25 @@ export function sessionSql(names: SessionTableNames) {
   const leases = quoteIdentifier(names.leases);
   return {
     selectSession: `SELECT ${SESSION_COLUMNS} FROM ${sessions} WHERE session_id = ?`,
-    /** The small columns appendRun needs: never the state, summary or any run. */
+    /** The owner and counters, for deletion and for telling "missing" from "not yours". */
     selectSessionHead: `SELECT user_id, version, run_count, updated_at FROM ${sessions} WHERE session_id = ?`,
     /** What upsertSession checks before it writes: owner, incarnation, the summary rule. */
     selectSessionForUpsert: `SELECT user_id, incarnation, created_at, summary FROM ${sessions} WHERE session_id = ?`,
     insertSession: `INSERT INTO ${sessions} (${SESSION_COLUMNS})
       VALUES (@sessionId, @incarnation, @userId, @agentId, @sessionName, @state, @summary, 1, @runCount, @now, @now)`,
+    /**
+     * The turn's only statement on the session row: checks the owner in its WHERE (no row comes
+     * back for another user's session or a missing one) and returns the new counters, so the turn
+     * path never reads the state, the summary or older runs, and reads the row once.
+     */
     updateSessionAfterRun: `UPDATE ${sessions} SET
         state = @state,
         session_name = COALESCE(@sessionName, session_name),
         version = version + 1,
         run_count = run_count + 1,
         updated_at = MAX(updated_at, @now)
-      WHERE session_id = @sessionId`,
+      WHERE session_id = @sessionId AND (@userId IS NULL OR user_id = @userId)
+      RETURNING version, run_count, updated_at`,
     updateSession: `UPDATE ${sessions} SET
         state = COALESCE(@state, state),
         session_name = COALESCE(@sessionName, session_name),
