@@ -84,7 +84,7 @@ describe('SqliteMemoryDb (SQLite specifics)', () => {
     await expectBuddyError(
       () => new SqliteMemoryDb({ table: 'x' } as unknown as { tableName: string }),
       'INVALID_ARGUMENT',
-      '"table"',
+      "'table'",
     );
     expect(track(createSqliteMemoryDb()).tableName).toBe('buddy_memories');
   });

@@ -161,7 +161,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
       await expectBuddyError(
         () => new SqliteStorage({ dbfile: 'x.db' } as unknown as { dbFile: string }),
         'INVALID_ARGUMENT',
-        '"dbfile"',
+        "'dbfile'",
       );
       await expectBuddyError(
         () => new SqliteStorage({ database: {} as Database.Database }),
@@ -738,27 +738,43 @@ describe('SqliteStorage (SQLite specifics)', () => {
     it('reads a session from before incarnations as legacy:<createdAt>, fences writes on it, and tells a recreated one apart', async () => {
       const db = track(new Database(':memory:'));
       const storage = track(new SqliteStorage({ database: db }));
-      await storage.appendRun({ sessionId: 'old', run: makeRun('old', 'a'), sessionState: {} });
+      const first = await storage.appendRun({
+        sessionId: 'old',
+        run: makeRun('old', 'a'),
+        sessionState: {},
+      });
+      expect(first.incarnation).toBe((await storage.getSession('old'))?.incarnation);
       db.prepare(
         `UPDATE "${names.sessions}" SET incarnation = NULL, created_at = 1000 WHERE session_id = 'old'`,
       ).run();
       expect((await storage.getSession('old'))?.incarnation).toBe('legacy:1000');
+      const appended = await storage.appendRun({
+        sessionId: 'old',
+        run: makeRun('old', 'b'),
+        sessionState: {},
+      });
+      expect(appended.incarnation).toBe('legacy:1000');
       const summary = { summary: 'old times', runsCovered: 1, updatedAt: 2000 };
       const written = await storage.upsertSession({
         sessionId: 'old',
         summary,
         expectedIncarnation: 'legacy:1000',
       });
-      expect(written).toMatchObject({ incarnation: 'legacy:1000', summary });
+      expect(written).toMatchObject({ incarnation: 'legacy:1000', summary, runCount: 2 });
       await expectBuddyError(
         storage.upsertSession({ sessionId: 'old', summary, expectedIncarnation: 'legacy:999' }),
         'NOT_FOUND',
         '"old"',
       );
       await storage.deleteSession('old');
-      await storage.appendRun({ sessionId: 'old', run: makeRun('old', 'b'), sessionState: {} });
+      const again = await storage.appendRun({
+        sessionId: 'old',
+        run: makeRun('old', 'c'),
+        sessionState: {},
+      });
       const recreated = await storage.getSession('old');
       expect(recreated?.incarnation).toMatch(/^[0-9a-f-]{36}$/);
+      expect(again.incarnation).toBe(recreated?.incarnation);
       await expectBuddyError(
         storage.upsertSession({ sessionId: 'old', summary, expectedIncarnation: 'legacy:1000' }),
         'NOT_FOUND',

@@ -457,6 +457,7 @@ export class SqliteStorage implements SessionStorage {
     if (updated !== undefined) {
       result = {
         index: updated.run_count - 1,
+        incarnation: incarnationOf(updated),
         version: updated.version,
         updatedAt: updated.updated_at,
       };
@@ -466,10 +467,11 @@ export class SqliteStorage implements SessionStorage {
         throw sessionOwnershipError(sessionId, input.userId);
       }
       // Rows left behind by an interrupted manual delete must not shift the new session's runs.
+      const incarnation = newIncarnation();
       statements.deleteRuns.run(sessionId);
       statements.insertSession.run({
         sessionId,
-        incarnation: newIncarnation(),
+        incarnation,
         userId: input.userId ?? null,
         agentId: input.agentId ?? null,
         sessionName: input.sessionName ?? null,
@@ -478,7 +480,7 @@ export class SqliteStorage implements SessionStorage {
         runCount: 1,
         now,
       });
-      result = { index: 0, version: 1, updatedAt: now };
+      result = { index: 0, incarnation, version: 1, updatedAt: now };
     }
     statements.insertRun.run(sessionId, result.index, `{"index":${result.index},${runTail}`);
     if (releaseLease) result.leaseReleased = true;
@@ -678,6 +680,8 @@ function prepareStatements(connection: SqliteConnection, names: SessionTableName
       version: number;
       run_count: number;
       updated_at: number;
+      incarnation: string | null;
+      created_at: number;
     }>(sql.updateSessionAfterRun),
     updateSession: connection.prepare(sql.updateSession),
     deleteSession: connection.prepare(sql.deleteSession),

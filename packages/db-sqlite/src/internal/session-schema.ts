@@ -143,7 +143,7 @@ export function sessionSql(names: SessionTableNames) {
         run_count = run_count + 1,
         updated_at = MAX(updated_at, @now)
       WHERE session_id = @sessionId AND (@userId IS NULL OR user_id = @userId)
-      RETURNING version, run_count, updated_at`,
+      RETURNING version, run_count, updated_at, incarnation, created_at`,
     updateSession: `UPDATE ${sessions} SET
         state = COALESCE(@state, state),
         session_name = COALESCE(@sessionName, session_name),
