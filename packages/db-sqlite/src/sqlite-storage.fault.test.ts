@@ -71,28 +71,29 @@ function failure(result: SpawnSyncReturns<Buffer>): string {
   return `exit ${result.status}: ${result.stderr.toString().trim()}`;
 }
 
-/** Whether this system lets us mount a tmpfs in a private mount namespace, and if not why. */
-function mountNamespaceSupport(): { ok: true } | { ok: false; reason: string } {
+/**
+ * How to start a process in a private mount namespace in which it may mount a tmpfs: plain
+ * `unshare --mount` (root), else inside a new user namespace (unprivileged users, where the
+ * kernel allows it). Decided by a real trial mount; `reason` says why neither works.
+ */
+function mountNamespacePrefix(): { ok: true; prefix: string[] } | { ok: false; reason: string } {
   if (process.platform !== 'linux') return { ok: false, reason: 'mount namespaces need Linux' };
-  const dir = makeTempDir();
-  const probe = spawnSync('unshare', [
-    '--mount',
-    '--propagation',
-    'private',
-    'mount',
-    '-t',
-    'tmpfs',
-    '-o',
-    'size=64k',
-    'tmpfs',
-    dir,
-  ]);
-  return probe.status === 0
-    ? { ok: true }
-    : {
-        ok: false,
-        reason: `unshare --mount + mount -t tmpfs is not available or not permitted here (${failure(probe)})`,
-      };
+  const candidates = [
+    ['unshare', '--mount', '--propagation', 'private'],
+    ['unshare', '--user', '--map-root-user', '--mount', '--propagation', 'private'],
+  ];
+  const failures: string[] = [];
+  for (const prefix of candidates) {
+    const dir = makeTempDir();
+    const [command, ...args] = [...prefix, 'mount', '-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', dir];
+    const probe = spawnSync(command as string, args);
+    if (probe.status === 0) return { ok: true, prefix };
+    failures.push(`${prefix.join(' ')}: ${failure(probe)}`);
+  }
+  return {
+    ok: false,
+    reason: `mounting a tmpfs in a private mount namespace is not available or not permitted here (${failures.join('; ')})`,
+  };
 }
 
 /**
@@ -188,18 +189,18 @@ describe('SqliteStorage under real faults', () => {
     }
 
     it('fails the turn that does not fit with STORAGE_UNAVAILABLE (not retryable, naming the file), keeps every earlier run whole, and takes turns again once space is freed', async (context) => {
-      const support = mountNamespaceSupport();
-      if (!support.ok) {
-        console.warn(`[db-sqlite fault tests] skipping the disk-full case: ${support.reason}`);
+      const namespace = mountNamespacePrefix();
+      if (!namespace.ok) {
+        console.warn(`[db-sqlite fault tests] skipping the disk-full case: ${namespace.reason}`);
         context.skip();
         return;
       }
       const dir = makeTempDir();
-      const report = await runChild<DiskFullReport>(
-        ['unshare', '--mount', '--propagation', 'private'],
-        'disk-full-child.ts',
-        { dir, sizeKb: 2048, reserveKb: 256 },
-      );
+      const report = await runChild<DiskFullReport>(namespace.prefix, 'disk-full-child.ts', {
+        dir,
+        sizeKb: 2048,
+        reserveKb: 256,
+      });
       // The tmpfs lived in the child's namespace only: nothing is left on the real disk.
       expect(readdirSync(dir)).toEqual([]);
       rmdirSync(dir);
