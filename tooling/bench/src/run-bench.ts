@@ -17,6 +17,7 @@ import { Redis } from 'ioredis';
 import { measureContextTokens } from './context-tokens.ts';
 import { measureRedisCommandsPerTurn } from './redis-commands.ts';
 import { formatNumber, table } from './stats.ts';
+import { measureStudioPages } from './studio-pages.ts';
 import {
   type BackendFactory,
   measureThroughput,
@@ -162,6 +163,27 @@ async function main(): Promise<void> {
     );
   }
 
+  const studio = await measureStudioPages({
+    sessions: 10_000,
+    longSessionRuns: 10_000,
+    warmup: quick ? 10 : 50,
+    requests: quick ? 100 : 500,
+  });
+  console.log(
+    `\nBuddy Studio server time (studio.fetch) on a SQLite file with ${studio.sessions.toLocaleString('en-US')} sessions of 100 users and one ${studio.runsInLongSession.toLocaleString('en-US')}-run session (target: first page < 50 ms):\n`,
+  );
+  console.log(
+    table(
+      ['request', 'median ms', 'p99 ms', 'mean ms'],
+      studio.rows.map((row) => [
+        row.request,
+        formatNumber(row.medianUs / 1000, 2),
+        formatNumber(row.p99Us / 1000, 2),
+        formatNumber(row.meanUs / 1000, 2),
+      ]),
+    ),
+  );
+
   console.log(
     '\nContext tokens per turn over a 200-turn scripted conversation (MockModel token estimate):\n',
   );
@@ -203,6 +225,7 @@ async function main(): Promise<void> {
     ratios,
     throughput,
     redisCommands,
+    studio,
     context,
   };
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);

@@ -9,6 +9,7 @@
  * 2. after the run is persisted: `updateSessionSummary` and/or `updateUserMemories`.
  * A rejection in step 2 never fails the run: the Agent turns it into `RunResponse.warnings`.
  */
+import type { Tool } from '../tools/tool.ts';
 import type { Logger } from './logger.ts';
 import type { UserMemory } from './memory-db-v1.ts';
 import type {
@@ -86,6 +87,13 @@ export interface AgentMemoryV1 {
   }): Promise<void>;
   /** Closes what the extension was given (its memory db). Optional; idempotent. */
   close?(): Promise<void>;
+  /**
+   * Optional: the tools of agentic memory (SPEC §16.1) for one run — `search_memories`,
+   * `add_memory`, `update_memory`, `delete_memory` — each bound to `userId` (whatever the model
+   * passes, no other user's row is read or written). The Agent adds them with
+   * `enableAgenticMemory`.
+   */
+  agentTools?(input: { userId: string; signal?: AbortSignal }): Tool[];
 }
 
 /** The current agent-memory contract. */
