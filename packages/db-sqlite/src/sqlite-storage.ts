@@ -31,7 +31,7 @@ import {
   type AcquireLeaseInput,
   type AppendRunInput,
   type AppendRunResult,
-  BuddyError,
+  type BuddyError,
   describeValue,
   type GetRunsInput,
   type ListSessionsInput,
@@ -51,7 +51,9 @@ import {
   assertId,
   assertLeaseInput,
   assertUpsertSessionInput,
+  corruptLeaseError,
   encodeSessionCursor,
+  incarnationGoneError,
   isAllowedOwner,
   leaseLostError,
   legacyIncarnation,
@@ -183,28 +185,12 @@ function incarnationOf(row: { incarnation: string | null; created_at: number }):
   return row.incarnation ?? legacyIncarnation(row.created_at);
 }
 
-function incarnationGoneError(sessionId: string): BuddyError {
-  return new BuddyError({
-    code: 'NOT_FOUND',
-    message: `Session ${quoteId(sessionId)} no longer exists as it was read (deleted, or deleted and created again); nothing was written`,
-    details: { sessionId },
-  });
-}
-
 function isLeaseRow(row: LeaseRow): row is { token: string; expires_at: number } {
   return (
     typeof row.token === 'string' &&
     typeof row.expires_at === 'number' &&
     Number.isFinite(row.expires_at)
   );
-}
-
-function corruptLeaseError(sessionId: string, row: LeaseRow): BuddyError {
-  return new BuddyError({
-    code: 'STORAGE_CORRUPT',
-    message: `The lease of session ${quoteId(sessionId)} is corrupt (token ${describeValue(row.token)}, expires_at ${describeValue(row.expires_at)}); delete the session or its lease row`,
-    details: { sessionId, backend: 'sqlite' },
-  });
 }
 
 /** Why a listing row cannot be listed, or `undefined` when it can. */
