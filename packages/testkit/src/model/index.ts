@@ -3,4 +3,5 @@ export {
   type ModelAdapterHarness,
   type ModelScenario,
   modelContract,
+  type UnsupportedSettingCase,
 } from './model-adapter-contract.ts';
