@@ -1,4 +1,11 @@
 export {
+  cosineSimilarity,
+  describeEmbedderContract,
+  type EmbedderHarness,
+  type EmbedderScenario,
+  embedderContract,
+} from './embedder-contract.ts';
+export {
   describeModelAdapterContract,
   type ModelAdapterHarness,
   type ModelScenario,
