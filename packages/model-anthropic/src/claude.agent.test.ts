@@ -100,6 +100,26 @@ describe('Agent over Claude (loopback provider)', () => {
     expect(server.requests[1]?.body).toMatchObject({ stream: true });
   });
 
+  it('run(): sends the agent providerOptions of its own namespace, on every round', async () => {
+    server = await fixtures.startServer(
+      fixtures.script(['anthropic-cart-tool-call', 'anthropic-cart-answer']),
+    );
+    const model = new Claude({ baseURL: server.url, apiKey: 'sk-ant-test', maxRetries: 0 });
+    const agent = new Agent({
+      model,
+      tools: [addToCart],
+      sessionState: { cart: [] },
+      providerOptions: { anthropic: { metadata: { user_id: 'user-42' } }, openai: { seed: 7 } },
+    });
+    const response = await agent.run('Add milk to my cart');
+    expect(response.content).toBe(ANSWER);
+    expect(server.requests).toHaveLength(2);
+    for (const request of server.requests) {
+      expect(request.body).toMatchObject({ metadata: { user_id: 'user-42' } });
+      expect(request.body).not.toHaveProperty('seed');
+    }
+  });
+
   describe('temperature, which the API no longer accepts', () => {
     const WARNING =
       "Model anthropic/claude-sonnet-5-5 does not support the setting 'temperature'; it was not sent";
