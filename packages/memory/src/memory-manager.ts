@@ -43,6 +43,7 @@ export interface MemoryManagerOptions {
   systemPrompt?: string;
 }
 
+/** Input of `MemoryManager.run`. */
 export interface MemoryManagerRunInput {
   /** The user whose memories may change. Every tool call is scoped to this user. */
   userId: string;
@@ -62,6 +63,7 @@ export type MemoryChange =
   | { type: 'added' | 'updated'; memory: UserMemory }
   | { type: 'deleted'; id: string };
 
+/** What `MemoryManager.run` changed. */
 export interface MemoryManagerResult {
   /** The changes in the order they were made. */
   changes: MemoryChange[];

@@ -13,6 +13,7 @@ import type { Model, ProviderOptions } from '../spec/model-v1.ts';
 import type { SessionStorage } from '../spec/session-storage-v1.ts';
 import type { Tool } from '../tools/tool.ts';
 import type { Agent } from './agent.ts';
+import type { ContextBudget } from './context-budget.ts';
 
 /** A session state: a JSON object. */
 export type SessionState = Record<string, unknown>;
@@ -39,15 +40,20 @@ export interface AgentOptions<
   model?: Model;
   /** Recorded on sessions. A random uuid when absent. */
   agentId?: string;
+  /** A name for logs and the default system message. */
   name?: string;
+  /** What the agent is, first in the default system message (templated with `addStateInMessages`). */
   description?: string;
+  /** Instructions of the default system message, one line each (templated with `addStateInMessages`). */
   instructions?: string | string[];
   /** Replaces the default system message entirely (no instructions, summary or memory sections). */
   systemMessage?: string | ((context: SystemMessageContext<NoInfer<TState>>) => string);
+  /** Tools made with `tool()`; the model may call them during runs. */
   // biome-ignore lint/suspicious/noExplicitAny: a tool's argument and result types are its own
   tools?: Tool<any, any, NoInfer<TState>>[];
   /** The agent's own session. A random uuid when absent. */
   sessionId?: string;
+  /** A human label of the own session, stored when the stored session has none. */
   sessionName?: string;
   /** Default state of a new session (JSON values only), deep-copied per session. */
   sessionState?: Partial<NoInfer<TState>>;
@@ -60,19 +66,31 @@ export interface AgentOptions<
   stateSchema?: z.ZodType<TState>;
   /** Keep loaded sessions in process between runs (checked against the stored version). */
   cacheSession?: boolean;
+  /** The owner of the agent's sessions; scopes history, memories and listing (SPEC §2.4). */
   userId?: string;
+  /** Where sessions persist; in process (`InMemoryStorage`) when absent. */
   storage?: SessionStorage;
   /** An `AgentMemory` from `@buddy/memory`. */
   memory?: TMemory;
+  /** Template `{key}` from the run's state into the system message and the input (SPEC §2.5). */
   addStateInMessages?: boolean;
+  /** Replay the last `numHistoryRuns` runs of the session before the new message. */
   addHistoryToMessages?: boolean;
+  /** How many whole runs `addHistoryToMessages` replays. Default 3; 0 means none. */
   numHistoryRuns?: number;
+  /** Add the tool `get_chat_history(num_chats?)`. */
   readChatHistory?: boolean;
+  /** Add the tool `get_previous_session_messages` (this user's other recent sessions). */
   searchPreviousSessionsHistory?: boolean;
+  /** How many previous sessions that tool reads. Default 2. */
   numHistorySessions?: number;
+  /** Update the session summary after each run (needs `memory`). */
   enableSessionSummaries?: boolean;
+  /** Put the summary into the system message. Default: `enableSessionSummaries`. */
   addSessionSummaryReferences?: boolean;
+  /** Learn durable memories about the user after each run (needs `memory` and a `userId`). */
   enableUserMemories?: boolean;
+  /** Put the user's memories into the system message. Default: `enableUserMemories`. */
   addMemoryReferences?: boolean;
   /** Where recovered problems are reported. Console warnings by default. */
   logger?: Logger;
@@ -92,14 +110,53 @@ export interface AgentOptions<
    * every call: `{ openai: { parallel_tool_calls: false } }` (SPEC §3).
    */
   providerOptions?: ProviderOptions;
+  /**
+   * Every model request of a run counts at most `maxInputTokens` (SPEC §13.3): the oldest history
+   * runs, then memories, then summary topics are left out to fit; the instructions and the input
+   * never are (`CONTEXT_TOO_LARGE` when they alone do not fit). Tokens are counted with
+   * `countTokens`, else the model's own counter, else a conservative characters / 3.
+   */
+  contextBudget?: ContextBudget;
+  /**
+   * Add the tool `update_session_state({ patch })`: a JSON merge patch (RFC 7396) applied to the
+   * run's state, checked against `stateSchema` (an invalid patch is a tool error; the state is
+   * unchanged). Stored with the run like every other state change (SPEC §16.1).
+   */
+  enableAgenticState?: boolean;
+  /**
+   * Add the memory's own tools for the agent (`search_memories`, `add_memory`, `update_memory`,
+   * `delete_memory`), bound to the run's user; runs without a user get none. Needs `memory`.
+   */
+  enableAgenticMemory?: boolean;
+  /** Add the tool `get_tool_call_history({ num_calls? })`: this session's latest tool calls. */
+  readToolCallHistory?: boolean;
+  /**
+   * Tracing with OpenTelemetry (SPEC §16.5), when `@opentelemetry/api` is installed and a tracer
+   * provider is registered: a `buddy.run` span per run with model, tool, storage and post-answer
+   * children. No message content and no user id unless asked.
+   */
+  telemetry?: TelemetryOptions;
+}
+
+/** `telemetry` of `new Agent(...)`. */
+export interface TelemetryOptions {
+  /** Trace runs when `@opentelemetry/api` is installed. Default `true`. */
+  enabled?: boolean;
+  /** Record message texts, tool arguments and results on spans. Default `false`. */
+  recordContent?: boolean;
+  /** Record the run's user id on the run span. Default `false`. */
+  recordUserId?: boolean;
 }
 
 /** Per-run overrides. They apply to this run only and never change the agent's own fields. */
 export interface RunOptions<TState extends SessionState = SessionState> {
+  /** Run on this session instead of the agent's own. */
   sessionId?: string;
+  /** Run for this user instead of the agent's own. */
   userId?: string;
   /** Merged over the stored state, top-level keys, for this run (and persisted with it). */
   sessionState?: Partial<TState>;
+  /** Aborts the run (`ABORTED`, nothing stored) and its post-answer work. */
   signal?: AbortSignal;
 }
 

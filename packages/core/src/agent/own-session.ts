@@ -19,6 +19,7 @@ function fingerprint(value: unknown): string | undefined {
   }
 }
 
+/** The agent's own session as its getters show it; see the module comment. */
 export class OwnSession<TState extends Record<string, unknown>> {
   #sessionId: string;
   #sessionName: string | undefined;

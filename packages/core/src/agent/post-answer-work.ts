@@ -23,6 +23,7 @@ export interface PostAnswerJob {
   warnings: string[];
 }
 
+/** What post-answer work needs from the agent's options. */
 export interface PostAnswerOptions {
   memory: AgentMemoryContract | undefined;
   summaries: boolean;
@@ -57,6 +58,7 @@ function settleOrAbort(work: Promise<void>, signal: AbortSignal): Promise<'done'
   });
 }
 
+/** Runs, bounds and fences the post-answer work of an agent; see the module comment. */
 export class PostAnswerWork {
   readonly #options: PostAnswerOptions;
   readonly #running = new Set<Running>();

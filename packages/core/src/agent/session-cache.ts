@@ -16,6 +16,7 @@ interface Entry {
   history: readonly StoredRun[];
 }
 
+/** The history cache of `cacheSession: true`; see the module comment. */
 export class SessionCache {
   readonly #entries = new Map<string, Entry>();
   readonly #enabled: boolean;

@@ -9,6 +9,7 @@ import type { Logger } from '../spec/logger.ts';
 import type { SessionLease, SessionStorage } from '../spec/session-storage-v1.ts';
 import type { KeyedMutex } from './keyed-mutex.ts';
 
+/** Where and how long to hold a session. */
 export interface SessionLeaseOptions {
   storage: SessionStorage;
   /** The in-process queue shared by every run of one Agent. */

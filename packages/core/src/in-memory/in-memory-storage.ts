@@ -75,6 +75,7 @@ export class InMemoryStorageBacking {
   readonly leases = new Map<string, InMemoryLease | unknown>();
 }
 
+/** Options of `new InMemoryStorage(...)`. */
 export interface InMemoryStorageOptions {
   /** Data to work on; a fresh, private backing when absent. */
   backing?: InMemoryStorageBacking;

@@ -39,6 +39,7 @@ export interface Tool<
   execute(args: TArgs, context: ToolContext<TState>): TResult | Promise<TResult>;
 }
 
+/** What `tool()` takes. */
 export interface ToolDefinition<
   TSchema extends z.ZodType,
   TResult,

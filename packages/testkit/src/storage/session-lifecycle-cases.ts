@@ -92,6 +92,7 @@ function notingModel(): MockModel {
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 30));
 
+/** Registers the agent lifecycle cases (part of the storage suite). */
 export function describeSessionLifecycleCases(context: {
   open(): Promise<SessionStorage>;
   peerOf(storage: SessionStorage): Promise<SessionStorage>;
