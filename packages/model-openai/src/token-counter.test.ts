@@ -94,7 +94,7 @@ describe('loadTokenCounter', () => {
     expect(error.message).toContain(
       'OpenAIChat(gpt-4o): countTokens needs the optional package gpt-tokenizer',
     );
-    expect(error.message).toContain('pnpm add gpt-tokenizer');
+    expect(error.message).toContain('pnpm add gpt-tokenizer@^4');
     expect(error.details).toEqual({ package: 'gpt-tokenizer' });
     expect(error.cause).toBeInstanceOf(Error);
   });

@@ -44,7 +44,7 @@ export function encodingForModel(id: string): TokenEncoding {
 function missingTokenizer(who: string, cause: unknown): BuddyError {
   return new BuddyError({
     code: 'MODEL_NOT_CONFIGURED',
-    message: `${who}: countTokens needs the optional package ${TOKENIZER_PACKAGE}, which is not installed. Install it (pnpm add ${TOKENIZER_PACKAGE}) or give the agent its own counter (contextBudget.countTokens)`,
+    message: `${who}: countTokens needs the optional package ${TOKENIZER_PACKAGE}, which is not installed. Install it (pnpm add ${TOKENIZER_PACKAGE}@^4) or give the agent its own counter (contextBudget.countTokens)`,
     cause,
     details: { package: TOKENIZER_PACKAGE },
   });
