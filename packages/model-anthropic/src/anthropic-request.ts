@@ -59,6 +59,7 @@ export const TEMPERATURE_NOT_SENT =
  */
 export const RESERVED_BODY_FIELDS = ['model', 'messages', 'stream'] as const;
 
+/** Settings of the model that apply when the request does not set its own. */
 export interface AnthropicRequestDefaults {
   model: string;
   maxTokens?: number;

@@ -48,6 +48,7 @@ import { mapAnthropicError } from './map-anthropic-error.ts';
  */
 export const DEFAULT_CLAUDE_MODEL_ID = 'claude-sonnet-5-5';
 
+/** Options of `new Claude(...)`; every one is optional. */
 export interface ClaudeOptions {
   /** Model id or alias, e.g. `'claude-sonnet-5-5'`, `'claude-haiku-4-5'`. */
   id?: string;

@@ -14,6 +14,7 @@
 import { BuddyError, describeValue, type ModelWarning } from '@buddy/core';
 import { assertJsonObject, isPlainObject } from '@buddy/core/adapter-utils';
 
+/** Which namespace `applyProviderOptions` reads, and what it may not replace. */
 export interface ApplyProviderOptionsConfig {
   /** The namespace to read, `Model.provider`. */
   provider: string;

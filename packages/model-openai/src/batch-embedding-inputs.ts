@@ -12,6 +12,7 @@ export const MAX_EMBEDDING_INPUTS = 2048;
 /** Tokens per request (summed over all inputs) the API accepts. */
 export const MAX_EMBEDDING_REQUEST_TOKENS = 300_000;
 
+/** The limits of one embeddings request. */
 export interface BatchLimits {
   /** Inputs per batch; default `MAX_EMBEDDING_INPUTS`. */
   maxInputs?: number;

@@ -39,6 +39,7 @@ import { encodingForModel, loadTokenCounter, type TokenCounter } from './token-c
 /** The model used when `id` is not given (also Buddy's default model, SPEC §2.8). */
 export const DEFAULT_OPENAI_MODEL_ID = 'gpt-4o';
 
+/** Options of `new OpenAIChat(...)`; every one is optional. */
 export interface OpenAIChatOptions {
   /** Model id, e.g. `'gpt-4o'`, `'gpt-4o-mini'`, or a compatible server's model name. */
   id?: string;

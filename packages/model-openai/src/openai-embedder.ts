@@ -37,6 +37,7 @@ export const OPENAI_EMBEDDING_DIMENSIONS: Readonly<Record<string, number>> = Obj
   'text-embedding-ada-002': 1536,
 });
 
+/** Options of `new OpenAIEmbedder(...)`; every one is optional. */
 export interface OpenAIEmbedderOptions {
   /** Model id. Default `'text-embedding-3-small'`. */
   id?: string;

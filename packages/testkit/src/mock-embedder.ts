@@ -18,6 +18,7 @@ export const DEFAULT_MOCK_EMBEDDER_DIMENSIONS = 256;
 /** The largest `dimensions` accepted. */
 export const MAX_MOCK_EMBEDDER_DIMENSIONS = 65_536;
 
+/** Options of `new MockEmbedder(...)`; every one is optional. */
 export interface MockEmbedderOptions {
   /** Vector length, an integer from 1 to 65,536. Default 256. */
   dimensions?: number;

@@ -29,6 +29,7 @@ export type MockReply =
       toolCalls?: { name: string; arguments: object | string; id?: string }[];
     };
 
+/** Options of `new MockModel(...)`; every one is optional. */
 export interface MockModelOptions {
   /** One reply per call, in order. */
   replies?: MockReply[];

@@ -28,6 +28,7 @@ export interface EmbedderScenario {
 
 type Factory = () => EmbedderScenario | Promise<EmbedderScenario>;
 
+/** What an implementation gives `describeEmbedderContract`: factories and the capabilities it claims. */
 export interface EmbedderHarness {
   /** An embedder that answers every call. Called once per case (or twice, for determinism across instances). */
   create: Factory;

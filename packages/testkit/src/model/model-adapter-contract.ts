@@ -61,6 +61,7 @@ export interface UnsupportedSettingCase {
 
 type Factory = () => ModelScenario | Promise<ModelScenario>;
 
+/** What an implementation gives `describeModelAdapterContract`: one factory per scenario, optional ones are capabilities. */
 export interface ModelAdapterHarness {
   /** Answers `modelContract.text`, streamed in two or more text deltas. */
   text: Factory;
