@@ -37,7 +37,7 @@ import {
   type ModelV1Message,
   type ModelWarning,
 } from '@buddy/core';
-import { applyProviderOptions } from './provider-options.ts';
+import { applyProviderOptions } from '@buddy/core/adapter-utils';
 
 /** `max_tokens` is required by the API; this is sent when neither the call nor the model sets it. */
 export const DEFAULT_MAX_TOKENS = 4096;

@@ -149,11 +149,7 @@ describe('Agent over Claude (loopback provider)', () => {
       expect(lines[0]).toContain('API version 2026-10-21');
     });
 
-    // Known core bug: checkStreamPart (@buddy/core/adapter-utils) rebuilds the finish part
-    // without its warnings, so runToolLoop never sees them in streamed runs. Claude's finish part
-    // does carry them (see the contract suite's unsupportedSetting case). When core keeps them,
-    // this test starts failing: turn `it.fails` back into `it`.
-    it.fails('stream(): the run-completed response carries the same warning', async () => {
+    it('stream(): the run-completed response carries the same warning', async () => {
       const agent = await agentWithTemperature();
       let completed: RunEvent | undefined;
       for await (const event of agent.stream('Add milk to my cart')) {

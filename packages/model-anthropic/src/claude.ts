@@ -32,14 +32,15 @@ import {
 } from '@buddy/core';
 import {
   assertModelSettings,
+  checkedStream,
   checkModelResponse,
   createLazyClient,
+  raceAbort,
   readOptions,
 } from '@buddy/core/adapter-utils';
 import { type AnthropicRequest, toAnthropicRequest } from './anthropic-request.ts';
 import { fromMessage } from './anthropic-response.ts';
 import { toStreamParts } from './anthropic-stream.ts';
-import { checkedStream } from './checked-stream.ts';
 import { mapAnthropicError } from './map-anthropic-error.ts';
 
 /**
@@ -138,9 +139,12 @@ export class Claude implements Model {
     try {
       if (signal?.aborted) throw signal.reason;
       const { body, responseToolName, warnings } = this.#request(request);
-      const message = await this.#getClient().messages.create(
-        { ...body, stream: false },
-        signal === undefined ? {} : { signal },
+      const message = await raceAbort(
+        this.#getClient().messages.create(
+          { ...body, stream: false },
+          signal === undefined ? {} : { signal },
+        ),
+        signal,
       );
       const response = fromMessage(message, responseToolName, this.#label);
       return checkModelResponse(

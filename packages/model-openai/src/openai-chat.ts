@@ -24,12 +24,13 @@ import type {
 } from '@buddy/core';
 import {
   assertModelSettings,
+  checkedStream,
   checkModelResponse,
   createLazyClient,
+  raceAbort,
   readOptions,
 } from '@buddy/core/adapter-utils';
 import OpenAI, { type ClientOptions } from 'openai';
-import { checkedStream } from './checked-stream.ts';
 import { mapOpenAIError } from './map-openai-error.ts';
 import { type OpenAIRequest, toChatCompletionRequest } from './openai-request.ts';
 import { fromChatCompletion } from './openai-response.ts';
@@ -146,9 +147,12 @@ export class OpenAIChat implements Model {
     try {
       if (signal?.aborted) throw signal.reason;
       const { body, warnings } = this.#body(request);
-      const completion = await this.#getClient().chat.completions.create(
-        { ...body, stream: false },
-        signal === undefined ? {} : { signal },
+      const completion = await raceAbort(
+        this.#getClient().chat.completions.create(
+          { ...body, stream: false },
+          signal === undefined ? {} : { signal },
+        ),
+        signal,
       );
       const response = fromChatCompletion(completion, this.#label);
       return checkModelResponse(

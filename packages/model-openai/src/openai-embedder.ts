@@ -20,6 +20,7 @@ import {
   assertInteger,
   assertModelSettings,
   createLazyClient,
+  raceAbort,
   readOptions,
 } from '@buddy/core/adapter-utils';
 import OpenAI, { type ClientOptions } from 'openai';
@@ -168,16 +169,19 @@ export class OpenAIEmbedder implements Embedder {
       const vectors: number[][] = [];
       for (const batch of batchEmbeddingInputs(texts, { maxInputs: this.#maxBatchSize })) {
         if (signal?.aborted) throw signal.reason;
-        const response = await client.embeddings.create(
-          {
-            model: this.id,
-            input: batch,
-            // Asked for explicitly, so the SDK returns the wire format as is and the adapter
-            // decodes it (and accepts float lists from servers that ignore the format).
-            encoding_format: 'base64',
-            ...(this.#sendDimensions ? { dimensions: this.dimensions } : {}),
-          },
-          signal === undefined ? {} : { signal },
+        const response = await raceAbort(
+          client.embeddings.create(
+            {
+              model: this.id,
+              input: batch,
+              // Asked for explicitly, so the SDK returns the wire format as is and the adapter
+              // decodes it (and accepts float lists from servers that ignore the format).
+              encoding_format: 'base64',
+              ...(this.#sendDimensions ? { dimensions: this.dimensions } : {}),
+            },
+            signal === undefined ? {} : { signal },
+          ),
+          signal,
         );
         vectors.push(...fromEmbeddingResponse(response, batch.length, this.dimensions, label));
       }

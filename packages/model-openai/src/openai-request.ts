@@ -25,13 +25,13 @@ import type {
   ModelV1Message,
   ModelWarning,
 } from '@buddy/core';
+import { applyProviderOptions } from '@buddy/core/adapter-utils';
 import type {
   ChatCompletionCreateParamsBase,
   ChatCompletionMessageParam,
   ChatCompletionTool,
   ChatCompletionToolChoiceOption,
 } from 'openai/resources/chat/completions';
-import { applyProviderOptions } from './provider-options.ts';
 import { isStrictJsonSchema } from './strict-json-schema.ts';
 
 /** The name sent with `response_format.json_schema` when the request gives none. */

@@ -1,18 +1,20 @@
 /**
- * `providerOptions` (the escape hatch of the `Model` contract): the request's own namespace
- * (`providerOptions.anthropic`) is merged over the body Buddy mapped, key by key, so it can set any
- * field the Messages API has (`metadata`, `stop_sequences`, `service_tier`, `thinking`, a `system` with
- * `cache_control` blocks, ...) and override a mapped one (`max_tokens`, `tool_choice`, `tools`,
- * `system`, ...). The options win because they are the caller's explicit word for this
- * provider; they are sent as given, unchecked by Buddy (the API judges them).
+ * `providerOptions` (the escape hatch of the `Model` contract), for model adapters: the request's
+ * own namespace (`providerOptions[model.provider]`) is merged over the body the adapter mapped,
+ * key by key, so it can set any field the provider's API has and override a mapped one. The
+ * options win because they are the caller's explicit word for this provider; they are sent as
+ * given, unchecked by Buddy (the API judges them).
  *
  * Exceptions: the fields the adapter needs to read the reply (`reserved`) are never replaced; a
  * provider option naming one is left out and reported as an `unsupported-setting` warning. An
  * `undefined` value is no option (JSON has no `undefined`); `null` is sent as `null`. Other
  * namespaces are ignored.
  */
-import { BuddyError, describeValue, type ModelWarning } from '@buddy/core';
-import { assertJsonObject, isPlainObject } from '@buddy/core/adapter-utils';
+import { BuddyError } from '../errors/buddy-error.ts';
+import { describeValue } from '../errors/describe-value.ts';
+import type { ModelWarning } from '../spec/model-v1.ts';
+import { assertJsonObject } from '../validation/json-value.ts';
+import { isPlainObject } from '../validation/options.ts';
 
 /** Which namespace `applyProviderOptions` reads, and what it may not replace. */
 export interface ApplyProviderOptionsConfig {
@@ -28,8 +30,8 @@ export interface ApplyProviderOptionsConfig {
  * object of objects, or the own namespace is not JSON.
  *
  * @example
- * applyProviderOptions({ model: 'claude-sonnet-5-5', max_tokens: 4096 }, [], { anthropic: { max_tokens: 256, stop_sequences: ['END'] } }, { provider: 'anthropic', reserved: ['model'] });
- * // { body: { model: 'claude-sonnet-5-5', max_tokens: 256, stop_sequences: ['END'] }, warnings: [] }
+ * applyProviderOptions({ model: 'gpt-4o', temperature: 1 }, [], { openai: { temperature: 0, seed: 7 } }, { provider: 'openai', reserved: ['model'] });
+ * // { body: { model: 'gpt-4o', temperature: 0, seed: 7 }, warnings: [] }
  */
 export function applyProviderOptions<TBody extends object>(
   body: TBody,
