@@ -4,7 +4,7 @@
  * Each family of tables (the session tables of one `tablePrefix`, the memory table of one
  * `tableName`) records the migrations applied to it in its own version table. Opening checks the
  * version with one read; only when something is missing does it open a transaction, take
- * `pg_advisory_xact_lock` on a key derived from the schema and version table, re-read the
+ * `pg_advisory_xact_lock` on a key derived from the schema, re-read the
  * version and apply what is still missing. Ten processes starting on an empty schema therefore
  * queue on the lock, the first one creates everything, and the others find it done. A version
  * newer than this package knows is refused with `STORAGE_UNAVAILABLE` ("upgrade
@@ -96,9 +96,10 @@ export async function applyMigrations(
 
     await client.query('BEGIN');
     try {
-      // Serializes every process migrating this family; released by COMMIT / ROLLBACK.
+      // Serializes every process migrating anything of this package in this schema (the session
+      // and memory families share CREATE SCHEMA); released by COMMIT / ROLLBACK.
       await client.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
-        `${PACKAGE}:${target.schema}.${target.versionTable}`,
+        `${PACKAGE}:${target.schema}`,
       ]);
       const schema = await client.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [
         target.schema,
