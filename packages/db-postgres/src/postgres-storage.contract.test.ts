@@ -380,6 +380,27 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       expect(Number(lease.rows[0]?.ms)).toBeLessThanOrEqual(60_000);
     });
 
+    it('refuses an append fenced by an expired lease, even when nobody took the lease over', async () => {
+      const storage = open();
+      const sessionId = uniqueId('expired');
+      const lease = await storage.acquireLease({ sessionId, ttlMs: 100, waitMs: 0 });
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      for (const releaseLease of [false, true]) {
+        const error = await codeOf(
+          storage.appendRun({
+            sessionId,
+            run: makeRun(sessionId, 'late'),
+            sessionState: { late: true },
+            leaseToken: lease.token,
+            releaseLease,
+          }),
+        );
+        expect(error.code).toBe('CONFLICT');
+      }
+      expect(await storage.getSession(sessionId)).toBeUndefined();
+      expect((await codeOf(lease.renew())).code).toBe('CONFLICT');
+    });
+
     it('stores a retried append (same run id) once and answers with its first result', async () => {
       const storage = open();
       const sessionId = uniqueId('retry');

@@ -4,7 +4,8 @@
  *
  * - `<prefix>sessions`: one row per session; state and summary are `jsonb`, timestamps are epoch
  *   milliseconds from the database clock. Listing indexes `(user_id, updated_at, session_id)`,
- *   `(updated_at, session_id)` and `(agent_id, updated_at, session_id)` serve the keyset cursor.
+ *   `(updated_at, session_id)`, `(agent_id, updated_at, session_id)` and
+ *   `(user_id, agent_id, updated_at, session_id)` serve the keyset cursor without a sort.
  * - `<prefix>runs`: one row per run, primary key `(session_id, idx)`, `run_id` unique per session
  *   (retrying an append is idempotent), cascading from its session.
  * - `<prefix>leases`: one row per held lease, expiry on the database clock.
@@ -20,7 +21,7 @@ import { BUDDY_SQLSTATE, type Statement, statement } from './postgres-connection
 
 /** Default `tablePrefix`. */
 export const DEFAULT_TABLE_PREFIX = 'buddy_';
-/** Longest `tablePrefix`: leaves room for `sessions_updated_idx` within 63 characters. */
+/** Longest `tablePrefix`: leaves room for `sessions_user_agent_idx` within 63 characters. */
 export const MAX_TABLE_PREFIX_LENGTH = 40;
 
 export interface SessionNames {
@@ -82,6 +83,7 @@ export function sessionMigrations(names: SessionNames): Migration[] {
         `CREATE INDEX ${index('sessions_user_idx')} ON ${sessions} (user_id, updated_at, session_id)`,
         `CREATE INDEX ${index('sessions_updated_idx')} ON ${sessions} (updated_at, session_id)`,
         `CREATE INDEX ${index('sessions_agent_idx')} ON ${sessions} (agent_id, updated_at, session_id)`,
+        `CREATE INDEX ${index('sessions_user_agent_idx')} ON ${sessions} (user_id, agent_id, updated_at, session_id)`,
         `CREATE TABLE ${runs} (
           session_id text COLLATE "C" NOT NULL REFERENCES ${sessions} (session_id) ON DELETE CASCADE,
           idx integer NOT NULL,
