@@ -92,9 +92,10 @@ describe.skipIf(!hasPostgres)('PostgresStorage when a connection dies mid-turn',
     let turn: Promise<unknown> | undefined;
     try {
       await blocker.query('BEGIN');
-      await blocker.query(`SELECT 1 FROM ${table(storage, 'sessions')} WHERE session_id = $1 FOR UPDATE`, [
-        sessionId,
-      ]);
+      await blocker.query(
+        `SELECT 1 FROM ${table(storage, 'sessions')} WHERE session_id = $1 FOR UPDATE`,
+        [sessionId],
+      );
       turn = agent.run('second', { sessionState: { turns: 99 } });
       const pid = await waitingBackend(`${storage.tablePrefix}append_run`);
       await admin.query('SELECT pg_terminate_backend($1)', [pid]);
@@ -109,9 +110,10 @@ describe.skipIf(!hasPostgres)('PostgresStorage when a connection dies mid-turn',
     // Nothing half written: the same record, one run, and the lease was given back.
     expect(await storage.getSession(sessionId)).toEqual(before);
     expect(await storage.getRuns({ sessionId })).toHaveLength(1);
-    const leases = await admin.query(`SELECT 1 FROM ${table(storage, 'leases')} WHERE session_id = $1`, [
-      sessionId,
-    ]);
+    const leases = await admin.query(
+      `SELECT 1 FROM ${table(storage, 'leases')} WHERE session_id = $1`,
+      [sessionId],
+    );
     expect(leases.rowCount).toBe(0);
     // The pool replaced the dead connection: the next turn just works.
     await agent.run('third');
@@ -147,14 +149,21 @@ describe.skipIf(!hasPostgres)('PostgresStorage when a connection dies mid-turn',
   });
 
   it('a lost reply of an append that never reached the server: STORAGE_OUTCOME_UNKNOWN naming the run; getRuns tells the truth when it lands late; a retry stores it once', async () => {
-    const proxy = await startLossyProxy({ host: '127.0.0.1', port: Number(new URL(POSTGRES_URL).port || 5432) });
+    const proxy = await startLossyProxy({
+      host: '127.0.0.1',
+      port: Number(new URL(POSTGRES_URL).port || 5432),
+    });
     proxies.push(proxy);
     const url = new URL(POSTGRES_URL);
     url.hostname = '127.0.0.1';
     url.port = String(proxy.port);
     const storage = open(url.toString());
     const sessionId = uniqueId('unknown');
-    await storage.appendRun({ sessionId, run: makeRun(sessionId, 'first'), sessionState: { n: 1 } });
+    await storage.appendRun({
+      sessionId,
+      run: makeRun(sessionId, 'first'),
+      sessionState: { n: 1 },
+    });
 
     const run = makeRun(sessionId, 'in doubt');
     proxy.arm(run.runId, 'hold');
@@ -176,18 +185,28 @@ describe.skipIf(!hasPostgres)('PostgresStorage when a connection dies mid-turn',
     const again = await storage.appendRun({ sessionId, run, sessionState: { n: 2 } });
     expect(again.index).toBe(1);
     expect(await storage.getRuns({ sessionId })).toHaveLength(2);
-    expect(await storage.getSession(sessionId)).toMatchObject({ runCount: 2, sessionState: { n: 2 } });
+    expect(await storage.getSession(sessionId)).toMatchObject({
+      runCount: 2,
+      sessionState: { n: 2 },
+    });
   });
 
   it('a lost reply of an append that committed: the append resolves with what was stored', async () => {
-    const proxy = await startLossyProxy({ host: '127.0.0.1', port: Number(new URL(POSTGRES_URL).port || 5432) });
+    const proxy = await startLossyProxy({
+      host: '127.0.0.1',
+      port: Number(new URL(POSTGRES_URL).port || 5432),
+    });
     proxies.push(proxy);
     const url = new URL(POSTGRES_URL);
     url.hostname = '127.0.0.1';
     url.port = String(proxy.port);
     const storage = open(url.toString());
     const sessionId = uniqueId('committed');
-    await storage.appendRun({ sessionId, run: makeRun(sessionId, 'first'), sessionState: { n: 1 } });
+    await storage.appendRun({
+      sessionId,
+      run: makeRun(sessionId, 'first'),
+      sessionState: { n: 1 },
+    });
     const run = makeRun(sessionId, 'reply lost');
     proxy.arm(run.runId, 'drop-reply');
     // The client sees its socket die; reading on a new connection finds the run stored.

@@ -36,9 +36,10 @@ describe.skipIf(!hasPostgres)('PostgresMemoryDb', () => {
     create: async () => create(),
     corruptMemory: async (db, _userId, id) => {
       const { tableName } = db as PostgresMemoryDb;
-      await admin.query(`UPDATE "${schema}"."${tableName}" SET body = '{"memory": 42}' WHERE id = $1`, [
-        id,
-      ]);
+      await admin.query(
+        `UPDATE "${schema}"."${tableName}" SET body = '{"memory": 42}' WHERE id = $1`,
+        [id],
+      );
     },
   });
 
@@ -65,7 +66,11 @@ describe.skipIf(!hasPostgres)('PostgresMemoryDb', () => {
   });
 
   it('stores metacharacters and strings jsonb cannot hold verbatim', async () => {
-    const db = createPostgresMemoryDb({ connectionString: POSTGRES_URL, schema, tableName: 'meta' });
+    const db = createPostgresMemoryDb({
+      connectionString: POSTGRES_URL,
+      schema,
+      tableName: 'meta',
+    });
     opened.push(db);
     const userId = `'); DROP TABLE meta; -- ${uniqueId('u')}`;
     const memory = makeMemory(userId, 'NUL \u0000 and half \ud83d', {

@@ -126,16 +126,15 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
         } catch (error) {
           caught = error;
         }
-        expect(BuddyError.is(caught, 'INVALID_ARGUMENT'), JSON.stringify(Object.keys(options))).toBe(
-          true,
-        );
+        expect(
+          BuddyError.is(caught, 'INVALID_ARGUMENT'),
+          JSON.stringify(Object.keys(options)),
+        ).toBe(true);
         expect((caught as BuddyError).message).toContain(name);
       }
       const pool = new pg.Pool({ connectionString: POSTGRES_URL });
       pools.push(pool);
-      expect(() => new PostgresStorage({ pool, connectionString: POSTGRES_URL })).toThrow(
-        /either/,
-      );
+      expect(() => new PostgresStorage({ pool, connectionString: POSTGRES_URL })).toThrow(/either/);
     });
 
     it('createPostgresStorage is an alias', async () => {
@@ -218,9 +217,10 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       const blocker = await admin.connect();
       try {
         await blocker.query('BEGIN');
-        await blocker.query(`SELECT 1 FROM ${tableOf(storage, 'sessions')} WHERE session_id = $1 FOR UPDATE`, [
-          sessionId,
-        ]);
+        await blocker.query(
+          `SELECT 1 FROM ${tableOf(storage, 'sessions')} WHERE session_id = $1 FOR UPDATE`,
+          [sessionId],
+        );
         const error = await codeOf(
           storage.appendRun({ sessionId, run: makeRun(sessionId, 'b'), sessionState: { n: 2 } }),
         );
@@ -231,7 +231,10 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
         await blocker.query('ROLLBACK');
         blocker.release();
       }
-      expect(await storage.getSession(sessionId)).toMatchObject({ runCount: 1, sessionState: { n: 1 } });
+      expect(await storage.getSession(sessionId)).toMatchObject({
+        runCount: 1,
+        sessionState: { n: 1 },
+      });
     });
   });
 
@@ -333,7 +336,11 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       const run = makeRun(sessionId, 'binary \u0000 tool output');
       await storage.appendRun({ sessionId, run, sessionState: state });
       expect((await storage.getSession(sessionId))?.sessionState).toEqual(state);
-      expect((await storage.getRuns({ sessionId }))[0]).toEqual({ ...run, index: 0, stateAfter: state });
+      expect((await storage.getRuns({ sessionId }))[0]).toEqual({
+        ...run,
+        index: 0,
+        stateAfter: state,
+      });
       const wrapper = { '$buddy:json': 'a user value that looks like a wrapper' };
       await storage.upsertSession({ sessionId, sessionState: wrapper });
       expect((await storage.getSession(sessionId))?.sessionState).toEqual(wrapper);
@@ -351,7 +358,12 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       const sessionId = uniqueId('name');
       for (const sessionName of ['a\u0000b', 'half \ud83d']) {
         const error = await codeOf(
-          storage.appendRun({ sessionId, sessionName, run: makeRun(sessionId, 'x'), sessionState: {} }),
+          storage.appendRun({
+            sessionId,
+            sessionName,
+            run: makeRun(sessionId, 'x'),
+            sessionState: {},
+          }),
         );
         expect(error.code).toBe('INVALID_ARGUMENT');
         expect(error.message).toContain('sessionName');
@@ -435,10 +447,15 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
           releaseLease: true,
         }),
         storage.upsertSession({ sessionId, userId: 'mallory', sessionName: 'mine now' }),
-        storage.upsertSession({ sessionId, userId: 'mallory', summary: { summary: 'x', runsCovered: 9, updatedAt: 1 } }),
+        storage.upsertSession({
+          sessionId,
+          userId: 'mallory',
+          summary: { summary: 'x', runsCovered: 9, updatedAt: 1 },
+        }),
         storage.deleteSession(sessionId, { userId: 'mallory' }),
       ];
-      for (const attempt of attempts) expect((await codeOf(attempt)).code).toBe('SESSION_OWNERSHIP');
+      for (const attempt of attempts)
+        expect((await codeOf(attempt)).code).toBe('SESSION_OWNERSHIP');
       expect((await storage.listSessions({ userId: 'mallory' })).sessions).toEqual([]);
       expect(await storage.deleteUserData('mallory')).toBe(0);
       // The lease was not released by the refused append.
@@ -451,9 +468,10 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
         runCount: 1,
         version: 1,
       });
-      const runs = await admin.query(`SELECT count(*)::int AS count FROM ${tableOf(storage, 'runs')} WHERE session_id = $1`, [
-        sessionId,
-      ]);
+      const runs = await admin.query(
+        `SELECT count(*)::int AS count FROM ${tableOf(storage, 'runs')} WHERE session_id = $1`,
+        [sessionId],
+      );
       expect(runs.rows[0]).toEqual({ count: 1 });
     });
   });

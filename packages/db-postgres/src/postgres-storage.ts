@@ -254,7 +254,12 @@ export class PostgresStorage implements SessionStorage {
 
   constructor(options: PostgresStorageOptions = {}) {
     const checked = readOptions<PostgresStorageOptions>(options, `${WHO}: options`, OPTION_KEYS);
-    this.schema = assertIdentifier(checked.schema ?? 'public', 'schema', WHO, MAX_IDENTIFIER_LENGTH);
+    this.schema = assertIdentifier(
+      checked.schema ?? 'public',
+      'schema',
+      WHO,
+      MAX_IDENTIFIER_LENGTH,
+    );
     this.tablePrefix = assertIdentifier(
       checked.tablePrefix ?? DEFAULT_TABLE_PREFIX,
       'tablePrefix',
@@ -489,7 +494,13 @@ export class PostgresStorage implements SessionStorage {
         message: `${WHO}.appendRun: the connection was lost while run ${describeValue(runId)} of session ${describeValue(sessionId)} was being stored, and PostgreSQL cannot be asked whether it was; read getRuns before running it again`,
         retryable: false,
         cause: failure,
-        details: { backend: 'postgres', operation: 'appendRun', sessionId, runId, checkError: String(error) },
+        details: {
+          backend: 'postgres',
+          operation: 'appendRun',
+          sessionId,
+          runId,
+          checkError: String(error),
+        },
       });
     }
     if (found !== undefined) {

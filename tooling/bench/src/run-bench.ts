@@ -4,7 +4,8 @@
  *   pnpm bench            # full run (a few minutes)
  *   pnpm bench --quick    # fewer turns, for a smoke check
  *
- * Redis is measured when it answers at BUDDY_REDIS_URL (default redis://127.0.0.1:6379).
+ * Redis is measured when it answers at BUDDY_REDIS_URL (default redis://127.0.0.1:6379), and
+ * PostgreSQL when it answers at BUDDY_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,13 @@ import { RedisStorage } from '@buddy/db-redis';
 import { SqliteStorage } from '@buddy/db-sqlite';
 import { Redis } from 'ioredis';
 import { measureContextTokens } from './context-tokens.ts';
+import {
+  measurePostgresListing,
+  measurePostgresRoundTrips,
+  postgresAnswers,
+  postgresBackend,
+  postgresUrl,
+} from './postgres-bench.ts';
 import { measureRedisCommandsPerTurn } from './redis-commands.ts';
 import { formatNumber, table } from './stats.ts';
 import {
@@ -105,6 +113,9 @@ async function main(): Promise<void> {
   const hasRedis = await redisAnswers();
   if (hasRedis) backends.push(redisBackend);
   else console.warn(`Redis does not answer at ${redisUrl}: skipping the Redis rows.`);
+  const hasPostgres = await postgresAnswers();
+  if (hasPostgres) backends.push(postgresBackend);
+  else console.warn(`PostgreSQL does not answer at ${postgresUrl}: skipping the PostgreSQL rows.`);
 
   console.log(
     `Buddy bench — Node ${process.version}, ${quick ? 'quick' : 'full'} mode, ${TURN_OPTIONS.turns} measured turns per row\n`,
@@ -162,6 +173,24 @@ async function main(): Promise<void> {
     );
   }
 
+  let postgres:
+    | {
+        roundTripsPerTurn: number;
+        listing: Awaited<ReturnType<typeof measurePostgresListing>>;
+      }
+    | undefined;
+  if (hasPostgres) {
+    const roundTripsPerTurn = await measurePostgresRoundTrips(quick ? 100 : 500);
+    const listing = await measurePostgresListing(100_000, quick ? 300 : 2_000);
+    postgres = { roundTripsPerTurn, listing };
+    console.log(
+      `\nPostgreSQL round trips per turn (statements counted on the pool): ${formatNumber(roundTripsPerTurn, 2)}`,
+    );
+    console.log(
+      `PostgreSQL listing a user's 20 newest of ${listing.sessions.toLocaleString('en-US')} sessions: median ${formatNumber(listing.medianUs)} µs, p99 ${formatNumber(listing.p99Us)} µs`,
+    );
+  }
+
   console.log(
     '\nContext tokens per turn over a 200-turn scripted conversation (MockModel token estimate):\n',
   );
@@ -203,6 +232,7 @@ async function main(): Promise<void> {
     ratios,
     throughput,
     redisCommands,
+    postgres,
     context,
   };
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);

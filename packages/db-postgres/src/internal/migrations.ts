@@ -40,10 +40,7 @@ interface VersionState {
   components: string[];
 }
 
-async function readVersion(
-  client: pg.PoolClient,
-  target: MigrationTarget,
-): Promise<VersionState> {
+async function readVersion(client: pg.PoolClient, target: MigrationTarget): Promise<VersionState> {
   const exists = await client.query<{ exists: boolean }>(
     'SELECT to_regclass($1) IS NOT NULL AS exists',
     [qualifiedName(target.schema, target.versionTable)],
@@ -127,7 +124,11 @@ export async function applyMigrations(
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
-      if (typeof error === 'object' && error !== null && (error as { code?: unknown }).code === '42P07') {
+      if (
+        typeof error === 'object' &&
+        error !== null &&
+        (error as { code?: unknown }).code === '42P07'
+      ) {
         throw new BuddyError({
           code: 'INVALID_ARGUMENT',
           message: `${who}: a table named like ${describeValue(target.tableName)} already exists in schema ${describeValue(target.schema)} and was not created by ${PACKAGE}; choose another name`,

@@ -86,7 +86,10 @@ function isPool(value: unknown): value is PostgresPool {
 function positiveInteger(value: unknown, option: string, who: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) {
-    throw invalid(who, `option '${option}' must be an integer >= 1 (ms), got ${describeValue(value)}`);
+    throw invalid(
+      who,
+      `option '${option}' must be an integer >= 1 (ms), got ${describeValue(value)}`,
+    );
   }
   return value;
 }
@@ -200,7 +203,9 @@ export function connectionStateAfter(error: unknown): 'terminated' | 'lost' | 'a
     // Class 08: connection exceptions.
     return state.startsWith('08') ? 'lost' : 'alive';
   }
-  const { code, message } = (typeof error === 'object' && error !== null ? error : {}) as PgErrorLike;
+  const { code, message } = (
+    typeof error === 'object' && error !== null ? error : {}
+  ) as PgErrorLike;
   if (typeof code === 'string' && LOST_CODES.has(code)) return 'lost';
   if (typeof message === 'string' && LOST_MESSAGE.test(message)) return 'lost';
   return 'alive';
@@ -352,7 +357,12 @@ export class PostgresConnection {
         message: `${where} failed: all ${size} connections of the PostgreSQL pool (pool size ${size}) stayed in use for ${this.connectionTimeoutMs} ms; retry, or use a larger pool`,
         retryable: true,
         cause,
-        details: { backend: 'postgres', operation, poolSize: size, waitedMs: this.connectionTimeoutMs },
+        details: {
+          backend: 'postgres',
+          operation,
+          poolSize: size,
+          waitedMs: this.connectionTimeoutMs,
+        },
       });
     }
     return new BuddyError({
@@ -360,7 +370,12 @@ export class PostgresConnection {
       message: `${where} failed: could not open a PostgreSQL connection within ${this.connectionTimeoutMs} ms (pool size ${size})`,
       retryable: true,
       cause,
-      details: { backend: 'postgres', operation, poolSize: size, waitedMs: this.connectionTimeoutMs },
+      details: {
+        backend: 'postgres',
+        operation,
+        poolSize: size,
+        waitedMs: this.connectionTimeoutMs,
+      },
     });
   }
 
