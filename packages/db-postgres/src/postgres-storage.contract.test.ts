@@ -436,26 +436,29 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
         sessionState: { secret: true },
       });
       const lease = await storage.acquireLease({ sessionId, ttlMs: 10_000, waitMs: 0 });
-      const attempts = [
-        storage.getSession(sessionId, { userId: 'mallory' }),
-        storage.appendRun({
-          sessionId,
-          userId: 'mallory',
-          run: makeRun(sessionId, 'x'),
-          sessionState: { stolen: true },
-          leaseToken: lease.token,
-          releaseLease: true,
-        }),
-        storage.upsertSession({ sessionId, userId: 'mallory', sessionName: 'mine now' }),
-        storage.upsertSession({
-          sessionId,
-          userId: 'mallory',
-          summary: { summary: 'x', runsCovered: 9, updatedAt: 1 },
-        }),
-        storage.deleteSession(sessionId, { userId: 'mallory' }),
+      const attempts: (() => Promise<unknown>)[] = [
+        () => storage.getSession(sessionId, { userId: 'mallory' }),
+        () =>
+          storage.appendRun({
+            sessionId,
+            userId: 'mallory',
+            run: makeRun(sessionId, 'x'),
+            sessionState: { stolen: true },
+            leaseToken: lease.token,
+            releaseLease: true,
+          }),
+        () => storage.upsertSession({ sessionId, userId: 'mallory', sessionName: 'mine now' }),
+        () =>
+          storage.upsertSession({
+            sessionId,
+            userId: 'mallory',
+            summary: { summary: 'x', runsCovered: 9, updatedAt: 1 },
+          }),
+        () => storage.deleteSession(sessionId, { userId: 'mallory' }),
       ];
-      for (const attempt of attempts)
-        expect((await codeOf(attempt)).code).toBe('SESSION_OWNERSHIP');
+      for (const attempt of attempts) {
+        expect((await codeOf(attempt())).code).toBe('SESSION_OWNERSHIP');
+      }
       expect((await storage.listSessions({ userId: 'mallory' })).sessions).toEqual([]);
       expect(await storage.deleteUserData('mallory')).toBe(0);
       // The lease was not released by the refused append.
