@@ -14,7 +14,7 @@ export {
   type ModuleImporter,
 } from './agent/default-model.ts';
 export { KeyedMutex } from './agent/keyed-mutex.ts';
-export { parseToolArguments } from './agent/run-model-loop.ts';
+export { parseToolArguments } from './agent/run-tool-loop.ts';
 export { stampMessage } from './messages/message-helpers.ts';
 export {
   SessionRecordSchema,
@@ -32,6 +32,13 @@ export {
   MODEL_CLIENT_SETTINGS,
   type ModelSettings,
 } from './model-utils/assert-model-settings.ts';
+export {
+  checkModelResponse,
+  checkStreamPart,
+  checkToolCall,
+  checkUsage,
+  checkWarnings,
+} from './model-utils/check-model-response.ts';
 export {
   type ClassifyHttpStatusOptions,
   classifyHttpStatus,

@@ -21,7 +21,16 @@ export {
   MAX_RUNS_PER_PREVIOUS_SESSION,
   PREVIOUS_SESSIONS_TOOL,
 } from './agent/builtin-tools.ts';
-export { MAX_TOOL_ROUNDS } from './agent/run-model-loop.ts';
+export {
+  MAX_TOOL_ROUNDS,
+  runToolLoop,
+  type ToolLoopContext,
+  type ToolLoopEvent,
+  type ToolLoopInput,
+  type ToolLoopRequestSettings,
+  type ToolLoopResult,
+  toModelMessages,
+} from './agent/run-tool-loop.ts';
 export {
   formatMemoriesSection,
   formatSummarySection,

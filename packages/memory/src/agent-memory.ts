@@ -20,13 +20,14 @@ import {
   type Model,
   runsToPairs,
   type SessionSummaryRecord,
+  throwIfAborted,
   type UserMemory,
 } from '@buddy/core';
 import {
+  assertId,
   assertInteger,
   assertNonEmptyString,
   KeyedMutex,
-  sessionOwnershipError,
 } from '@buddy/core/adapter-utils';
 import {
   checkOptions,
@@ -35,6 +36,7 @@ import {
   type SessionSummary,
 } from '@buddy/summarizer';
 import { assertMemoryDb } from './assert-memory-db.ts';
+import { UserWriteFence } from './internal/user-write-fence.ts';
 import { MemoryClassifier } from './memory-classifier.ts';
 import { type MemoryChange, MemoryManager } from './memory-manager.ts';
 
@@ -116,6 +118,7 @@ export class AgentMemory implements AgentMemoryContract {
   readonly #retrieval: MemoryRetrieval;
   readonly #numMemories: number;
   readonly #queue = new KeyedMutex();
+  readonly #fence = new UserWriteFence();
   #host: AgentMemoryHost | undefined;
   #memories: UserMemory[] = [];
 
@@ -222,39 +225,68 @@ export class AgentMemory implements AgentMemoryContract {
     signal?: AbortSignal;
   }): Promise<SessionSummaryRecord | undefined> {
     const host = this.#requireHost('updateSessionSummary');
-    assertNonEmptyString(input.sessionId, `${WHO}.updateSessionSummary: sessionId`);
+    const checked = checkOptions(`${WHO}.updateSessionSummary`, input, [
+      'sessionId',
+      'userId',
+      'signal',
+    ]);
+    assertId(checked.sessionId, `${WHO}.updateSessionSummary: sessionId`);
+    if (checked.userId !== undefined)
+      assertId(checked.userId, `${WHO}.updateSessionSummary: userId`);
     const { sessionId, userId, signal } = input;
     return this.#queue.run(`summary:${sessionId}`, async () => {
+      throwIfAborted(signal);
+      // The Agent's ownership rule: another user's session is SESSION_OWNERSHIP, nothing read.
       const record = await host.getSession({
         sessionId,
         ...(userId === undefined ? {} : { userId }),
       });
       if (record === undefined) return undefined;
-      const previous = record.summary;
-      const runsCovered = previous?.runsCovered ?? 0;
-      if (record.runCount <= runsCovered) return previous;
+      let current = record.summary;
+      const runsCovered = current?.runsCovered ?? 0;
+      if (record.runCount <= runsCovered) return current;
       const runs = await host.getRuns({ sessionId, fromIndex: runsCovered });
       const lastRun = runs.at(-1);
-      if (lastRun === undefined) return previous;
-      const result = await this.#summarizer.run(runsToPairs(runs), {
-        ...(previous === undefined ? {} : { previousSummary: toSessionSummary(previous) }),
-        ...(signal === undefined ? {} : { signal }),
+      if (lastRun === undefined) return current;
+      // Each pair with the index of its run, so a batch knows how many runs it covers.
+      const indexed = runs.flatMap((run) => {
+        const pair = runsToPairs([run])[0];
+        return pair === undefined ? [] : [{ pair, index: run.index }];
       });
-      if (result === undefined) return previous;
-      const summary: SessionSummaryRecord = {
-        summary: result.summary,
-        ...(result.topics === undefined ? {} : { topics: result.topics }),
-        runsCovered: lastRun.index + 1,
-        updatedAt: Date.now(),
+      const save = async (result: SessionSummary, covered: number) => {
+        const summary: SessionSummaryRecord = {
+          summary: result.summary,
+          ...(result.topics === undefined ? {} : { topics: result.topics }),
+          runsCovered: covered,
+          updatedAt: Date.now(),
+        };
+        // Fenced: only into the incarnation read above, never after the signal fired.
+        await host.saveSummary({
+          sessionId,
+          ...(userId === undefined ? {} : { userId }),
+          incarnation: record.incarnation,
+          summary,
+          ...(signal === undefined ? {} : { signal }),
+        });
+        current = summary;
       };
-      await host.saveSummary({
-        sessionId,
-        ...(userId === undefined ? {} : { userId }),
-        incarnation: record.incarnation,
-        summary,
-        ...(signal === undefined ? {} : { signal }),
-      });
-      return summary;
+      const result = await this.#summarizer.run(
+        indexed.map((entry) => entry.pair),
+        {
+          ...(current === undefined ? {} : { previousSummary: toSessionSummary(current) }),
+          ...(signal === undefined ? {} : { signal }),
+          // A backlog is summarized in batches; each one's progress is kept as it completes.
+          onBatch: async (partial, pairsCovered) => {
+            const covered =
+              pairsCovered >= indexed.length
+                ? lastRun.index + 1
+                : (indexed[pairsCovered - 1]?.index ?? runsCovered - 1) + 1;
+            await save(partial, covered);
+          },
+        },
+      );
+      if (result === undefined) return current;
+      return current;
     });
   }
 
@@ -267,9 +299,11 @@ export class AgentMemory implements AgentMemoryContract {
     const sessionId = options.sessionId ?? host.sessionId;
     assertNonEmptyString(sessionId, `${WHO}.getMessagePairs: sessionId`);
     // The Agent's rule: the session's owner must be exactly the agent's user.
-    const record = await host.getSession({ sessionId });
+    const record = await host.getSession({
+      sessionId,
+      ...(host.userId === undefined ? {} : { userId: host.userId }),
+    });
     if (record === undefined) return [];
-    if (record.userId !== host.userId) throw sessionOwnershipError(sessionId, host.userId);
     return runsToPairs(await host.getRuns({ sessionId }));
   }
 
@@ -340,12 +374,26 @@ export class AgentMemory implements AgentMemoryContract {
     return count;
   }
 
-  /** Deletes everything stored for `userId` in the memory db. Returns how many rows. */
+  /**
+   * Deletes everything stored for `userId` in the memory db. Returns how many rows. Fenced: memory
+   * updates of that user in flight are stopped and their sent writes waited for first, so once
+   * this resolves nothing of theirs is written.
+   */
   async deleteUserData(userId: string): Promise<number> {
-    assertNonEmptyString(userId, `${WHO}.deleteUserData: userId`);
-    const count = await this.#db.deleteUserData(userId);
+    assertId(userId, `${WHO}.deleteUserData: userId`);
+    const count = await this.#fence.exclusive(userId, () => this.#db.deleteUserData(userId));
     if (this.#host !== undefined && userId === this.#host.userId) this.#memories = [];
     return count;
+  }
+
+  /** Closes the memory db. Idempotent. */
+  async close(): Promise<void> {
+    await this.#db.close();
+  }
+
+  /** `await using memory = new AgentMemory(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   // ------------------------------------------------------------ internals
@@ -354,18 +402,25 @@ export class AgentMemory implements AgentMemoryContract {
     userId: string,
     message: string,
     force: boolean,
-    signal: AbortSignal | undefined,
+    outer: AbortSignal | undefined,
   ): Promise<MemoryUpdateResult> {
-    const signalOption = signal === undefined ? {} : { signal };
-    return this.#queue.run(`memories:${userId}`, async () => {
-      const remembered = force || (await this.#classifier.classify(message, signalOption));
-      if (!remembered) return { remembered, changes: [] };
-      const { changes } = await this.#manager.run({ userId, message, ...signalOption });
-      if (changes.length > 0 && this.#host !== undefined && userId === this.#host.userId) {
-        await this.readMemories({ userId });
-      }
-      return { remembered, changes };
-    });
+    const update = this.#fence.begin(userId, this.#db, outer);
+    const { signal } = update;
+    try {
+      return await this.#queue.run(`memories:${userId}`, async () => {
+        throwIfAborted(signal);
+        const remembered = force || (await this.#classifier.classify(message, { signal }));
+        if (!remembered) return { remembered, changes: [] };
+        throwIfAborted(signal);
+        const { changes } = await this.#manager.run({ userId, message, signal, db: update.db });
+        if (changes.length > 0 && this.#host !== undefined && userId === this.#host.userId) {
+          await this.readMemories({ userId });
+        }
+        return { remembered, changes };
+      });
+    } finally {
+      update.end();
+    }
   }
 
   #requireHost(method: string): AgentMemoryHost {

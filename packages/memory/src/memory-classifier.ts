@@ -11,6 +11,7 @@ export const MemoryClassificationSchema = z.object({
   reason: z.string().optional(),
 });
 
+/** The classifier's answer. */
 export type MemoryClassification = z.infer<typeof MemoryClassificationSchema>;
 
 /** The instructions the classifier's model gets unless `systemPrompt` replaces them. */

@@ -1,25 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import {
-  type AssistantMessage,
   BuddyError,
   describeValue,
   InMemoryMemoryDb,
   type MemoryDb,
   type Message,
   type Model,
-  type ModelResponse,
+  runToolLoop,
   type Tool,
-  type ToolCall,
   throwIfAborted,
-  toBuddyError,
   tool,
   type UserMemory,
 } from '@buddy/core';
-import {
-  assertNonEmptyString,
-  parseToolArguments,
-  toModelToolDefinition,
-} from '@buddy/core/adapter-utils';
+import { assertId, assertNonEmptyString } from '@buddy/core/adapter-utils';
 import { checkOptions, modelGetter } from '@buddy/summarizer';
 import { z } from 'zod';
 import { assertMemoryDb } from './assert-memory-db.ts';
@@ -50,12 +43,19 @@ export interface MemoryManagerOptions {
   systemPrompt?: string;
 }
 
+/** Input of `MemoryManager.run`. */
 export interface MemoryManagerRunInput {
   /** The user whose memories may change. Every tool call is scoped to this user. */
   userId: string;
   /** The user's message; stored as `input` on the memories it adds. */
   message: string;
+  /** Once it fires, nothing more is written (a write already sent completes). */
   signal?: AbortSignal;
+  /**
+   * Where this run reads and writes; the manager's own db when absent. `AgentMemory` passes a
+   * fenced view of the same db, so a deletion of the user stops the run's writes.
+   */
+  db?: MemoryDb;
 }
 
 /** One change the manager made. */
@@ -63,14 +63,10 @@ export type MemoryChange =
   | { type: 'added' | 'updated'; memory: UserMemory }
   | { type: 'deleted'; id: string };
 
+/** What `MemoryManager.run` changed. */
 export interface MemoryManagerResult {
   /** The changes in the order they were made. */
   changes: MemoryChange[];
-}
-
-interface ManagerTool {
-  definition: Tool;
-  run: (args: unknown) => Promise<string>;
 }
 
 function managerTool<TSchema extends z.ZodObject>(
@@ -78,11 +74,8 @@ function managerTool<TSchema extends z.ZodObject>(
   description: string,
   parameters: TSchema,
   run: (args: z.output<TSchema>) => Promise<string>,
-): ManagerTool {
-  return {
-    definition: tool({ name, description, parameters, execute: run }) as Tool,
-    run: run as (args: unknown) => Promise<string>,
-  };
+): Tool {
+  return tool({ name, description, parameters, execute: run }) as Tool;
 }
 
 function memoryLine(memory: UserMemory): string {
@@ -98,35 +91,6 @@ function cleanTopics(topics: string[] | undefined): { topics?: string[] } {
     (topic) => topic !== '',
   );
   return cleaned.length === 0 ? {} : { topics: cleaned };
-}
-
-/**
- * Runs one tool call. Like the Agent's loop, bad JSON, arguments that fail the schema, unknown
- * tools and thrown errors become an `Error: ...` result for the model; only an abort escapes.
- */
-async function executeCall(
-  call: ToolCall,
-  tools: ReadonlyMap<string, ManagerTool>,
-  signal: AbortSignal | undefined,
-): Promise<{ content: string; isError: boolean }> {
-  const entry = tools.get(call.name);
-  if (entry === undefined) {
-    return {
-      content: `Error: unknown tool ${describeValue(call.name)}; available: ${[...tools.keys()].join(', ')}`,
-      isError: true,
-    };
-  }
-  const parsed = parseToolArguments(entry.definition, call.arguments);
-  if (!parsed.success) return { content: `Error: ${parsed.error.message}`, isError: true };
-  try {
-    return { content: await entry.run(parsed.args), isError: false };
-  } catch (error) {
-    if (signal?.aborted) throw toBuddyError(signal.reason ?? error, 'ABORTED');
-    return {
-      content: `Error: ${error instanceof Error ? error.message : String(error)}`,
-      isError: true,
-    };
-  }
 }
 
 /**
@@ -169,11 +133,12 @@ export class MemoryManager {
    * tools (the changes made until then are kept).
    */
   async run(input: MemoryManagerRunInput): Promise<MemoryManagerResult> {
-    const checked = checkOptions(`${WHO}.run`, input, ['userId', 'message', 'signal']);
-    assertNonEmptyString(checked.userId, `${WHO}.run: userId`);
+    const checked = checkOptions(`${WHO}.run`, input, ['userId', 'message', 'signal', 'db']);
+    assertId(checked.userId, `${WHO}.run: userId`);
     assertNonEmptyString(checked.message, `${WHO}.run: message`);
+    if (checked.db !== undefined) assertMemoryDb(checked.db, `${WHO}.run: option 'db'`);
     const { userId, message, signal } = input;
-    const db = this.#db;
+    const db = input.db ?? this.#db;
     const model = await this.#getModel();
 
     const stored = await db.readMemories({ userId, limit: MAX_MEMORIES_IN_PROMPT });
@@ -186,72 +151,72 @@ export class MemoryManager {
         message: `there is no memory with id ${describeValue(id)} for this user; use an id from the list of stored memories`,
       });
 
-    const tools = new Map(
-      [
-        managerTool(
-          'add_memory',
-          'Store a new memory about the user.',
-          z.object({
-            memory: z.string().trim().min(1).describe('One short sentence about the user.'),
-            topics: z.array(z.string()).optional().describe('Short topic labels.'),
-          }),
-          async (args) => {
-            const now = Date.now();
-            const memory = await db.upsertMemory({
-              id: randomUUID(),
-              userId,
-              memory: args.memory,
-              ...cleanTopics(args.topics),
-              input: message,
-              createdAt: now,
-              updatedAt: now,
-            });
-            owned.set(memory.id, memory);
-            changes.push({ type: 'added', memory });
-            return `Added memory ${memory.id}.`;
-          },
-        ),
-        managerTool(
-          'update_memory',
-          'Replace the text (and topics) of a stored memory of the user.',
-          z.object({
-            id: z.string().min(1).describe('The id of a stored memory.'),
-            memory: z.string().trim().min(1).describe('The new text of the memory.'),
-            topics: z.array(z.string()).optional().describe('Short topic labels.'),
-          }),
-          async (args) => {
-            const existing = owned.get(args.id);
-            if (existing === undefined) throw notOwned(args.id);
-            const { topics: _previousTopics, ...rest } = existing;
-            const memory = await db.upsertMemory({
-              ...rest,
-              userId,
-              memory: args.memory,
-              ...cleanTopics(args.topics ?? existing.topics),
-              input: message,
-              updatedAt: Date.now(),
-            });
-            owned.set(memory.id, memory);
-            changes.push({ type: 'updated', memory });
-            return `Updated memory ${memory.id}.`;
-          },
-        ),
-        managerTool(
-          'delete_memory',
-          'Delete a stored memory of the user.',
-          z.object({ id: z.string().min(1).describe('The id of a stored memory.') }),
-          async (args) => {
-            if (!owned.has(args.id)) throw notOwned(args.id);
-            const deleted = await db.deleteMemory({ id: args.id, userId });
-            owned.delete(args.id);
-            if (!deleted) return `Memory ${args.id} was already deleted.`;
-            changes.push({ type: 'deleted', id: args.id });
-            return `Deleted memory ${args.id}.`;
-          },
-        ),
-      ].map((entry) => [entry.definition.name, entry] as const),
-    );
-    const definitions = [...tools.values()].map((entry) => toModelToolDefinition(entry.definition));
+    const tools: Tool[] = [
+      managerTool(
+        'add_memory',
+        'Store a new memory about the user.',
+        z.object({
+          memory: z.string().trim().min(1).describe('One short sentence about the user.'),
+          topics: z.array(z.string()).optional().describe('Short topic labels.'),
+        }),
+        async (args) => {
+          throwIfAborted(signal);
+          const now = Date.now();
+          const memory = await db.upsertMemory({
+            id: randomUUID(),
+            userId,
+            memory: args.memory,
+            ...cleanTopics(args.topics),
+            input: message,
+            createdAt: now,
+            updatedAt: now,
+          });
+          owned.set(memory.id, memory);
+          changes.push({ type: 'added', memory });
+          return `Added memory ${memory.id}.`;
+        },
+      ),
+      managerTool(
+        'update_memory',
+        'Replace the text (and topics) of a stored memory of the user.',
+        z.object({
+          id: z.string().min(1).describe('The id of a stored memory.'),
+          memory: z.string().trim().min(1).describe('The new text of the memory.'),
+          topics: z.array(z.string()).optional().describe('Short topic labels.'),
+        }),
+        async (args) => {
+          const existing = owned.get(args.id);
+          if (existing === undefined) throw notOwned(args.id);
+          throwIfAborted(signal);
+          const { topics: _previousTopics, ...rest } = existing;
+          const memory = await db.upsertMemory({
+            ...rest,
+            userId,
+            memory: args.memory,
+            ...cleanTopics(args.topics ?? existing.topics),
+            input: message,
+            updatedAt: Date.now(),
+          });
+          owned.set(memory.id, memory);
+          changes.push({ type: 'updated', memory });
+          return `Updated memory ${memory.id}.`;
+        },
+      ),
+      managerTool(
+        'delete_memory',
+        'Delete a stored memory of the user.',
+        z.object({ id: z.string().min(1).describe('The id of a stored memory.') }),
+        async (args) => {
+          if (!owned.has(args.id)) throw notOwned(args.id);
+          throwIfAborted(signal);
+          const deleted = await db.deleteMemory({ id: args.id, userId });
+          owned.delete(args.id);
+          if (!deleted) return `Memory ${args.id} was already deleted.`;
+          changes.push({ type: 'deleted', id: args.id });
+          return `Deleted memory ${args.id}.`;
+        },
+      ),
+    ];
 
     const listing =
       stored.length === 0
@@ -262,42 +227,35 @@ export class MemoryManager {
       { role: 'user', content: message },
     ];
 
-    for (let round = 0; ; round++) {
-      throwIfAborted(signal);
-      let answer: ModelResponse;
-      try {
-        answer = await model.generate(
-          { messages: [...conversation], tools: definitions },
-          signal === undefined ? {} : { signal },
-        );
-      } catch (error) {
-        throw toBuddyError(error, 'INTERNAL', `${WHO}: model ${model.provider}/${model.id} failed`);
-      }
-      const toolCalls = answer.toolCalls ?? [];
-      conversation.push({
-        role: 'assistant',
-        content: answer.content ?? '',
-        ...(toolCalls.length === 0 ? {} : { toolCalls }),
-      } satisfies AssistantMessage);
-      if (toolCalls.length === 0) return { changes };
-      if (round >= MAX_MEMORY_MANAGER_ROUNDS) {
+    // The Agent's own tool loop; calls run one after the other, since a later call may depend on
+    // an earlier one (delete, then add).
+    try {
+      await runToolLoop({
+        model,
+        messages: conversation,
+        tools,
+        maxRounds: MAX_MEMORY_MANAGER_ROUNDS,
+        parallelToolCalls: false,
+        context: {
+          sessionState: {},
+          sessionId: '',
+          userId,
+          runId: '',
+          signal: signal ?? new AbortController().signal,
+        },
+        who: WHO,
+      });
+    } catch (error) {
+      if (BuddyError.is(error, 'MAX_TOOL_ROUNDS')) {
         throw new BuddyError({
           code: 'MAX_TOOL_ROUNDS',
           message: `${WHO}: the model was still calling tools after ${MAX_MEMORY_MANAGER_ROUNDS} rounds; stopped after ${changes.length} change(s)`,
           details: { rounds: MAX_MEMORY_MANAGER_ROUNDS },
+          cause: error,
         });
       }
-      // One after the other: a later call may depend on an earlier one (delete, then add).
-      for (const call of toolCalls) {
-        const result = await executeCall(call, tools, signal);
-        conversation.push({
-          role: 'tool',
-          toolCallId: call.id,
-          toolName: call.name,
-          content: result.content,
-          ...(result.isError ? { isError: true } : {}),
-        });
-      }
+      throw error;
     }
+    return { changes };
   }
 }

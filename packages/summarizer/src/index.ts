@@ -11,7 +11,9 @@ export { generateJson, toResponseSchema } from './internal/generate-json.ts';
 export { modelGetter } from './internal/model-getter.ts';
 export { extractJson, parseModelJson } from './lenient-json.ts';
 export {
+  DEFAULT_SUMMARIZER_MAX_INPUT_TOKENS,
   DEFAULT_SUMMARIZER_PROMPT,
+  estimateTokensConservatively,
   MemorySummarizer,
   type MemorySummarizerOptions,
   type SummarizeOptions,

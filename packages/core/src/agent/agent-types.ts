@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import type { BuddyError } from '../errors/buddy-error.ts';
 import type {
   ModelInfo,
@@ -8,52 +9,87 @@ import type {
 } from '../messages/message.ts';
 import type { AgentMemoryContract } from '../spec/agent-memory-v1.ts';
 import type { Logger } from '../spec/logger.ts';
-import type { Model } from '../spec/model-v1.ts';
+import type { Model, ProviderOptions } from '../spec/model-v1.ts';
 import type { SessionStorage } from '../spec/session-storage-v1.ts';
 import type { Tool } from '../tools/tool.ts';
 import type { Agent } from './agent.ts';
 
+/** A session state: a JSON object. */
+export type SessionState = Record<string, unknown>;
+
 /** What a `systemMessage` function receives. */
-export interface SystemMessageContext {
-  agent: Agent;
+export interface SystemMessageContext<TState extends SessionState = SessionState> {
+  agent: Agent<TState>;
   sessionId: string;
   userId: string | undefined;
   /** The run's state (after defaults, stored state and per-run state are merged). */
-  sessionState: Readonly<Record<string, unknown>>;
+  sessionState: Readonly<TState>;
 }
 
-/** Options of `new Agent(...)`. All optional; see SPEC §2.1 for the defaults. */
-export interface AgentOptions {
+/**
+ * Options of `new Agent(...)`. All optional; see SPEC §2.1 for the defaults. `TState` is the
+ * session state (inferred from `stateSchema`), `TMemory` the memory extension (inferred from
+ * `memory`), so `agent.sessionState` and `agent.memory` are typed without casts.
+ */
+export interface AgentOptions<
+  TState extends SessionState = SessionState,
+  TMemory extends AgentMemoryContract | undefined = AgentMemoryContract | undefined,
+> {
   /** The model; `new OpenAIChat({ id: 'gpt-4o' })` from `@buddy/model-openai` when absent. */
   model?: Model;
   /** Recorded on sessions. A random uuid when absent. */
   agentId?: string;
+  /** A name for logs and the default system message. */
   name?: string;
+  /** What the agent is, first in the default system message (templated with `addStateInMessages`). */
   description?: string;
+  /** Instructions of the default system message, one line each (templated with `addStateInMessages`). */
   instructions?: string | string[];
   /** Replaces the default system message entirely (no instructions, summary or memory sections). */
-  systemMessage?: string | ((context: SystemMessageContext) => string);
-  tools?: Tool[];
+  systemMessage?: string | ((context: SystemMessageContext<NoInfer<TState>>) => string);
+  // biome-ignore lint/suspicious/noExplicitAny: a tool's argument and result types are its own
+  /** Tools made with `tool()`; the model may call them during runs. */
+  tools?: Tool<any, any, NoInfer<TState>>[];
   /** The agent's own session. A random uuid when absent. */
   sessionId?: string;
+  /** A human label of the own session, stored when the stored session has none. */
   sessionName?: string;
-  /** Default state of a new session, deep-copied per session. */
-  sessionState?: Record<string, unknown>;
+  /** Default state of a new session (JSON values only), deep-copied per session. */
+  sessionState?: Partial<NoInfer<TState>>;
+  /**
+   * A zod object schema of the session state: types `agent.sessionState` and `ctx.sessionState`,
+   * fills defaults for a new session, and validates the state when it is loaded (a stored state
+   * that no longer matches is `STORAGE_CORRUPT` for that session) and before every write (a tool
+   * leaving an invalid state fails its run with `INVALID_ARGUMENT` naming the path).
+   */
+  stateSchema?: z.ZodType<TState>;
   /** Keep loaded sessions in process between runs (checked against the stored version). */
   cacheSession?: boolean;
+  /** The owner of the agent's sessions; scopes history, memories and listing (SPEC §2.4). */
   userId?: string;
+  /** Where sessions persist; in process (`InMemoryStorage`) when absent. */
   storage?: SessionStorage;
   /** An `AgentMemory` from `@buddy/memory`. */
-  memory?: AgentMemoryContract;
+  memory?: TMemory;
+  /** Template `{key}` from the run's state into the system message and the input (SPEC §2.5). */
   addStateInMessages?: boolean;
+  /** Replay the last `numHistoryRuns` runs of the session before the new message. */
   addHistoryToMessages?: boolean;
+  /** How many whole runs `addHistoryToMessages` replays. Default 3; 0 means none. */
   numHistoryRuns?: number;
+  /** Add the tool `get_chat_history(num_chats?)`. */
   readChatHistory?: boolean;
+  /** Add the tool `get_previous_session_messages` (this user's other recent sessions). */
   searchPreviousSessionsHistory?: boolean;
+  /** How many previous sessions that tool reads. Default 2. */
   numHistorySessions?: number;
+  /** Update the session summary after each run (needs `memory`). */
   enableSessionSummaries?: boolean;
+  /** Put the summary into the system message. Default: `enableSessionSummaries`. */
   addSessionSummaryReferences?: boolean;
+  /** Learn durable memories about the user after each run (needs `memory` and a `userId`). */
   enableUserMemories?: boolean;
+  /** Put the user's memories into the system message. Default: `enableUserMemories`. */
   addMemoryReferences?: boolean;
   /** Where recovered problems are reported. Console warnings by default. */
   logger?: Logger;
@@ -63,14 +99,27 @@ export interface AgentOptions {
    * 30 000) and then fails with `SESSION_BUSY`.
    */
   sessionLease?: { ttlMs?: number; waitMs?: number };
+  /**
+   * Post-answer work (summary, memories) gives up after this many milliseconds, with a warning
+   * (SPEC §10.4). Default 60 000.
+   */
+  postAnswerTimeoutMs?: number;
+  /**
+   * Provider-specific request options, namespaced by provider and passed through to the model on
+   * every call: `{ openai: { parallel_tool_calls: false } }` (SPEC §3).
+   */
+  providerOptions?: ProviderOptions;
 }
 
 /** Per-run overrides. They apply to this run only and never change the agent's own fields. */
-export interface RunOptions {
+export interface RunOptions<TState extends SessionState = SessionState> {
+  /** Run on this session instead of the agent's own. */
   sessionId?: string;
+  /** Run for this user instead of the agent's own. */
   userId?: string;
   /** Merged over the stored state, top-level keys, for this run (and persisted with it). */
-  sessionState?: Record<string, unknown>;
+  sessionState?: Partial<TState>;
+  /** Aborts the run (`ABORTED`, nothing stored) and its post-answer work. */
   signal?: AbortSignal;
 }
 

@@ -1,11 +1,14 @@
 /**
  * `Agent`: runs a model with tools over a session that keeps identity, state, history, a summary
- * and the user's memories (SPEC §2).
+ * and the user's memories (SPEC §2). The class reads top to bottom as the lifecycle of a turn
+ * (SPEC §2.4): serialize (`withSessionLease`), load (`#readRecord`, the `SessionCache`), resolve
+ * the state (`session-state.ts`), build messages, run the model loop, persist atomically, then
+ * post-answer work (`PostAnswerWork`).
  *
- * Concurrency model: every piece of run data lives in a per-run scope, never in shared mutable
- * fields, so one Agent serves many sessions and users at once. Runs on one session are
- * serialized: in process by a per-session queue, across processes by the storage lease. Inside a
- * run, `agent.sessionState` resolves (through `AsyncLocalStorage`) to that run's state.
+ * Ownership of state: every piece of run data lives in a per-run scope, never in shared mutable
+ * fields, so one Agent serves many sessions and users at once. The agent's own session (what the
+ * getters show) has one owner, `OwnSession`; the cache of history has one owner, `SessionCache`.
+ * Inside a run, `agent.sessionState` resolves (through `AsyncLocalStorage`) to that run's state.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
@@ -18,7 +21,7 @@ import { runsToPairs, stampMessage } from '../messages/message-helpers.ts';
 import type { AgentMemoryContract, AgentMemoryHost } from '../spec/agent-memory-v1.ts';
 import type { Logger } from '../spec/logger.ts';
 import type { UserMemory } from '../spec/memory-db-v1.ts';
-import type { Model } from '../spec/model-v1.ts';
+import type { Model, ModelWarning } from '../spec/model-v1.ts';
 import type {
   ListSessionsResult,
   SessionLease,
@@ -27,9 +30,13 @@ import type {
   SessionSummaryRecord,
   StoredRun,
 } from '../spec/session-storage-v1.ts';
-import { assertNonEmptyString, sessionOwnershipError } from '../storage/storage-helpers.ts';
+import { sessionOwnershipError, storageClosedError } from '../storage/storage-helpers.ts';
+import { assertSessionName } from '../storage/write-validators.ts';
 import { templateState } from '../templating/template-state.ts';
 import type { Tool, ToolContext } from '../tools/tool.ts';
+import { assertId, assertOptionalId } from '../validation/identifier.ts';
+import { assertJsonObject, cloneJson } from '../validation/json-value.ts';
+import { isPlainObject, readOptions } from '../validation/options.ts';
 import type {
   AgentListSessionsOptions,
   AgentOptions,
@@ -37,62 +44,50 @@ import type {
   RunInput,
   RunOptions,
   RunResponse,
+  SessionState,
 } from './agent-types.ts';
 import { createChatHistoryTool, createPreviousSessionsTool } from './builtin-tools.ts';
 import { loadDefaultModel } from './default-model.ts';
 import { EventChannel } from './event-channel.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
-import { runModelLoop } from './run-model-loop.ts';
+import { OwnSession } from './own-session.ts';
+import { PostAnswerWork } from './post-answer-work.ts';
+import { runToolLoop } from './run-tool-loop.ts';
+import { SessionCache } from './session-cache.ts';
+import {
+  applyEdits,
+  applyStateSchema,
+  checkStateToStore,
+  type StateEdits,
+  seedState,
+} from './session-state.ts';
 import {
   buildDefaultSystemMessage,
   formatMemoriesSection,
   formatSummarySection,
 } from './system-message.ts';
 import { type ResolvedAgentOptions, validateAgentOptions } from './validate-agent-options.ts';
+import { type HeldLease, withSessionLease } from './with-session-lease.ts';
 
-/** Sessions kept in process with `cacheSession: true`; the least recently used is dropped first. */
-const MAX_CACHED_SESSIONS = 1000;
-const RUN_OPTION_KEYS = new Set(['sessionId', 'userId', 'sessionState', 'signal']);
-
-/** What the agent keeps in process about a session between runs. */
-interface CachedSession {
-  /** The stored version this copy matches. */
-  version: number;
-  state: Record<string, unknown>;
-  /** The last `numHistoryRuns` runs, for history. */
-  runs: StoredRun[];
-}
+const RUN_OPTION_KEYS = ['sessionId', 'userId', 'sessionState', 'signal'];
+const LIST_OPTION_KEYS = ['userId', 'limit', 'cursor'];
 
 /** The per-run scope behind `agent.sessionState` during a run. */
 interface RunScope {
-  agent: Agent;
+  agent: Agent<never, never>;
   state: Record<string, unknown>;
 }
 const runScope = new AsyncLocalStorage<RunScope>();
 
+/** A run's inputs, checked. */
 interface PreparedRun {
   runId: string;
   sessionId: string;
   userId: string | undefined;
   input: UserMessage;
+  /** Per-run `sessionState`, checked as JSON and copied. */
   overrides: Record<string, unknown> | undefined;
   signal: AbortSignal;
-}
-
-interface LoadedSession {
-  record: SessionRecord | undefined;
-  state: Record<string, unknown>;
-  history: StoredRun[];
-}
-
-function deepCopy<T>(value: T): T {
-  return structuredClone(value);
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const prototype = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
 }
 
 function invalidRun(message: string): BuddyError {
@@ -103,46 +98,60 @@ function invalidRun(message: string): BuddyError {
  * An AI agent that remembers.
  *
  * @example
- * const agent = new Agent({
+ * const stateSchema = z.object({ cart: z.array(z.string()).default([]) });
+ * await using agent = new Agent({
  *   model: new OpenAIChat(),
  *   userId: 'dana@example.com',
- *   sessionState: { cart: [] },
+ *   stateSchema,
  *   storage: new SqliteStorage({ dbFile: 'agent.db' }),
  *   tools: [addToCart],
  * });
  * const res = await agent.run('Add milk to my cart');
+ * agent.sessionState.cart; // string[]
  */
-export class Agent {
+export class Agent<
+  TState extends SessionState = SessionState,
+  TMemory extends AgentMemoryContract | undefined = AgentMemoryContract | undefined,
+> {
   readonly #options: ResolvedAgentOptions;
   readonly #storage: SessionStorage;
   readonly #hasStorage: boolean;
   readonly #builtinTools: Tool[];
-  readonly #mutex = new KeyedMutex();
-  readonly #cache = new Map<string, CachedSession>();
+  readonly #queue = new KeyedMutex();
+  readonly #cache: SessionCache;
+  readonly #own: OwnSession<TState>;
+  readonly #postAnswer: PostAnswerWork;
+  readonly #defaultState: Record<string, unknown>;
   #modelPromise: Promise<Model> | undefined;
+  #closing: Promise<void> | undefined;
 
-  // The agent's own session, as the getters show it.
-  #sessionId: string;
-  #sessionName: string | undefined;
-  #sessionState: Record<string, unknown>;
-  #summary: SessionSummaryRecord | undefined;
-  /** The stored version `#sessionState` matches; `undefined` until loaded or written. */
-  #sessionVersion: number | undefined;
-
-  constructor(options: AgentOptions = {}) {
+  constructor(options: AgentOptions<TState, TMemory> = {}) {
     this.#options = validateAgentOptions(options, randomUUID);
     const resolved = this.#options;
     this.#hasStorage = resolved.storage !== undefined;
     // Without storage, sessions live in process in a private in-memory store, so every code path
     // (queue, lease, history, summaries) is the same with and without persistence.
     this.#storage = resolved.storage ?? new InMemoryStorage();
-    this.#sessionId = resolved.sessionId;
-    this.#sessionName = resolved.sessionName;
-    this.#sessionState = this.#seed(
-      deepCopy(resolved.sessionState),
-      resolved.sessionId,
-      resolved.userId,
-    );
+    this.#cache = new SessionCache(resolved.cacheSession);
+    // The default state: checked as JSON at validation, then through the schema (its defaults).
+    this.#defaultState = applyStateSchema(resolved.stateSchema, cloneJson(resolved.sessionState), {
+      root: 'sessionState',
+      blame: 'caller',
+      sessionId: resolved.sessionId,
+      context: "Agent: option 'sessionState'",
+    });
+    this.#own = new OwnSession<TState>({
+      sessionId: resolved.sessionId,
+      sessionName: resolved.sessionName,
+      defaults: (sessionId) => this.#freshState(sessionId, resolved.userId) as TState,
+    });
+    this.#postAnswer = new PostAnswerWork({
+      memory: resolved.memory,
+      summaries: resolved.enableSessionSummaries,
+      memories: resolved.enableUserMemories,
+      timeoutMs: resolved.postAnswerTimeoutMs,
+      logger: resolved.logger,
+    });
     this.#builtinTools = [];
     if (resolved.readChatHistory) this.#builtinTools.push(createChatHistoryTool(this.#storage));
     if (resolved.searchPreviousSessionsHistory) {
@@ -176,26 +185,27 @@ export class Agent {
   }
   /** The agent's own session id (per-run `sessionId` overrides do not change it). */
   get sessionId(): string {
-    return this.#sessionId;
+    return this.#own.sessionId;
   }
   get sessionName(): string | undefined {
-    return this.#sessionName;
+    return this.#own.sessionName;
   }
   get userId(): string | undefined {
     return this.#options.userId;
   }
   /**
    * Inside a run (in a tool): that run's session state, the same object as `ctx.sessionState`.
-   * Outside runs: the agent's own session state as last loaded or left by a run.
+   * Outside runs: the agent's own session state as last loaded or stored. Edits made to it between
+   * runs are persisted by the next run of the own session (top-level keys; see `OwnSession`).
    */
-  get sessionState(): Record<string, unknown> {
+  get sessionState(): TState {
     const scope = runScope.getStore();
-    if (scope !== undefined && scope.agent === this) return scope.state;
-    return this.#sessionState;
+    if (scope !== undefined && scope.agent === (this as unknown)) return scope.state as TState;
+    return this.#own.state;
   }
   /** The memory extension given as `memory`. */
-  get memory(): AgentMemoryContract | undefined {
-    return this.#options.memory;
+  get memory(): TMemory {
+    return this.#options.memory as TMemory;
   }
   /** The configured storage; `undefined` when sessions live in process only. */
   get storage(): SessionStorage | undefined {
@@ -208,9 +218,9 @@ export class Agent {
   // ---------------------------------------------------------------- running
 
   /** Runs one turn and resolves when it is persisted and post-answer work is done. */
-  async run(input: RunInput, options: RunOptions = {}): Promise<RunResponse> {
-    const prepared = this.#prepareRun(input, options, options.signal);
-    const { response, postAnswer } = await this.#execute(prepared, false, () => {});
+  async run(input: RunInput, options?: RunOptions<TState>): Promise<RunResponse> {
+    const prepared = this.#prepareRun(input, options, undefined);
+    const { response, postAnswer } = await this.#turn(prepared, false, () => {});
     await postAnswer();
     return response;
   }
@@ -221,12 +231,8 @@ export class Agent {
    * Failures arrive as a `run-error` event (the iterator itself does not throw). Stopping the
    * iteration early aborts the run.
    */
-  stream(input: RunInput, options: RunOptions = {}): AsyncIterable<RunEvent> {
+  stream(input: RunInput, options?: RunOptions<TState>): AsyncIterable<RunEvent> {
     const controller = new AbortController();
-    const outer = options.signal;
-    const onOuterAbort = () => controller.abort(outer?.reason);
-    if (outer?.aborted) controller.abort(outer.reason);
-    else outer?.addEventListener('abort', onOuterAbort, { once: true });
     const channel = new EventChannel<RunEvent>(() =>
       controller.abort(
         new BuddyError({ code: 'ABORTED', message: 'The stream consumer stopped reading' }),
@@ -234,7 +240,7 @@ export class Agent {
     );
     let prepared: PreparedRun;
     try {
-      prepared = this.#prepareRun(input, options, controller.signal);
+      prepared = this.#prepareRun(input, options, controller);
     } catch (error) {
       channel.push({ type: 'run-error', runId: randomUUID(), error: toBuddyError(error) });
       channel.end();
@@ -242,7 +248,7 @@ export class Agent {
     }
     void (async () => {
       try {
-        const { response, postAnswer } = await this.#execute(prepared, true, (event) =>
+        const { response, postAnswer } = await this.#turn(prepared, true, (event) =>
           channel.push(event),
         );
         channel.push({ type: 'run-completed', runId: prepared.runId, response });
@@ -250,14 +256,18 @@ export class Agent {
       } catch (error) {
         channel.push({ type: 'run-error', runId: prepared.runId, error: toBuddyError(error) });
       } finally {
-        outer?.removeEventListener('abort', onOuterAbort);
         channel.end();
       }
     })();
     return channel;
   }
 
-  #prepareRun(input: RunInput, options: RunOptions, signal: AbortSignal | undefined): PreparedRun {
+  /** Checks a run's input and options (every problem a `BuddyError` naming it). */
+  #prepareRun(
+    input: RunInput,
+    rawOptions: unknown,
+    streamController: AbortController | undefined,
+  ): PreparedRun {
     let message: UserMessage;
     if (typeof input === 'string') {
       if (input.trim() === '')
@@ -270,304 +280,285 @@ export class Agent {
         `input must be a non-empty string or { role: 'user', content: string }, got ${describeValue(input)}`,
       );
     }
-    if (!isPlainObject(options))
-      throw invalidRun(`options must be an object, got ${describeValue(options)}`);
-    for (const key of Object.keys(options)) {
-      if (!RUN_OPTION_KEYS.has(key)) throw invalidRun(`unknown option '${key}'`);
-    }
-    if (options.sessionId !== undefined)
-      assertNonEmptyString(options.sessionId, 'Agent.run: option sessionId');
-    if (options.userId !== undefined)
-      assertNonEmptyString(options.userId, 'Agent.run: option userId');
-    if (options.sessionState !== undefined && !isPlainObject(options.sessionState)) {
-      throw invalidRun(
-        `option 'sessionState' must be a plain object, got ${describeValue(options.sessionState)}`,
-      );
+    const options = readOptions<RunOptions>(rawOptions, 'Agent.run: options', RUN_OPTION_KEYS);
+    assertOptionalId(options.sessionId, 'Agent.run: option sessionId');
+    assertOptionalId(options.userId, 'Agent.run: option userId');
+    let overrides: Record<string, unknown> | undefined;
+    if (options.sessionState !== undefined) {
+      if (!isPlainObject(options.sessionState)) {
+        throw invalidRun(
+          `option 'sessionState' must be a plain object, got ${describeValue(options.sessionState)}`,
+        );
+      }
+      try {
+        assertJsonObject(options.sessionState, 'sessionState');
+      } catch (error) {
+        throw invalidRun(`option ${(error as BuddyError).message}`);
+      }
+      overrides = cloneJson(options.sessionState as Record<string, unknown>);
     }
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
       throw invalidRun(
         `option 'signal' must be an AbortSignal, got ${describeValue(options.signal)}`,
       );
     }
+    let signal = options.signal ?? new AbortController().signal;
+    if (streamController !== undefined) {
+      const outer = options.signal;
+      if (outer?.aborted) streamController.abort(outer.reason);
+      else
+        outer?.addEventListener('abort', () => streamController.abort(outer.reason), {
+          once: true,
+        });
+      signal = streamController.signal;
+    }
     return {
       runId: randomUUID(),
-      sessionId: options.sessionId ?? this.#sessionId,
+      sessionId: options.sessionId ?? this.#own.sessionId,
       userId: options.userId ?? this.#options.userId,
       input: message,
-      overrides: options.sessionState === undefined ? undefined : deepCopy(options.sessionState),
-      signal: signal ?? new AbortController().signal,
+      overrides,
+      signal,
     };
   }
 
-  async #execute(
+  /** One turn, SPEC §2.4 steps 1–6; resolves with the response and the post-answer work (7). */
+  async #turn(
     run: PreparedRun,
     streaming: boolean,
     emit: (event: RunEvent) => void,
   ): Promise<{ response: RunResponse; postAnswer: () => Promise<void> }> {
+    this.#assertOpen();
     const { runId, sessionId, userId, signal } = run;
     emit({ type: 'run-started', runId, sessionId, ...(userId === undefined ? {} : { userId }) });
     const model = await this.#getModel();
     const options = this.#options;
+    const isOwn = sessionId === this.#own.sessionId;
+    // Read before the queue: the caller's edits of the state as they were when the run was asked.
+    const edits = isOwn ? this.#own.edits() : undefined;
 
-    const response = await this.#withSession(
-      sessionId,
-      { signal, readSession: true },
-      async (lease, released) => {
-        const loaded = await this.#loadForRun(sessionId, userId, lease);
-        const state = this.#seed({ ...loaded.state, ...(run.overrides ?? {}) }, sessionId, userId);
-        const summary = loaded.record?.summary;
-        const memories = await this.#readMemories(userId, signal);
-
-        const templateValues = { ...(userId === undefined ? {} : { user_id: userId }), ...state };
-        const template = (text: string) =>
-          options.addStateInMessages ? templateState(text, templateValues) : text;
-        const system = this.#systemMessage({
-          sessionId,
-          userId,
-          state,
-          summary,
-          memories,
-          template,
-        });
-        const userMessage = stampMessage<UserMessage>(
-          {
-            ...run.input,
-            content:
-              typeof run.input.content === 'string'
-                ? template(run.input.content)
-                : run.input.content,
-          },
-          runId,
-        );
-        const history: Message[] = options.addHistoryToMessages
-          ? loaded.history.flatMap((stored) => stored.messages)
-          : [];
-        const messages: Message[] = [
-          ...(system === undefined
-            ? []
-            : [{ role: 'system', content: system } satisfies SystemMessage]),
-          ...history,
-          userMessage,
-        ];
-
-        const toolContext: ToolContext = {
-          agent: this,
-          sessionState: state,
-          sessionId,
-          userId,
-          runId,
-          signal,
-        };
-        const startedAt = Date.now();
-        const result = await runScope.run({ agent: this, state }, () =>
-          runModelLoop({
-            model,
-            messages,
-            tools: this.tools,
-            toolContext,
-            streaming,
-            emit,
-          }),
-        );
-
-        const runMessages: StoredMessage[] = [userMessage as StoredMessage, ...result.messages];
-        const storedRun: Omit<StoredRun, 'index'> = {
-          runId,
-          sessionId,
-          ...(userId === undefined ? {} : { userId }),
-          agentId: options.agentId,
-          messages: runMessages,
-          usage: result.usage,
-          model: { provider: model.provider, id: model.id },
-          createdAt: startedAt,
-          completedAt: Date.now(),
-        };
-        const isOwn = sessionId === this.#sessionId;
-        // The agent's configured name labels its own session when the stored one has none.
-        const sessionName =
-          isOwn && loaded.record?.sessionName === undefined ? this.#sessionName : undefined;
-        const appended = await this.#storage.appendRun({
-          sessionId,
-          ...(userId === undefined ? {} : { userId }),
-          agentId: options.agentId,
-          ...(sessionName === undefined ? {} : { sessionName }),
-          run: storedRun,
-          sessionState: state,
-          leaseToken: lease.token,
-          releaseLease: true,
-        });
-        if (appended.leaseReleased === true) released();
-        const persistedRun: StoredRun = { ...storedRun, index: appended.index };
-        this.#remember(sessionId, {
-          version: appended.version,
-          state,
-          runs: [...loaded.history, persistedRun].slice(-Math.max(options.numHistoryRuns, 0)),
-        });
-        if (sessionId === this.#sessionId) {
-          this.#sessionState = state;
-          this.#sessionVersion = appended.version;
-          this.#sessionName = loaded.record?.sessionName ?? this.#sessionName;
-          this.#summary = summary;
-        }
-        return {
-          runId,
-          sessionId,
-          ...(userId === undefined ? {} : { userId }),
-          content: result.content,
-          messages: runMessages,
-          usage: result.usage,
-          model: { provider: model.provider, id: model.id },
-          warnings: [],
-        } satisfies RunResponse;
-      },
-    );
-
-    return { response, postAnswer: () => this.#postAnswer(response, run.input.content) };
-  }
-
-  /** Summary and memories after the run is persisted; failures become warnings (SPEC §2.7). */
-  async #postAnswer(response: RunResponse, userText: string): Promise<void> {
-    const { memory, enableSessionSummaries, enableUserMemories, logger } = this.#options;
-    if (memory === undefined) return;
-    const { sessionId, userId } = response;
-    const warn = (message: string, error?: unknown) => {
-      response.warnings.push(message);
-      logger.warn(message, {
+    // 1. Serialize.
+    const response = await this.#withLease(sessionId, signal, true, async (held) => {
+      // 2. Load: the record (with the lease when the storage can), ownership, history, memories.
+      const record = await this.#readRecord(sessionId, userId, held.lease);
+      const [history, memories] = await Promise.all([
+        this.#history(record),
+        this.#readMemories(userId, signal),
+      ]);
+      // 3. State.
+      const state = this.#startState({
+        record,
         sessionId,
-        runId: response.runId,
-        ...(error === undefined ? {} : { error }),
+        userId,
+        edits,
+        overrides: run.overrides,
       });
-    };
-    const jobs: Promise<void>[] = [];
-    if (enableSessionSummaries) {
-      jobs.push(
-        memory
-          .updateSessionSummary({ sessionId, ...(userId === undefined ? {} : { userId }) })
-          .then(
-            () => {},
-            (error: unknown) =>
-              warn(
-                `Session summary was not updated; the previous summary is kept. ${toBuddyError(error).message}`,
-                error,
-              ),
-          ),
+      // 4. Messages.
+      const template = this.#templater(sessionId, userId, state);
+      const userMessage = stampMessage<UserMessage>(
+        { ...run.input, content: template(run.input.content) },
+        runId,
       );
-    }
-    if (enableUserMemories) {
-      if (userId === undefined) {
-        warn(
-          'User memories were not updated: the run has no userId (pass userId to the Agent or the run).',
-        );
-      } else {
-        jobs.push(
-          memory.updateUserMemories({ userId, message: userText }).then(
-            () => {},
-            (error: unknown) =>
-              warn(`User memories were not updated. ${toBuddyError(error).message}`, error),
+      const system = this.#systemMessage({
+        sessionId,
+        userId,
+        state,
+        summary: record?.summary,
+        memories,
+        template,
+      });
+      const messages: Message[] = [
+        ...(system === undefined
+          ? []
+          : [{ role: 'system', content: system } satisfies SystemMessage]),
+        ...history.flatMap((stored) => stored.messages),
+        userMessage,
+      ];
+      // 5. The model loop with tools.
+      const toolContext: ToolContext = {
+        agent: this as never,
+        sessionState: state,
+        sessionId,
+        userId,
+        runId,
+        signal,
+      };
+      const startedAt = Date.now();
+      const result = await runScope.run({ agent: this as never, state }, () =>
+        runToolLoop({
+          model,
+          messages,
+          tools: this.tools,
+          context: toolContext,
+          streaming,
+          onEvent: emit,
+          ...(options.providerOptions === undefined
+            ? {}
+            : { settings: { providerOptions: options.providerOptions } }),
+        }),
+      );
+      // 6. Persist atomically (nothing is stored when the state the tools left is not storable).
+      const stored = checkStateToStore(options.stateSchema, state, sessionId);
+      const runMessages: StoredMessage[] = [userMessage as StoredMessage, ...result.messages];
+      const storedRun: Omit<StoredRun, 'index'> = {
+        runId,
+        sessionId,
+        ...(userId === undefined ? {} : { userId }),
+        agentId: options.agentId,
+        messages: runMessages,
+        usage: result.usage,
+        model: { provider: model.provider, id: model.id },
+        createdAt: startedAt,
+        completedAt: Date.now(),
+      };
+      // The agent's configured name labels its own session when the stored one has none.
+      const ownName = this.#own.sessionName;
+      const sessionName = isOwn && record?.sessionName === undefined ? ownName : undefined;
+      const appended = await this.#storage.appendRun({
+        sessionId,
+        ...(userId === undefined ? {} : { userId }),
+        agentId: options.agentId,
+        ...(sessionName === undefined ? {} : { sessionName }),
+        run: storedRun,
+        sessionState: stored,
+        leaseToken: held.lease.token,
+        ...(this.#storage.capabilities?.appendReleasesLease === true ? { releaseLease: true } : {}),
+      });
+      if (appended.leaseReleased === true) held.released();
+      const incarnation = record?.incarnation ?? appended.incarnation;
+      if (incarnation !== undefined) {
+        this.#cache.remember(
+          sessionId,
+          { incarnation, version: appended.version },
+          [...history, { ...storedRun, index: appended.index, stateAfter: stored }].slice(
+            -Math.max(options.numHistoryRuns, 0),
           ),
         );
       }
-    }
-    await Promise.all(jobs);
+      if (sessionId === this.#own.sessionId) {
+        this.#own.adopt({
+          record: { sessionName: record?.sessionName ?? sessionName, summary: record?.summary },
+          state: stored as TState,
+        });
+      }
+      return {
+        runId,
+        sessionId,
+        ...(userId === undefined ? {} : { userId }),
+        content: result.content,
+        messages: runMessages,
+        usage: result.usage,
+        model: { provider: model.provider, id: model.id },
+        warnings: result.warnings.map((warning) => describeModelWarning(model, warning)),
+      } satisfies RunResponse;
+    });
+
+    // 7. Post-answer work, after the run is stored; never rejects, always settles.
+    const postAnswer = () =>
+      this.#postAnswer.run({
+        runId,
+        sessionId,
+        userId,
+        message: run.input.content,
+        signal,
+        warnings: response.warnings,
+      });
+    return { response, postAnswer };
   }
 
   // ---------------------------------------------------------------- sessions
 
   /**
-   * Reads the agent's own session from storage (state, name, summary), creating the record if
-   * missing. Returns the session id.
+   * Reads the agent's own session from storage (state, name, summary, history), creating the
+   * record if missing. Returns the session id. Edits made to `agent.sessionState` before it stay
+   * pending (the next run stores them).
    */
   async loadSession(): Promise<string> {
-    const sessionId = this.#sessionId;
+    this.#assertOpen();
+    const sessionId = this.#own.sessionId;
     const userId = this.#options.userId;
-    await this.#withSession(sessionId, {}, async () => {
-      let record = await this.#getOwnedSession(sessionId, userId);
+    const edits = this.#own.edits();
+    await this.#withLease(sessionId, undefined, false, async () => {
+      let record = await this.#readRecord(sessionId, userId, undefined);
       if (record === undefined) {
+        const state = this.#startState({ record, sessionId, userId, edits, overrides: undefined });
         record = await this.#storage.upsertSession({
           sessionId,
           ...(userId === undefined ? {} : { userId }),
           agentId: this.#options.agentId,
-          ...(this.#sessionName === undefined ? {} : { sessionName: this.#sessionName }),
-          sessionState: this.#sessionState,
+          ...(this.#own.sessionName === undefined ? {} : { sessionName: this.#own.sessionName }),
+          sessionState: checkStateToStore(this.#options.stateSchema, state, sessionId),
         });
       }
-      const state = this.#seed(record.sessionState, sessionId, userId);
-      const history =
-        this.#options.addHistoryToMessages && this.#options.numHistoryRuns > 0
-          ? await this.#storage.getRuns({ sessionId, last: this.#options.numHistoryRuns })
-          : [];
-      this.#remember(sessionId, { version: record.version, state, runs: history });
-      if (sessionId === this.#sessionId) {
-        this.#sessionState = state;
-        this.#sessionVersion = record.version;
-        this.#sessionName = record.sessionName;
-        this.#summary = record.summary;
+      const state = this.#startState({
+        record,
+        sessionId,
+        userId,
+        edits: undefined,
+        overrides: undefined,
+      });
+      const history = await this.#history(record);
+      if (sessionId === this.#own.sessionId) {
+        this.#own.adopt({ record, state: state as TState });
+        // The caller's edits stay pending over the state just read.
+        applyEdits(this.#own.state, edits, 'agent.sessionState');
       }
+      this.#cache.remember(sessionId, record, history);
     });
     return sessionId;
   }
 
   /** Starts a fresh session (new id, default state). Returns the new id. */
   newSession(): string {
-    this.#sessionId = randomUUID();
-    this.#sessionName = undefined;
-    this.#summary = undefined;
-    this.#sessionVersion = undefined;
-    this.#sessionState = this.#seed(
-      deepCopy(this.#options.sessionState),
-      this.#sessionId,
-      this.#options.userId,
-    );
-    return this.#sessionId;
+    this.#own.reset(randomUUID(), undefined);
+    return this.#own.sessionId;
   }
 
   /** Switches the agent's own session to `sessionId` and loads it (creating it if missing). */
   async switchSession(sessionId: string): Promise<string> {
-    assertNonEmptyString(sessionId, 'sessionId');
-    const previous = {
-      id: this.#sessionId,
-      name: this.#sessionName,
-      state: this.#sessionState,
-      summary: this.#summary,
-      version: this.#sessionVersion,
-    };
-    this.#sessionId = sessionId;
-    this.#sessionName = undefined;
-    this.#summary = undefined;
-    this.#sessionVersion = undefined;
-    this.#sessionState = this.#seed(
-      deepCopy(this.#options.sessionState),
-      sessionId,
-      this.#options.userId,
-    );
+    assertId(sessionId, 'Agent.switchSession: sessionId');
+    const restore = this.#own.snapshot();
+    this.#own.reset(sessionId, undefined);
     try {
       return await this.loadSession();
     } catch (error) {
-      this.#sessionId = previous.id;
-      this.#sessionName = previous.name;
-      this.#sessionState = previous.state;
-      this.#summary = previous.summary;
-      this.#sessionVersion = previous.version;
+      restore();
       throw error;
     }
   }
 
   /** Renames the agent's own session (creating the record if missing). */
   async renameSession(name: string): Promise<void> {
-    assertNonEmptyString(name, 'Agent.renameSession: name');
-    const sessionId = this.#sessionId;
+    this.#assertOpen();
+    assertSessionName(name, 'Agent.renameSession: name');
+    const sessionId = this.#own.sessionId;
     const userId = this.#options.userId;
-    await this.#withSession(sessionId, {}, async () => {
-      const existing = await this.#getOwnedSession(sessionId, userId);
+    const edits = this.#own.edits();
+    await this.#withLease(sessionId, undefined, false, async () => {
+      const existing = await this.#readRecord(sessionId, userId, undefined);
+      const state =
+        existing === undefined
+          ? checkStateToStore(
+              this.#options.stateSchema,
+              this.#startState({
+                record: existing,
+                sessionId,
+                userId,
+                edits,
+                overrides: undefined,
+              }),
+              sessionId,
+            )
+          : undefined;
       const record = await this.#storage.upsertSession({
         sessionId,
         ...(userId === undefined ? {} : { userId }),
         agentId: this.#options.agentId,
         sessionName: name,
-        ...(existing === undefined ? { sessionState: this.#sessionState } : {}),
+        ...(state === undefined ? {} : { sessionState: state }),
       });
-      this.#bumpCachedVersion(sessionId, record.version);
-      if (sessionId === this.#sessionId) this.#sessionName = name;
+      this.#cache.advance(record);
+      if (sessionId === this.#own.sessionId) this.#own.rename(name);
     });
   }
 
@@ -576,8 +567,9 @@ export class Agent {
    * Returns the new name.
    */
   async autoRenameSession(): Promise<string> {
-    const sessionId = this.#sessionId;
-    await this.#getOwnedSession(sessionId, this.#options.userId);
+    this.#assertOpen();
+    const sessionId = this.#own.sessionId;
+    await this.#readRecord(sessionId, this.#options.userId, undefined);
     const runs = await this.#storage.getRuns({ sessionId, fromIndex: 0, limit: 3 });
     const pairs = runsToPairs(runs);
     if (pairs.length === 0) {
@@ -601,87 +593,256 @@ export class Agent {
       ],
       maxTokens: 20,
     });
-    const name = cleanSessionName(answer.content);
+    const name = cleanSessionName(typeof answer?.content === 'string' ? answer.content : '');
     if (name === '') {
       throw new BuddyError({
         code: 'MODEL_BAD_RESPONSE',
-        message: `Agent.autoRenameSession: the model answered without a usable name (${describeValue(answer.content)})`,
+        message: `Agent.autoRenameSession: the model answered without a usable name (${describeValue(answer?.content)})`,
       });
     }
     await this.renameSession(name);
     return name;
   }
 
-  /** Deletes a session and its runs. `false` when it did not exist. */
+  /**
+   * Deletes a session and its runs; `false` when it did not exist. Deletion wins: post-answer work
+   * of that session is given up (and waited for) first, and a run in flight on it is fenced (its
+   * write is refused). Afterwards nothing of this agent writes the session again; when it was the
+   * agent's own, the next run starts from the default state.
+   */
   async deleteSession(sessionId: string): Promise<boolean> {
-    assertNonEmptyString(sessionId, 'Agent.deleteSession: sessionId');
+    this.#assertOpen();
+    assertId(sessionId, 'Agent.deleteSession: sessionId');
     const userId = this.#options.userId;
-    return this.#mutex.run(sessionId, async () => {
-      const existing = await this.#getOwnedSession(sessionId, userId);
-      if (existing === undefined) return false;
-      const deleted = await this.#storage.deleteSession(
-        sessionId,
-        userId === undefined ? {} : { userId },
-      );
-      this.#cache.delete(sessionId);
-      if (sessionId === this.#sessionId) {
-        this.#sessionState = this.#seed(deepCopy(this.#options.sessionState), sessionId, userId);
-        this.#summary = undefined;
-        this.#sessionVersion = undefined;
-      }
-      return deleted;
-    });
+    await this.#postAnswer.cancelSession(sessionId);
+    const deleted = await this.#storage.deleteSession(
+      sessionId,
+      userId === undefined ? {} : { userId },
+    );
+    this.#cache.forget(sessionId);
+    if (sessionId === this.#own.sessionId) this.#own.reset(sessionId, this.#options.sessionName);
+    return deleted;
   }
 
-  /** Sessions of a user (the agent's own `userId` by default), most recently updated first. */
-  async listSessions(options: AgentListSessionsOptions = {}): Promise<ListSessionsResult> {
-    const userId = options.userId ?? this.#options.userId;
+  /**
+   * Sessions of a user (the agent's own `userId` by default), most recently updated first. An
+   * agent with a `userId` acts for that user only: listing another user's sessions is
+   * `SESSION_OWNERSHIP`. An agent without one is trusted server code and may list anyone's.
+   */
+  async listSessions(options?: AgentListSessionsOptions): Promise<ListSessionsResult> {
+    this.#assertOpen();
+    const checked = readOptions<AgentListSessionsOptions>(
+      options,
+      'Agent.listSessions',
+      LIST_OPTION_KEYS,
+    );
+    assertOptionalId(checked.userId, 'Agent.listSessions: userId');
+    const own = this.#options.userId;
+    if (own !== undefined && checked.userId !== undefined && checked.userId !== own) {
+      throw this.#actsForAnotherUser('listSessions', checked.userId);
+    }
+    const userId = checked.userId ?? own;
     return this.#storage.listSessions({
       ...(userId === undefined ? {} : { userId }),
-      ...(options.limit === undefined ? {} : { limit: options.limit }),
-      ...(options.cursor === undefined ? {} : { cursor: options.cursor }),
+      ...(checked.limit === undefined ? {} : { limit: checked.limit }),
+      ...(checked.cursor === undefined ? {} : { cursor: checked.cursor }),
     });
   }
 
   /**
-   * Deletes every session of `userId` and, with a memory, that user's memories. Other users' data
-   * is untouched. Returns how many sessions and memory rows were deleted.
+   * Deletes every session of `userId` and, with a memory, that user's memories; other users' data
+   * is untouched. Returns how many sessions and memory rows were deleted. Fenced like
+   * `deleteSession`: in-flight post-answer work of that user is given up first. An agent with a
+   * `userId` may only delete its own user's data.
    */
   async deleteUserData(userId: string): Promise<{ sessions: number; memories: number }> {
-    assertNonEmptyString(userId, 'Agent.deleteUserData: userId');
+    this.#assertOpen();
+    assertId(userId, 'Agent.deleteUserData: userId');
+    const own = this.#options.userId;
+    if (own !== undefined && userId !== own)
+      throw this.#actsForAnotherUser('deleteUserData', userId);
+    await this.#postAnswer.cancelUser(userId);
     const sessions = await this.#storage.deleteUserData(userId);
-    this.#cache.clear();
-    if (this.#options.userId === userId) this.#sessionVersion = undefined;
     const memories = (await this.#options.memory?.deleteUserData(userId)) ?? 0;
+    this.#cache.forget();
+    if (own === userId) this.#own.reset(this.#own.sessionId, this.#options.sessionName);
     return { sessions, memories };
   }
 
   /** The summary of the agent's own session, fresh from storage. */
   async getSessionSummary(): Promise<SessionSummaryRecord | undefined> {
-    const record = await this.#getOwnedSession(this.#sessionId, this.#options.userId);
-    if (this.#sessionId === record?.sessionId) this.#summary = record.summary;
+    this.#assertOpen();
+    const sessionId = this.#own.sessionId;
+    const record = await this.#readRecord(sessionId, this.#options.userId, undefined);
+    if (sessionId === this.#own.sessionId) this.#own.setSummary(record?.summary);
     return record?.summary;
   }
 
   /** The own session's user messages and final assistant answers, in order. */
   async getChatHistory(): Promise<Message[]> {
-    const sessionId = this.#sessionId;
-    const record = await this.#getOwnedSession(sessionId, this.#options.userId);
+    this.#assertOpen();
+    const sessionId = this.#own.sessionId;
+    const record = await this.#readRecord(sessionId, this.#options.userId, undefined);
     if (record === undefined) return [];
     const runs = await this.#storage.getRuns({ sessionId });
     return runsToPairs(runs).flat();
   }
 
+  // ---------------------------------------------------------------- resources
+
+  /**
+   * Closes what the agent was given: the storage, the memory (and its db) and the model client.
+   * Post-answer work still running is given up. Idempotent; later runs fail with `STORAGE_CLOSED`.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.#postAnswer.cancelAll();
+      const model = this.#options.model ?? (await this.#modelPromise?.catch(() => undefined));
+      const closing: Promise<unknown>[] = [this.#storage.close()];
+      if (this.#options.memory?.close !== undefined) closing.push(this.#options.memory.close());
+      if (model?.close !== undefined) closing.push(model.close());
+      const results = await Promise.allSettled(closing);
+      const failed = results.find((result) => result.status === 'rejected');
+      if (failed !== undefined)
+        throw toBuddyError(failed.reason, 'STORAGE_UNAVAILABLE', 'Agent.close');
+    })();
+    return this.#closing;
+  }
+
+  /** `await using agent = new Agent(...)` closes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
   // ---------------------------------------------------------------- internals
 
-  #seed(
-    state: Record<string, unknown>,
+  #assertOpen(): void {
+    if (this.#closing !== undefined) throw storageClosedError('This Agent');
+  }
+
+  #actsForAnotherUser(method: string, userId: string): BuddyError {
+    return new BuddyError({
+      code: 'SESSION_OWNERSHIP',
+      message: `Agent.${method}: this agent acts for user ${describeValue(this.#options.userId)} only; it may not act for ${describeValue(userId)} (use an agent without userId for administrative work)`,
+    });
+  }
+
+  /** A fresh default state for a session: the constructor default (schema applied), seeded. */
+  #freshState(sessionId: string, userId: string | undefined): Record<string, unknown> {
+    return seedState(cloneJson(this.#defaultState), sessionId, userId);
+  }
+
+  #withLease<T>(
+    sessionId: string,
+    signal: AbortSignal | undefined,
+    readSession: boolean,
+    work: (held: HeldLease) => Promise<T>,
+  ): Promise<T> {
+    return withSessionLease(
+      {
+        storage: this.#storage,
+        queue: this.#queue,
+        sessionId,
+        ttlMs: this.#options.leaseTtlMs,
+        waitMs: this.#options.leaseWaitMs,
+        logger: this.#options.logger,
+        signal,
+        readSession,
+      },
+      work,
+    );
+  }
+
+  /**
+   * The stored record under the Agent's ownership rule: its owner must be exactly `userId` (an
+   * anonymous session only for runs without a user). Taken from the lease when the storage read
+   * it there.
+   */
+  async #readRecord(
     sessionId: string,
     userId: string | undefined,
-  ): Record<string, unknown> {
-    state.current_session_id = sessionId;
-    if (userId !== undefined) state.current_user_id = userId;
-    return state;
+    lease: SessionLease | undefined,
+  ): Promise<SessionRecord | undefined> {
+    const record =
+      lease?.session === undefined
+        ? await this.#storage.getSession(sessionId)
+        : (lease.session ?? undefined);
+    if (record !== undefined && record.userId !== userId) {
+      throw sessionOwnershipError(sessionId, userId);
+    }
+    return record;
+  }
+
+  /** The last `numHistoryRuns` runs: from the cache when it holds exactly this record. */
+  async #history(record: SessionRecord | undefined): Promise<readonly StoredRun[]> {
+    const { addHistoryToMessages, numHistoryRuns } = this.#options;
+    if (record === undefined || !addHistoryToMessages || numHistoryRuns === 0) return [];
+    return (
+      this.#cache.history(record) ??
+      (await this.#storage.getRuns({ sessionId: record.sessionId, last: numHistoryRuns }))
+    );
+  }
+
+  /** SPEC §2.4 step 3: default ← stored ← the caller's edits ← per-run state; schema; seeds. */
+  #startState(input: {
+    record: SessionRecord | undefined;
+    sessionId: string;
+    userId: string | undefined;
+    edits: StateEdits | undefined;
+    overrides: Record<string, unknown> | undefined;
+  }): Record<string, unknown> {
+    const { record, sessionId, userId, edits, overrides } = input;
+    const schema = this.#options.stateSchema;
+    let state: Record<string, unknown>;
+    if (record === undefined) {
+      state = cloneJson(this.#defaultState);
+    } else {
+      // A stored state that no longer matches the schema is that session's corruption.
+      state = applyStateSchema(schema, cloneJson(record.sessionState), {
+        root: 'sessionState',
+        blame: 'storage',
+        sessionId,
+        context: 'Agent',
+      });
+    }
+    const changed =
+      (edits !== undefined && (edits.removed.length > 0 || Object.keys(edits.set).length > 0)) ||
+      overrides !== undefined;
+    if (edits !== undefined) {
+      try {
+        applyEdits(state, edits, 'agent.sessionState');
+      } catch (error) {
+        throw invalidRun(`${(error as BuddyError).message} (an edit of agent.sessionState)`);
+      }
+    }
+    if (overrides !== undefined) Object.assign(state, overrides);
+    if (changed) {
+      state = applyStateSchema(schema, state, {
+        root: 'sessionState',
+        blame: 'caller',
+        sessionId,
+        context: 'Agent.run',
+      });
+    }
+    return seedState(state, sessionId, userId);
+  }
+
+  /** Templating of SPEC §2.5: the run's real ids are never shadowed by state keys. */
+  #templater(
+    sessionId: string,
+    userId: string | undefined,
+    state: Record<string, unknown>,
+  ): (text: string) => string {
+    if (!this.#options.addStateInMessages) return (text) => text;
+    const values: Record<string, unknown> = { ...state, current_session_id: sessionId };
+    if (userId === undefined) {
+      delete values.user_id;
+      delete values.current_user_id;
+    } else {
+      values.user_id = userId;
+      values.current_user_id = userId;
+    }
+    return (text) => templateState(text, values);
   }
 
   #getModel(): Promise<Model> {
@@ -694,128 +855,6 @@ export class Agent {
       throw error;
     });
     return this.#modelPromise;
-  }
-
-  /** Reads a session and applies the agent's strict ownership rule (owner must equal userId). */
-  async #getOwnedSession(
-    sessionId: string,
-    userId: string | undefined,
-  ): Promise<SessionRecord | undefined> {
-    return this.#checkOwner(await this.#storage.getSession(sessionId), sessionId, userId);
-  }
-
-  #checkOwner(
-    record: SessionRecord | undefined,
-    sessionId: string,
-    userId: string | undefined,
-  ): SessionRecord | undefined {
-    if (record !== undefined && record.userId !== userId) {
-      throw sessionOwnershipError(sessionId, userId);
-    }
-    return record;
-  }
-
-  /**
-   * Serializes work on a session: in process by the queue, across processes by the lease. With
-   * `readSession`, storages that can read the session while taking the lease return it on the
-   * lease (one round trip less). `work` calls `released()` when a write already freed the lease.
-   */
-  async #withSession<T>(
-    sessionId: string,
-    options: { signal?: AbortSignal | undefined; readSession?: boolean },
-    work: (lease: SessionLease, released: () => void) => Promise<T>,
-  ): Promise<T> {
-    return this.#mutex.run(sessionId, async () => {
-      const { leaseTtlMs, leaseWaitMs, logger } = this.#options;
-      const lease = await this.#storage.acquireLease({
-        sessionId,
-        ttlMs: leaseTtlMs,
-        waitMs: leaseWaitMs,
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-        ...(options.readSession === true ? { readSession: true } : {}),
-      });
-      let isReleased = false;
-      const timer = setInterval(
-        () => {
-          if (isReleased) return;
-          lease.renew().catch((error: unknown) => {
-            logger.warn(`Could not renew the lease on session ${describeValue(sessionId)}`, {
-              error,
-            });
-          });
-        },
-        Math.max(Math.floor(leaseTtlMs / 3), 50),
-      );
-      timer.unref();
-      try {
-        return await work(lease, () => {
-          isReleased = true;
-        });
-      } finally {
-        clearInterval(timer);
-        if (!isReleased) {
-          await lease.release().catch((error: unknown) => {
-            logger.warn(`Could not release the lease on session ${describeValue(sessionId)}`, {
-              error,
-            });
-          });
-        }
-      }
-    });
-  }
-
-  async #loadForRun(
-    sessionId: string,
-    userId: string | undefined,
-    lease: SessionLease,
-  ): Promise<LoadedSession> {
-    const options = this.#options;
-    const record =
-      lease.session === undefined
-        ? await this.#getOwnedSession(sessionId, userId)
-        : this.#checkOwner(lease.session ?? undefined, sessionId, userId);
-    const wantsHistory = options.addHistoryToMessages && options.numHistoryRuns > 0;
-    const isOwn = sessionId === this.#sessionId;
-    if (record === undefined) {
-      this.#cache.delete(sessionId);
-      // A session not stored yet: the agent's own starts from its in-process state (which the
-      // caller may have edited), any other from the default.
-      const base =
-        isOwn && this.#sessionVersion === undefined ? this.#sessionState : options.sessionState;
-      return { record, state: deepCopy(base), history: [] };
-    }
-    const cached = options.cacheSession ? this.#cache.get(sessionId) : undefined;
-    if (cached !== undefined && cached.version === record.version) {
-      const base =
-        isOwn && this.#sessionVersion === record.version ? this.#sessionState : cached.state;
-      return { record, state: deepCopy(base), history: wantsHistory ? cached.runs : [] };
-    }
-    const history = wantsHistory
-      ? await this.#storage.getRuns({ sessionId, last: options.numHistoryRuns })
-      : [];
-    return { record, state: record.sessionState, history };
-  }
-
-  #remember(sessionId: string, entry: CachedSession): void {
-    if (!this.#options.cacheSession) return;
-    this.#cache.delete(sessionId);
-    this.#cache.set(sessionId, entry);
-    if (this.#cache.size > MAX_CACHED_SESSIONS) {
-      const oldest = this.#cache.keys().next().value;
-      if (oldest !== undefined) this.#cache.delete(oldest);
-    }
-  }
-
-  /** After a write of our own that bumped the version by one, the cached copy is still current. */
-  #bumpCachedVersion(sessionId: string, version: number): void {
-    const cached = this.#cache.get(sessionId);
-    if (cached !== undefined) {
-      if (cached.version + 1 === version) cached.version = version;
-      else this.#cache.delete(sessionId);
-    }
-    if (sessionId === this.#sessionId && this.#sessionVersion !== undefined) {
-      this.#sessionVersion = this.#sessionVersion + 1 === version ? version : undefined;
-    }
   }
 
   async #readMemories(userId: string | undefined, signal: AbortSignal): Promise<UserMemory[]> {
@@ -844,7 +883,7 @@ export class Agent {
       const text =
         typeof systemMessage === 'function'
           ? systemMessage({
-              agent: this,
+              agent: this as never,
               sessionId: input.sessionId,
               userId: input.userId,
               sessionState: input.state,
@@ -877,19 +916,18 @@ export class Agent {
         return agent.#options.agentId;
       },
       get sessionId() {
-        return agent.#sessionId;
+        return agent.#own.sessionId;
       },
       get userId() {
         return agent.#options.userId;
       },
       get summary() {
-        return agent.#summary;
+        return agent.#own.summary;
       },
       get logger(): Logger {
         return agent.#options.logger;
       },
-      getSession: ({ sessionId, userId }) =>
-        agent.#storage.getSession(sessionId, userId === undefined ? {} : { userId }),
+      getSession: ({ sessionId, userId }) => agent.#readRecord(sessionId, userId, undefined),
       getRuns: (input) => agent.#storage.getRuns(input),
       saveSummary: async ({ sessionId, userId, incarnation, summary, signal }) => {
         throwIfAborted(signal);
@@ -899,12 +937,20 @@ export class Agent {
           summary,
           expectedIncarnation: incarnation,
         });
-        agent.#bumpCachedVersion(sessionId, record.version);
-        if (sessionId === agent.#sessionId) agent.#summary = record.summary;
+        agent.#cache.advance(record);
+        if (sessionId === agent.#own.sessionId) agent.#own.setSummary(record.summary);
       },
     };
     return host;
   }
+}
+
+/** A model warning as one line of `RunResponse.warnings`. */
+function describeModelWarning(model: Model, warning: ModelWarning): string {
+  const who = `Model ${model.provider}/${model.id}`;
+  return warning.type === 'unsupported-setting'
+    ? `${who} does not support the setting '${warning.setting}'; it was not sent${warning.details === undefined ? '' : ` (${warning.details})`}.`
+    : `${who}: ${warning.message}`;
 }
 
 /** Trims a model-proposed session name to at most five words, without quotes or end punctuation. */

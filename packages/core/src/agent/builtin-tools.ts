@@ -9,8 +9,11 @@ import { type Tool, tool } from '../tools/tool.ts';
 
 /** Runs read per previous session, so the tool's cost never grows with old sessions. */
 export const MAX_RUNS_PER_PREVIOUS_SESSION = 50;
+/** Pairs `get_chat_history` returns when the model does not say how many. */
 export const DEFAULT_CHAT_HISTORY_PAIRS = 10;
+/** Name of the tool `readChatHistory` adds. */
 export const CHAT_HISTORY_TOOL = 'get_chat_history';
+/** Name of the tool `searchPreviousSessionsHistory` adds. */
 export const PREVIOUS_SESSIONS_TOOL = 'get_previous_session_messages';
 
 function pairsAsMessages(
@@ -22,6 +25,7 @@ function pairsAsMessages(
   ]);
 }
 
+/** The `get_chat_history` tool over `storage` (this session's last exchanges as JSON). */
 export function createChatHistoryTool(storage: SessionStorage): Tool {
   return tool({
     name: CHAT_HISTORY_TOOL,
@@ -48,6 +52,7 @@ export function createChatHistoryTool(storage: SessionStorage): Tool {
   }) as Tool;
 }
 
+/** The `get_previous_session_messages` tool: this user's other recent sessions, never another user's. */
 export function createPreviousSessionsTool(options: {
   storage: SessionStorage;
   hasStorage: boolean;

@@ -7,7 +7,9 @@
 import { BuddyError } from '../errors/buddy-error.ts';
 import type { Model } from '../spec/model-v1.ts';
 
+/** The package the default model is loaded from (an optional peer). */
 export const DEFAULT_MODEL_PACKAGE = '@buddy/model-openai';
+/** The default model id (SPEC §2.8). */
 export const DEFAULT_MODEL_ID = 'gpt-4o';
 
 /** Imports a module by name, relative to the caller (each package passes its own `import`). */

@@ -7,9 +7,13 @@
 import type { UserMemory } from '../spec/memory-db-v1.ts';
 import type { SessionSummaryRecord } from '../spec/session-storage-v1.ts';
 
+/** Opens the memories section of the system message (SPEC §7). */
 export const MEMORIES_OPEN_TAG = '<memories_from_previous_interactions>';
+/** Closes the memories section. */
 export const MEMORIES_CLOSE_TAG = '</memories_from_previous_interactions>';
+/** Opens the summary section of the system message (SPEC §6.4). */
 export const SUMMARY_OPEN_TAG = '<summary_of_previous_interactions>';
+/** Closes the summary section. */
 export const SUMMARY_CLOSE_TAG = '</summary_of_previous_interactions>';
 
 /** The memories section, or `undefined` when there are none. */

@@ -1,11 +1,14 @@
+import type { z } from 'zod';
 import { BuddyError } from '../errors/buddy-error.ts';
 import { describeValue } from '../errors/describe-value.ts';
 import { consoleLogger } from '../logging/console-logger.ts';
 import type { AgentMemoryContract } from '../spec/agent-memory-v1.ts';
 import type { Logger } from '../spec/logger.ts';
-import type { Model } from '../spec/model-v1.ts';
+import type { Model, ProviderOptions } from '../spec/model-v1.ts';
 import type { SessionStorage } from '../spec/session-storage-v1.ts';
 import { isTool, type Tool } from '../tools/tool.ts';
+import { assertId } from '../validation/identifier.ts';
+import { assertJsonObject } from '../validation/json-value.ts';
 import type { AgentOptions } from './agent-types.ts';
 import { assertModel } from './assert-model.ts';
 
@@ -38,6 +41,9 @@ export interface ResolvedAgentOptions {
   logger: Logger;
   leaseTtlMs: number;
   leaseWaitMs: number;
+  stateSchema: z.ZodType<Record<string, unknown>> | undefined;
+  postAnswerTimeoutMs: number;
+  providerOptions: ProviderOptions | undefined;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
@@ -67,6 +73,9 @@ const KNOWN_OPTIONS = new Set<string>([
   'addMemoryReferences',
   'logger',
   'sessionLease',
+  'stateSchema',
+  'postAnswerTimeoutMs',
+  'providerOptions',
 ]);
 
 function fail(
@@ -211,10 +220,19 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
     fail(`option 'sessionState' must be a plain object, got ${describeValue(sessionState)}`);
   }
   try {
-    structuredClone(sessionState);
+    assertJsonObject(sessionState, 'sessionState');
   } catch (error) {
+    fail(`option ${(error as BuddyError).message}`);
+  }
+  const stateSchema = options.stateSchema;
+  if (
+    stateSchema !== undefined &&
+    (typeof stateSchema !== 'object' ||
+      stateSchema === null ||
+      typeof (stateSchema as { safeParse?: unknown }).safeParse !== 'function')
+  ) {
     fail(
-      `option 'sessionState' must hold JSON-like values only (${error instanceof Error ? error.message : String(error)})`,
+      `option 'stateSchema' must be a zod schema (z.object({...})), got ${describeValue(stateSchema)}`,
     );
   }
 
@@ -259,6 +277,31 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
     }
   }
 
+  const providerOptions = options.providerOptions;
+  if (providerOptions !== undefined) {
+    if (!isPlainObject(providerOptions)) {
+      fail(
+        `option 'providerOptions' must be an object keyed by provider (e.g. { openai: { ... } }), got ${describeValue(providerOptions)}`,
+      );
+    }
+    for (const [provider, value] of Object.entries(providerOptions)) {
+      if (!isPlainObject(value)) {
+        fail(`option 'providerOptions.${provider}' must be an object, got ${describeValue(value)}`);
+      }
+      try {
+        assertJsonObject(value, `providerOptions.${provider}`);
+      } catch (error) {
+        fail(`option ${(error as BuddyError).message}`);
+      }
+    }
+  }
+  const postAnswerTimeoutMs = count(options, 'postAnswerTimeoutMs', 60_000);
+  if (postAnswerTimeoutMs < 1)
+    fail(`option 'postAnswerTimeoutMs' must be at least 1, got ${postAnswerTimeoutMs}`);
+
+  for (const key of ['userId', 'sessionId', 'agentId'] as const) {
+    if (options[key] !== undefined) assertId(options[key], `Agent: option '${key}'`);
+  }
   const userId = optionalString(options, 'userId');
   const sessionId = optionalString(options, 'sessionId') ?? makeId();
   return {
@@ -289,5 +332,8 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
     logger: logger as Logger,
     leaseTtlMs,
     leaseWaitMs,
+    stateSchema: stateSchema as z.ZodType<Record<string, unknown>> | undefined,
+    postAnswerTimeoutMs,
+    providerOptions: providerOptions as ProviderOptions | undefined,
   };
 }

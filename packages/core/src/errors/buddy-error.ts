@@ -6,6 +6,7 @@ const marker = Symbol.for('buddy.error');
 /** JSON-safe context for logs. Never secrets, never whole prompts. */
 export type BuddyErrorDetails = Readonly<Record<string, string | number | boolean | null>>;
 
+/** What a `BuddyError` is made of. */
 export interface BuddyErrorOptions {
   code: BuddyErrorCode;
   message: string;

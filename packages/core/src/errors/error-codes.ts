@@ -62,6 +62,7 @@ export const BUDDY_ERROR_CODES = [
   'INTERNAL',
 ] as const;
 
+/** One of `BUDDY_ERROR_CODES`. */
 export type BuddyErrorCode = (typeof BUDDY_ERROR_CODES)[number];
 
 const RETRYABLE_BY_DEFAULT: ReadonlySet<BuddyErrorCode> = new Set<BuddyErrorCode>([

@@ -75,6 +75,7 @@ export class InMemoryStorageBacking {
   readonly leases = new Map<string, InMemoryLease | unknown>();
 }
 
+/** Options of `new InMemoryStorage(...)`. */
 export interface InMemoryStorageOptions {
   /** Data to work on; a fresh, private backing when absent. */
   backing?: InMemoryStorageBacking;
@@ -264,6 +265,7 @@ export class InMemoryStorage implements SessionStorage {
     if (releaseLease) this.backing.leases.delete(input.sessionId);
     return {
       index,
+      incarnation: record.incarnation,
       version: record.version,
       updatedAt: record.updatedAt,
       ...(releaseLease ? { leaseReleased: true } : {}),

@@ -10,12 +10,14 @@ const metadata = {
   runId: z.string().min(1),
 };
 
+/** A tool call as stored. */
 export const ToolCallSchema = z.object({
   id: z.string(),
   name: z.string(),
   arguments: z.string(),
 });
 
+/** A stored message: one of the four roles, with its id, time and run. */
 export const StoredMessageSchema = z.discriminatedUnion('role', [
   z.object({ role: z.literal('system'), content: z.string(), ...metadata }),
   z.object({ role: z.literal('user'), content: z.string(), ...metadata }),
@@ -35,11 +37,13 @@ export const StoredMessageSchema = z.discriminatedUnion('role', [
   }),
 ]);
 
+/** Token counts. */
 export const UsageSchema = z.object({
   inputTokens: z.number().int().nonnegative(),
   outputTokens: z.number().int().nonnegative(),
 });
 
+/** A stored run, as `parseStoredRun` reads it back. */
 export const StoredRunSchema = z.object({
   runId: z.string().min(1),
   sessionId: z.string().min(1),
@@ -54,6 +58,7 @@ export const StoredRunSchema = z.object({
   stateAfter: z.record(z.string(), z.unknown()).optional(),
 });
 
+/** A stored session summary. */
 export const SessionSummaryRecordSchema = z.object({
   summary: z.string(),
   topics: z.array(z.string()).optional(),
@@ -61,8 +66,10 @@ export const SessionSummaryRecordSchema = z.object({
   updatedAt: z.number(),
 });
 
+/** A stored session state: an object (its values are checked as JSON when written). */
 export const SessionStateSchema = z.record(z.string(), z.unknown());
 
+/** A stored session record, as `parseSessionRecord` reads it back. */
 export const SessionRecordSchema = z.object({
   sessionId: z.string().min(1),
   /** Absent on records written before 0.2; `parseSessionRecord` derives one. */
@@ -78,6 +85,7 @@ export const SessionRecordSchema = z.object({
   runCount: z.number().int().nonnegative(),
 });
 
+/** A stored user memory. */
 export const UserMemorySchema = z.object({
   id: z.string().min(1),
   userId: z.string().min(1),

@@ -25,16 +25,19 @@ export interface MessageMetadata {
   runId?: string;
 }
 
+/** Instructions for the model. Never stored with a run. */
 export interface SystemMessage extends MessageMetadata {
   role: 'system';
   content: string;
 }
 
+/** What the user said. */
 export interface UserMessage extends MessageMetadata {
   role: 'user';
   content: string;
 }
 
+/** What the model answered: text and/or tool calls. */
 export interface AssistantMessage extends MessageMetadata {
   role: 'assistant';
   /** Text; may be empty when the message only requests tools. */
@@ -42,6 +45,7 @@ export interface AssistantMessage extends MessageMetadata {
   toolCalls?: ToolCall[];
 }
 
+/** The result of one tool call. */
 export interface ToolMessage extends MessageMetadata {
   role: 'tool';
   toolCallId: string;
@@ -53,7 +57,9 @@ export interface ToolMessage extends MessageMetadata {
   isError?: boolean;
 }
 
+/** Any message of a conversation. */
 export type Message = SystemMessage | UserMessage | AssistantMessage | ToolMessage;
+/** `system`, `user`, `assistant` or `tool`. */
 export type MessageRole = Message['role'];
 
 /** A message as storage keeps it and `RunResponse` returns it. */

@@ -29,6 +29,7 @@ export interface ModelSettings {
 /** The settings that configure a client, so they cannot be combined with a ready `client`. */
 export const MODEL_CLIENT_SETTINGS = ['apiKey', 'baseURL', 'fetch', 'maxRetries'] as const;
 
+/** What `assertModelSettings` checks and how it names the adapter. */
 export interface AssertModelSettingsOptions {
   /** What `client` must be, for the message, e.g. `'an OpenAI client'`. Default `'a client'`. */
   clientDescription?: string;

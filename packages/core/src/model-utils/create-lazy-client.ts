@@ -15,6 +15,7 @@ export type ModelClientSettings<TOptions> = DefinedSettings<
   Pick<TOptions, Extract<keyof TOptions, (typeof MODEL_CLIENT_SETTINGS)[number]>>
 >;
 
+/** Options of `createLazyClient`. */
 export interface LazyClientOptions<TOptions, TClient> {
   /**
    * The adapter's options. A `client` is used as is, without a key check. Otherwise the client

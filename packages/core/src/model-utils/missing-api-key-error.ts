@@ -4,6 +4,7 @@
  */
 import { BuddyError } from '../errors/buddy-error.ts';
 
+/** What `missingApiKeyError` names. */
 export interface MissingApiKeyErrorOptions {
   /** Names the model in the message, e.g. `'OpenAIChat(gpt-4o)'`. */
   who: string;

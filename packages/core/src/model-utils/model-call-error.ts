@@ -9,6 +9,7 @@ import {
   type ModelErrorClassification,
 } from './classify-http-status.ts';
 
+/** What `modelCallError` needs to classify a failed call. */
 export interface ModelCallErrorOptions {
   /** Names the model in the message, e.g. `'OpenAIChat(gpt-4o)'`. */
   label: string;

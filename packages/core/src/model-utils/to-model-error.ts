@@ -7,6 +7,7 @@
 import { BuddyError } from '../errors/buddy-error.ts';
 import { isAbortError, toBuddyError } from '../errors/to-buddy-error.ts';
 
+/** What `toModelError` needs to translate a vendor error. */
 export interface ToModelErrorOptions {
   /** Names the model in messages, e.g. `'Claude(claude-sonnet-5-5)'`. */
   label: string;

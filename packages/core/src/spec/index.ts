@@ -18,6 +18,7 @@ export type {
   UserMessage,
 } from '../messages/message.ts';
 export type { AgentMemoryContract, AgentMemoryHost, AgentMemoryV1 } from './agent-memory-v1.ts';
+export type { Embedder, EmbedderV1 } from './embedder-v1.ts';
 export type { LogDetails, Logger } from './logger.ts';
 export type {
   MemoryDb,
@@ -38,6 +39,9 @@ export type {
   ModelToolChoice,
   ModelToolDefinition,
   ModelV1,
+  ModelV1Message,
+  ModelWarning,
+  ProviderOptions,
 } from './model-v1.ts';
 export type {
   AcquireLeaseInput,

@@ -28,6 +28,7 @@ export interface UserMemory {
   updatedAt: number;
 }
 
+/** Input of `readMemories`. */
 export interface ReadMemoriesInput {
   userId: string;
   /** At most this many (positive integer). All when absent. */

@@ -8,7 +8,34 @@
  * Versioned like the AI SDK's provider spec: a breaking change adds `ModelV2` next to this file,
  * it never edits `V1` in place.
  */
-import type { Message, ToolCall, Usage } from '../messages/message.ts';
+import type { ToolCall, Usage } from '../messages/message.ts';
+
+/**
+ * A message as a model receives it: role, content and tool calls, nothing of storage (`id`,
+ * `createdAt`, `runId` are the Agent's, not the provider's).
+ */
+export type ModelV1Message =
+  | { role: 'system'; content: string }
+  | { role: 'user'; content: string }
+  | { role: 'assistant'; content: string; toolCalls?: ToolCall[] }
+  | { role: 'tool'; toolCallId: string; toolName: string; content: string; isError?: boolean };
+
+/**
+ * Provider-specific options, namespaced by provider (`model.provider`):
+ * `{ openai: { parallel_tool_calls: false }, anthropic: { top_k: 5 } }`. Each adapter passes its
+ * own namespace through to the provider's request and ignores the others.
+ */
+export type ProviderOptions = Record<string, Record<string, unknown>>;
+
+/** Something the adapter could not do as asked, reported instead of silently dropped. */
+export type ModelWarning =
+  | {
+      type: 'unsupported-setting';
+      /** The request or model setting, e.g. `'temperature'`. */
+      setting: string;
+      details?: string;
+    }
+  | { type: 'other'; message: string };
 
 /** A JSON Schema document (draft 2020-12 or draft-07 subset, as produced by `z.toJSONSchema`). */
 export type JsonSchema = { [key: string]: unknown };
@@ -39,13 +66,15 @@ export interface ModelResponseFormat {
 
 /** One call to a model. Messages are in conversation order; system messages come first. */
 export interface ModelRequest {
-  messages: readonly Message[];
+  messages: readonly ModelV1Message[];
   tools?: readonly ModelToolDefinition[];
   toolChoice?: ModelToolChoice;
   responseFormat?: ModelResponseFormat;
   temperature?: number;
   /** Upper bound on output tokens. */
   maxTokens?: number;
+  /** Passed through to the provider (see `ProviderOptions`). */
+  providerOptions?: ProviderOptions;
 }
 
 /** Why the model stopped. `'other'` covers provider reasons with no mapping here. */
@@ -65,6 +94,8 @@ export interface ModelResponse {
   toolCalls: ToolCall[];
   usage: Usage;
   finishReason: FinishReason;
+  /** Settings the adapter could not honour (e.g. a `temperature` the provider refuses). */
+  warnings?: ModelWarning[];
 }
 
 /**
@@ -84,7 +115,7 @@ export type ModelStreamPart =
       argumentsDelta: string;
     }
   | { type: 'tool-call'; toolCall: ToolCall }
-  | { type: 'finish'; usage: Usage; finishReason: FinishReason };
+  | { type: 'finish'; usage: Usage; finishReason: FinishReason; warnings?: ModelWarning[] };
 
 /**
  * A language model Buddy can talk to.
@@ -106,6 +137,11 @@ export interface ModelV1 {
   stream(request: ModelRequest, options?: ModelCallOptions): AsyncIterable<ModelStreamPart>;
   /** Releases what the adapter created itself (never a client it was given). Optional; idempotent. */
   close?(): Promise<void>;
+  /**
+   * Optional capability: the tokens `text` counts for this model, with its real tokenizer. The
+   * context budget (SPEC §13.3) uses it when the agent has no `countTokens` of its own.
+   */
+  countTokens?(text: string): number;
 }
 
 /** The current model contract. */

@@ -108,6 +108,7 @@ export interface SessionInfo {
   updatedAt: number;
 }
 
+/** Input of `listSessions`. Unknown keys are `INVALID_ARGUMENT` (a typo never widens a query). */
 export interface ListSessionsInput {
   /** Only sessions owned by this user. */
   userId?: string;
@@ -119,6 +120,7 @@ export interface ListSessionsInput {
   cursor?: string;
 }
 
+/** One page of `listSessions`. */
 export interface ListSessionsResult {
   /** Most recently updated first; ties by `sessionId` descending. */
   sessions: SessionInfo[];
@@ -149,6 +151,7 @@ export interface UpsertSessionInput {
   expectedIncarnation?: string;
 }
 
+/** Input of `appendRun`: one run and the state it left, written atomically. */
 export interface AppendRunInput {
   sessionId: string;
   /** Owner at creation; ownership check otherwise. */
@@ -174,9 +177,15 @@ export interface AppendRunInput {
   releaseLease?: boolean;
 }
 
+/** What `appendRun` wrote. */
 export interface AppendRunResult {
   /** The index the run was stored at. */
   index: number;
+  /**
+   * The session's incarnation (new when this append created the session). Optional for backends
+   * written before 0.2; without it the Agent does not cache a just-created session's history.
+   */
+  incarnation?: string;
   /** The session's version after the write. */
   version: number;
   updatedAt: number;
@@ -184,6 +193,7 @@ export interface AppendRunResult {
   leaseReleased?: boolean;
 }
 
+/** Input of `getRuns`: the last N runs, or a range from an index. */
 export interface GetRunsInput {
   sessionId: string;
   /** The last N runs (in order). Cannot be combined with `fromIndex` / `limit`. */
@@ -194,6 +204,7 @@ export interface GetRunsInput {
   limit?: number;
 }
 
+/** Input of `acquireLease`. */
 export interface AcquireLeaseInput {
   sessionId: string;
   /** How long the lease lives without renewal, in ms. */

@@ -27,6 +27,7 @@ import { readOptions } from '../validation/options.ts';
 
 /** Default and maximum page size of `listSessions`. */
 export const DEFAULT_LIST_LIMIT = 20;
+/** The largest page `listSessions` serves. */
 export const MAX_LIST_LIMIT = 1000;
 
 function invalid(message: string): BuddyError {

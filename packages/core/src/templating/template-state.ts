@@ -8,6 +8,7 @@
  */
 const PLACEHOLDER = /\{([^{}\s]+)\}/g;
 
+/** Replaces `{key}` placeholders in `text` with `values[key]`; see the module comment. */
 export function templateState(text: string, values: Readonly<Record<string, unknown>>): string {
   if (!text.includes('{')) return text;
   return text.replace(PLACEHOLDER, (placeholder: string, key: string) => {

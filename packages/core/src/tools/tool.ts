@@ -8,11 +8,14 @@ import { describeValue } from '../errors/describe-value.ts';
 import type { JsonSchema, ModelToolDefinition } from '../spec/model-v1.ts';
 
 /** What a tool's `execute` receives besides its arguments. */
-export interface ToolContext {
+export interface ToolContext<TState extends Record<string, unknown> = Record<string, unknown>> {
   /** The agent running the tool. Inside a run, `agent.sessionState` is this run's state. */
-  agent: Agent;
-  /** The run's session state (the same object as `agent.sessionState` during the run). */
-  sessionState: Record<string, unknown>;
+  agent: Agent<TState>;
+  /**
+   * The run's session state (the same object as `agent.sessionState` during the run). Changes
+   * are stored with the run; they must stay JSON values (else the run fails, nothing stored).
+   */
+  sessionState: TState;
   sessionId: string;
   userId: string | undefined;
   runId: string;
@@ -20,8 +23,12 @@ export interface ToolContext {
   signal: AbortSignal;
 }
 
-/** A tool made with `tool()`. */
-export interface Tool<TArgs = unknown, TResult = unknown> {
+/** A tool made with `tool()`. `TState` types its context's session state. */
+export interface Tool<
+  TArgs = unknown,
+  TResult = unknown,
+  TState extends Record<string, unknown> = Record<string, unknown>,
+> {
   readonly name: string;
   readonly description: string | undefined;
   /** Validates the arguments the model sends. */
@@ -29,16 +36,26 @@ export interface Tool<TArgs = unknown, TResult = unknown> {
   /** JSON schema of the arguments, derived from `parameters`, sent to the model. */
   readonly jsonSchema: JsonSchema;
   /** Runs the tool. A thrown error is reported to the model as `Error: <message>`. */
-  execute(args: TArgs, context: ToolContext): TResult | Promise<TResult>;
+  execute(args: TArgs, context: ToolContext<TState>): TResult | Promise<TResult>;
 }
 
-export interface ToolDefinition<TSchema extends z.ZodType, TResult> {
+/** What `tool()` takes. */
+export interface ToolDefinition<
+  TSchema extends z.ZodType,
+  TResult,
+  TState extends Record<string, unknown> = Record<string, unknown>,
+> {
   /** `^[a-zA-Z0-9_-]{1,64}$` (what every provider accepts). */
   name: string;
   description?: string;
   /** A zod object schema of the arguments; `z.object({})` when absent. */
   parameters?: TSchema;
-  execute: (args: z.output<TSchema>, context: ToolContext) => TResult | Promise<TResult>;
+  /**
+   * The agent's `stateSchema`, to type `context.sessionState` (and `context.agent.sessionState`)
+   * without casts. Types only: the agent validates the state with its own schema.
+   */
+  stateSchema?: z.ZodType<TState>;
+  execute: (args: z.output<TSchema>, context: ToolContext<TState>) => TResult | Promise<TResult>;
 }
 
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -57,20 +74,23 @@ function isZodObjectSchema(value: unknown): value is z.ZodObject {
  * Defines a tool. The argument type of `execute` is inferred from the zod schema.
  *
  * @example
+ * const stateSchema = z.object({ cart: z.array(z.string()).default([]) });
  * const addToCart = tool({
  *   name: 'add_to_cart',
  *   description: "Add an item to the user's cart.",
  *   parameters: z.object({ item: z.string() }),
- *   execute: ({ item }, { agent }) => {
- *     const cart = (agent.sessionState.cart ??= []) as string[];
- *     cart.push(item);
- *     return `Cart now has ${cart.length} item(s).`;
+ *   stateSchema,
+ *   execute: ({ item }, { sessionState }) => {
+ *     sessionState.cart.push(item);
+ *     return `Cart now has ${sessionState.cart.length} item(s).`;
  *   },
  * });
  */
-export function tool<TSchema extends z.ZodType = z.ZodObject, TResult = unknown>(
-  definition: ToolDefinition<TSchema, TResult>,
-): Tool<z.output<TSchema>, TResult> {
+export function tool<
+  TSchema extends z.ZodType = z.ZodObject,
+  TResult = unknown,
+  TState extends Record<string, unknown> = Record<string, unknown>,
+>(definition: ToolDefinition<TSchema, TResult, TState>): Tool<z.output<TSchema>, TResult, TState> {
   if (typeof definition !== 'object' || definition === null) {
     throw new BuddyError({
       code: 'INVALID_ARGUMENT',
@@ -78,6 +98,14 @@ export function tool<TSchema extends z.ZodType = z.ZodObject, TResult = unknown>
     });
   }
   const { name, description, execute } = definition;
+  for (const key of Object.keys(definition)) {
+    if (!['name', 'description', 'parameters', 'stateSchema', 'execute'].includes(key)) {
+      throw new BuddyError({
+        code: 'INVALID_ARGUMENT',
+        message: `tool ${describeValue(name)}: unknown option ${describeValue(key)} (known: name, description, parameters, stateSchema, execute)`,
+      });
+    }
+  }
   if (typeof name !== 'string' || !TOOL_NAME.test(name)) {
     throw new BuddyError({
       code: 'INVALID_ARGUMENT',
@@ -124,7 +152,7 @@ export function tool<TSchema extends z.ZodType = z.ZodObject, TResult = unknown>
     parameters: parameters as unknown as z.ZodType<z.output<TSchema>>,
     jsonSchema,
     execute,
-  } as Tool<z.output<TSchema>, TResult>;
+  } as Tool<z.output<TSchema>, TResult, TState>;
 }
 
 /** True for values made by `tool()` (from any copy of core). */

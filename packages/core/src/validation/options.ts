@@ -36,7 +36,7 @@ export function readOptions<T extends object = Record<string, unknown>>(
     if (!keys.includes(key)) {
       throw new BuddyError({
         code: 'INVALID_ARGUMENT',
-        message: `${what}: unknown option ${describeValue(key)} (known: ${keys.join(', ')})`,
+        message: `${what}: unknown option '${key}' (known: ${keys.join(', ')})`,
       });
     }
   }

@@ -29,6 +29,7 @@ import { uniqueId } from '../storage/session-storage-fixtures.ts';
 /** JSON the children receive: where the data lives (a file, a key prefix, a schema). */
 export type CrossProcessConfig = Record<string, unknown>;
 
+/** What a backend supplies to `describeCrossProcessContract`. */
 export interface CrossProcessHarness {
   /**
    * A module exporting `createStorage(config): SessionStorage | Promise<SessionStorage>`. The
@@ -117,6 +118,7 @@ function exited(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => child.on('exit', () => resolve()));
 }
 
+/** Registers the cross-process cases for one backend (see the module comment). */
 export function describeCrossProcessContract(name: string, harness: CrossProcessHarness): void {
   const processes = harness.processes ?? 4;
   const turns = harness.turns ?? 50;

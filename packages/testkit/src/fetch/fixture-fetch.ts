@@ -32,6 +32,7 @@ export type FixtureResponder = (
   index: number,
 ) => FixtureResponse | Promise<FixtureResponse>;
 
+/** One recorded answer the fixture fetch serves. */
 export interface FixtureRoute {
   /**
    * Which requests this route answers: `'POST /v1/messages'` (method and path suffix), a path

@@ -10,6 +10,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { createFixtureFetch, type FixtureRoute, type RecordedRequest } from './fixture-fetch.ts';
 
+/** A loopback HTTP server serving recorded answers. */
 export interface FixtureServer {
   /** `http://127.0.0.1:<port>`, without a trailing slash. */
   readonly url: string;

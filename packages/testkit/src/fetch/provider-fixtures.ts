@@ -35,6 +35,7 @@ export function bodyOf(request: RecordedRequest | undefined): Record<string, unk
   return request?.body as Record<string, unknown>;
 }
 
+/** Options of `createProviderFixtures`. */
 export interface ProviderFixturesOptions<TModel extends Model, TOptions> {
   /** The fixture folder, e.g. `new URL('./', import.meta.url)` from a file inside it. */
   folder: URL;

@@ -8,6 +8,7 @@ import { BuddyError, type BuddyErrorCode, type MemoryDb, type UserMemory } from 
 import { afterEach, describe, expect, it } from 'vitest';
 import { uniqueId } from './session-storage-fixtures.ts';
 
+/** What a memory db backend supplies to `describeMemoryDbContract`. */
 export interface MemoryDbHarness {
   /** A fresh, isolated db. */
   create(): Promise<MemoryDb>;
@@ -50,6 +51,7 @@ async function expectCode(
   if (includes !== undefined) expect((caught as BuddyError).message).toContain(includes);
 }
 
+/** Registers the memory-db contract cases for one backend. */
 export function describeMemoryDbContract(name: string, harness: MemoryDbHarness): void {
   describe(`MemoryDb contract: ${name}`, () => {
     const created: MemoryDb[] = [];
@@ -65,164 +67,170 @@ export function describeMemoryDbContract(name: string, harness: MemoryDbHarness)
       }
     });
 
-    it('declares specification v1', async () => {
-      const db = await open();
-      expect(db.specificationVersion).toBe('v1');
-      expect(db.backend.length).toBeGreaterThan(0);
-    });
-
-    it('round-trips a memory exactly, unicode and topics included', async () => {
-      const db = await open();
-      const userId = uniqueId('user-ü');
-      const memory = makeMemory(userId, 'Trinkt Hafermilch 🥛, lives in 東京', {
-        topics: ['food', 'ort 📍'],
-        input: 'I only drink oat milk',
+    describe('rows: round trips and order', () => {
+      it('declares specification v1', async () => {
+        const db = await open();
+        expect(db.specificationVersion).toBe('v1');
+        expect(db.backend.length).toBeGreaterThan(0);
       });
-      expect(await db.upsertMemory(memory)).toEqual(memory);
-      expect(await db.readMemories({ userId })).toEqual([memory]);
-      expect(await db.readMemories({ userId: uniqueId('nobody') })).toEqual([]);
+
+      it('round-trips a memory exactly, unicode and topics included', async () => {
+        const db = await open();
+        const userId = uniqueId('user-ü');
+        const memory = makeMemory(userId, 'Trinkt Hafermilch 🥛, lives in 東京', {
+          topics: ['food', 'ort 📍'],
+          input: 'I only drink oat milk',
+        });
+        expect(await db.upsertMemory(memory)).toEqual(memory);
+        expect(await db.readMemories({ userId })).toEqual([memory]);
+        expect(await db.readMemories({ userId: uniqueId('nobody') })).toEqual([]);
+      });
+
+      it('reads newest first by default, oldest first on request, with a limit', async () => {
+        const db = await open();
+        const userId = uniqueId('sorter');
+        const base = Date.now();
+        const rows = [0, 1, 2, 3].map((index) =>
+          makeMemory(userId, `fact ${index}`, {
+            createdAt: base + index * 1000,
+            updatedAt: base + index * 1000,
+          }),
+        );
+        for (const row of [rows[2], rows[0], rows[3], rows[1]] as UserMemory[])
+          await db.upsertMemory(row);
+        expect((await db.readMemories({ userId })).map((row) => row.memory)).toEqual([
+          'fact 3',
+          'fact 2',
+          'fact 1',
+          'fact 0',
+        ]);
+        expect(
+          (await db.readMemories({ userId, sort: 'oldest' })).map((row) => row.memory),
+        ).toEqual(['fact 0', 'fact 1', 'fact 2', 'fact 3']);
+        expect((await db.readMemories({ userId, limit: 2 })).map((row) => row.memory)).toEqual([
+          'fact 3',
+          'fact 2',
+        ]);
+        expect(
+          (await db.readMemories({ userId, limit: 1, sort: 'oldest' })).map((row) => row.memory),
+        ).toEqual(['fact 0']);
+      });
+
+      it('updates a row in place and keeps its createdAt', async () => {
+        const db = await open();
+        const userId = uniqueId('updater');
+        const original = makeMemory(userId, 'likes tea', { createdAt: 1000, updatedAt: 1000 });
+        await db.upsertMemory(original);
+        const updated = await db.upsertMemory({
+          ...original,
+          memory: 'likes green tea',
+          topics: ['drinks'],
+          createdAt: 5000,
+          updatedAt: 6000,
+        });
+        expect(updated).toMatchObject({
+          id: original.id,
+          memory: 'likes green tea',
+          createdAt: 1000,
+          updatedAt: 6000,
+        });
+        const rows = await db.readMemories({ userId });
+        expect(rows).toHaveLength(1);
+        expect(rows[0]).toMatchObject({
+          memory: 'likes green tea',
+          topics: ['drinks'],
+          createdAt: 1000,
+        });
+      });
     });
 
-    it('reads newest first by default, oldest first on request, with a limit', async () => {
-      const db = await open();
-      const userId = uniqueId('sorter');
-      const base = Date.now();
-      const rows = [0, 1, 2, 3].map((index) =>
-        makeMemory(userId, `fact ${index}`, {
-          createdAt: base + index * 1000,
-          updatedAt: base + index * 1000,
-        }),
-      );
-      for (const row of [rows[2], rows[0], rows[3], rows[1]] as UserMemory[])
+    describe('ownership and per-user scope', () => {
+      it("never lets one user overwrite or delete another user's row", async () => {
+        const db = await open();
+        const alice = uniqueId('alice');
+        const mallory = uniqueId('mallory');
+        const row = makeMemory(alice, 'allergic to nuts');
         await db.upsertMemory(row);
-      expect((await db.readMemories({ userId })).map((row) => row.memory)).toEqual([
-        'fact 3',
-        'fact 2',
-        'fact 1',
-        'fact 0',
-      ]);
-      expect((await db.readMemories({ userId, sort: 'oldest' })).map((row) => row.memory)).toEqual([
-        'fact 0',
-        'fact 1',
-        'fact 2',
-        'fact 3',
-      ]);
-      expect((await db.readMemories({ userId, limit: 2 })).map((row) => row.memory)).toEqual([
-        'fact 3',
-        'fact 2',
-      ]);
-      expect(
-        (await db.readMemories({ userId, limit: 1, sort: 'oldest' })).map((row) => row.memory),
-      ).toEqual(['fact 0']);
-    });
+        await expectCode(
+          db.upsertMemory({ ...row, userId: mallory, memory: 'hacked' }),
+          'MEMORY_OWNERSHIP',
+          row.id,
+        );
+        expect(await db.deleteMemory({ id: row.id, userId: mallory })).toBe(false);
+        expect(await db.readMemories({ userId: mallory })).toEqual([]);
+        expect(await db.readMemories({ userId: alice })).toEqual([row]);
+        expect(await db.deleteMemory({ id: row.id, userId: alice })).toBe(true);
+        expect(await db.deleteMemory({ id: row.id, userId: alice })).toBe(false);
+        expect(await db.readMemories({ userId: alice })).toEqual([]);
+      });
 
-    it('updates a row in place and keeps its createdAt', async () => {
-      const db = await open();
-      const userId = uniqueId('updater');
-      const original = makeMemory(userId, 'likes tea', { createdAt: 1000, updatedAt: 1000 });
-      await db.upsertMemory(original);
-      const updated = await db.upsertMemory({
-        ...original,
-        memory: 'likes green tea',
-        topics: ['drinks'],
-        createdAt: 5000,
-        updatedAt: 6000,
-      });
-      expect(updated).toMatchObject({
-        id: original.id,
-        memory: 'likes green tea',
-        createdAt: 1000,
-        updatedAt: 6000,
-      });
-      const rows = await db.readMemories({ userId });
-      expect(rows).toHaveLength(1);
-      expect(rows[0]).toMatchObject({
-        memory: 'likes green tea',
-        topics: ['drinks'],
-        createdAt: 1000,
+      it('clears and deletes one user only', async () => {
+        const db = await open();
+        const alice = uniqueId('alice');
+        const bob = uniqueId('bob');
+        for (let index = 0; index < 3; index++)
+          await db.upsertMemory(makeMemory(alice, `a${index}`));
+        for (let index = 0; index < 2; index++) await db.upsertMemory(makeMemory(bob, `b${index}`));
+        expect(await db.clearMemories({ userId: alice })).toBe(3);
+        expect(await db.readMemories({ userId: alice })).toEqual([]);
+        expect(await db.readMemories({ userId: bob })).toHaveLength(2);
+        await db.upsertMemory(makeMemory(alice, 'again'));
+        expect(await db.deleteUserData(bob)).toBe(2);
+        expect(await db.readMemories({ userId: bob })).toEqual([]);
+        expect(await db.readMemories({ userId: alice })).toHaveLength(1);
+        expect(await db.clearMemories({ userId: uniqueId('nobody') })).toBe(0);
       });
     });
 
-    it("never lets one user overwrite or delete another user's row", async () => {
-      const db = await open();
-      const alice = uniqueId('alice');
-      const mallory = uniqueId('mallory');
-      const row = makeMemory(alice, 'allergic to nuts');
-      await db.upsertMemory(row);
-      await expectCode(
-        db.upsertMemory({ ...row, userId: mallory, memory: 'hacked' }),
-        'MEMORY_OWNERSHIP',
-        row.id,
-      );
-      expect(await db.deleteMemory({ id: row.id, userId: mallory })).toBe(false);
-      expect(await db.readMemories({ userId: mallory })).toEqual([]);
-      expect(await db.readMemories({ userId: alice })).toEqual([row]);
-      expect(await db.deleteMemory({ id: row.id, userId: alice })).toBe(true);
-      expect(await db.deleteMemory({ id: row.id, userId: alice })).toBe(false);
-      expect(await db.readMemories({ userId: alice })).toEqual([]);
+    describe('concurrency', () => {
+      it('keeps every row written concurrently', async () => {
+        const db = await open();
+        const userId = uniqueId('burst');
+        const rows = Array.from({ length: 40 }, (_, index) => makeMemory(userId, `fact ${index}`));
+        await Promise.all(rows.map((row) => db.upsertMemory(row)));
+        const stored = await db.readMemories({ userId });
+        expect(stored).toHaveLength(40);
+        expect(new Set(stored.map((row) => row.id))).toEqual(new Set(rows.map((row) => row.id)));
+      });
     });
 
-    it('clears and deletes one user only', async () => {
-      const db = await open();
-      const alice = uniqueId('alice');
-      const bob = uniqueId('bob');
-      for (let index = 0; index < 3; index++) await db.upsertMemory(makeMemory(alice, `a${index}`));
-      for (let index = 0; index < 2; index++) await db.upsertMemory(makeMemory(bob, `b${index}`));
-      expect(await db.clearMemories({ userId: alice })).toBe(3);
-      expect(await db.readMemories({ userId: alice })).toEqual([]);
-      expect(await db.readMemories({ userId: bob })).toHaveLength(2);
-      await db.upsertMemory(makeMemory(alice, 'again'));
-      expect(await db.deleteUserData(bob)).toBe(2);
-      expect(await db.readMemories({ userId: bob })).toEqual([]);
-      expect(await db.readMemories({ userId: alice })).toHaveLength(1);
-      expect(await db.clearMemories({ userId: uniqueId('nobody') })).toBe(0);
-    });
+    describe('input validation and corruption', () => {
+      it('rejects bad input with INVALID_ARGUMENT naming the value', async () => {
+        const db = await open();
+        await expectCode(db.readMemories({ userId: '' }), 'INVALID_ARGUMENT', 'userId');
+        await expectCode(db.readMemories({ userId: 'u', limit: 0 }), 'INVALID_ARGUMENT', 'limit');
+        await expectCode(
+          db.readMemories({ userId: 'u', sort: 'sideways' as 'newest' }),
+          'INVALID_ARGUMENT',
+          'sideways',
+        );
+        await expectCode(
+          db.upsertMemory({ ...makeMemory('u', 'x'), memory: 42 as unknown as string }),
+          'INVALID_ARGUMENT',
+          'memory',
+        );
+        await expectCode(
+          db.upsertMemory({ ...makeMemory('u', 'x'), userId: '' }),
+          'INVALID_ARGUMENT',
+          'userId',
+        );
+        await expectCode(db.clearMemories({ userId: '' }), 'INVALID_ARGUMENT', 'userId');
+      });
 
-    it('keeps every row written concurrently', async () => {
-      const db = await open();
-      const userId = uniqueId('burst');
-      const rows = Array.from({ length: 40 }, (_, index) => makeMemory(userId, `fact ${index}`));
-      await Promise.all(rows.map((row) => db.upsertMemory(row)));
-      const stored = await db.readMemories({ userId });
-      expect(stored).toHaveLength(40);
-      expect(new Set(stored.map((row) => row.id))).toEqual(new Set(rows.map((row) => row.id)));
-    });
-
-    it('rejects bad input with INVALID_ARGUMENT naming the value', async () => {
-      const db = await open();
-      await expectCode(db.readMemories({ userId: '' }), 'INVALID_ARGUMENT', 'userId');
-      await expectCode(db.readMemories({ userId: 'u', limit: 0 }), 'INVALID_ARGUMENT', 'limit');
-      await expectCode(
-        db.readMemories({ userId: 'u', sort: 'sideways' as 'newest' }),
-        'INVALID_ARGUMENT',
-        'sideways',
-      );
-      await expectCode(
-        db.upsertMemory({ ...makeMemory('u', 'x'), memory: 42 as unknown as string }),
-        'INVALID_ARGUMENT',
-        'memory',
-      );
-      await expectCode(
-        db.upsertMemory({ ...makeMemory('u', 'x'), userId: '' }),
-        'INVALID_ARGUMENT',
-        'userId',
-      );
-      await expectCode(db.clearMemories({ userId: '' }), 'INVALID_ARGUMENT', 'userId');
-    });
-
-    it('reports a corrupt row as STORAGE_CORRUPT naming it; other users keep working', async () => {
-      const db = await open();
-      const alice = uniqueId('alice');
-      const bob = uniqueId('bob');
-      const row = makeMemory(alice, 'fine');
-      await db.upsertMemory(row);
-      await db.upsertMemory(makeMemory(bob, 'also fine'));
-      await harness.corruptMemory(db, alice, row.id);
-      await expectCode(db.readMemories({ userId: alice }), 'STORAGE_CORRUPT', row.id);
-      expect(await db.readMemories({ userId: bob })).toHaveLength(1);
-      // The owner can still clear the broken row.
-      expect(await db.clearMemories({ userId: alice })).toBe(1);
-      expect(await db.readMemories({ userId: alice })).toEqual([]);
+      it('reports a corrupt row as STORAGE_CORRUPT naming it; other users keep working', async () => {
+        const db = await open();
+        const alice = uniqueId('alice');
+        const bob = uniqueId('bob');
+        const row = makeMemory(alice, 'fine');
+        await db.upsertMemory(row);
+        await db.upsertMemory(makeMemory(bob, 'also fine'));
+        await harness.corruptMemory(db, alice, row.id);
+        await expectCode(db.readMemories({ userId: alice }), 'STORAGE_CORRUPT', row.id);
+        expect(await db.readMemories({ userId: bob })).toHaveLength(1);
+        // The owner can still clear the broken row.
+        expect(await db.clearMemories({ userId: alice })).toBe(1);
+        expect(await db.readMemories({ userId: alice })).toEqual([]);
+      });
     });
 
     describe('writes without an id, and bad input', () => {

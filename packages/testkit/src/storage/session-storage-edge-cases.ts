@@ -42,11 +42,13 @@ function withMessage(run: RunInput, index: number, patch: Record<string, unknown
   return copy;
 }
 
+/** What the edge cases need from the suite. */
 export interface EdgeCaseContext {
   open(options?: { logger?: Logger }): Promise<SessionStorage>;
   harness: SessionStorageHarness;
 }
 
+/** Registers the edge cases of SPEC §10 (part of the storage suite). */
 export function describeSessionStorageEdgeCases({ open, harness }: EdgeCaseContext): void {
   describe('malformed writes are INVALID_ARGUMENT and store nothing', () => {
     const badRuns: [string, (run: RunInput) => unknown, string][] = [

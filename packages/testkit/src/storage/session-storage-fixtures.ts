@@ -4,6 +4,7 @@
  */
 import type { Logger, SessionStorage, StoredMessage, StoredRun } from '@buddy/core';
 
+/** What a session-storage backend supplies to `describeSessionStorageContract`. */
 export interface SessionStorageHarness {
   /**
    * A fresh, isolated storage (unique key prefix, temp file, or `:memory:`), constructed with the

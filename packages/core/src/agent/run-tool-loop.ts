@@ -1,8 +1,12 @@
 /**
- * The model loop of one run (SPEC §2.2): send messages, execute the requested tool calls (in
- * parallel), send the results, until the model answers without tool calls. At most
- * `MAX_TOOL_ROUNDS` rounds of tool calls; the model call after that must answer.
+ * `runToolLoop`: the one model-and-tools loop of Buddy (SPEC §2.2), used by the Agent for every
+ * run and by `MemoryManager` for its memory edits. Send the messages → execute the requested tool
+ * calls (in parallel, or one after the other) → send the results → until the model answers without
+ * tool calls; at most `maxRounds` rounds of tool calls (then `MAX_TOOL_ROUNDS`). Every reply is
+ * checked at the boundary (`MODEL_BAD_RESPONSE`); an abort escapes as `ABORTED`, any other tool
+ * failure goes back to the model as an `Error: <message>` result.
  */
+import { randomUUID } from 'node:crypto';
 import { BuddyError } from '../errors/buddy-error.ts';
 import { describeValue } from '../errors/describe-value.ts';
 import { throwIfAborted, toBuddyError } from '../errors/to-buddy-error.ts';
@@ -15,60 +19,139 @@ import type {
   Usage,
 } from '../messages/message.ts';
 import { stampMessage } from '../messages/message-helpers.ts';
+import { checkModelResponse, checkStreamPart } from '../model-utils/check-model-response.ts';
 import type {
   FinishReason,
   Model,
   ModelRequest,
   ModelResponse,
   ModelToolDefinition,
+  ModelV1Message,
+  ModelWarning,
 } from '../spec/model-v1.ts';
 import { type Tool, type ToolContext, toModelToolDefinition } from '../tools/tool.ts';
 import type { RunEvent } from './agent-types.ts';
 
+/** Rounds of tool calls an Agent run may take; the model call after the last must answer. */
 export const MAX_TOOL_ROUNDS = 10;
 
-export interface ModelLoopInput {
+/** What the loop reports while it runs (the tool and text events of `RunEvent`). */
+export type ToolLoopEvent = Extract<RunEvent, { type: 'text-delta' | 'tool-call' | 'tool-result' }>;
+
+/**
+ * What tools receive. Inside an Agent run it is the full `ToolContext`; a loop run outside an
+ * agent (e.g. by `MemoryManager`) passes no `agent`.
+ */
+export type ToolLoopContext = Omit<ToolContext, 'agent'> & { agent?: ToolContext['agent'] };
+
+/** Request settings sent with every call of the loop. */
+export type ToolLoopRequestSettings = Pick<
+  ModelRequest,
+  'toolChoice' | 'temperature' | 'maxTokens' | 'providerOptions'
+>;
+
+/** Input of `runToolLoop`. */
+export interface ToolLoopInput {
   model: Model;
-  /** System message, history and the new user message. */
-  messages: Message[];
+  /** The conversation so far (system message, history, the new user message). */
+  messages: readonly Message[];
   tools: readonly Tool[];
-  toolContext: ToolContext;
-  /** `stream()` uses the model's stream and emits text deltas; `run()` calls `generate()`. */
-  streaming: boolean;
-  emit: (event: RunEvent) => void;
+  /** Rounds of tool calls; default `MAX_TOOL_ROUNDS` (10). */
+  maxRounds?: number;
+  /** Aborts the model call and the tools (`ABORTED`). Default: the context's signal. */
+  signal?: AbortSignal;
+  /** `stream()` the model and emit text deltas; `generate()` otherwise. Default `false`. */
+  streaming?: boolean;
+  /** Text deltas, tool calls and tool results as they happen. */
+  onEvent?: (event: ToolLoopEvent) => void;
+  /** Execute the calls of one round in parallel (default) or one after the other. */
+  parallelToolCalls?: boolean;
+  /** What `tool.execute` receives as its context. */
+  context: ToolLoopContext;
+  /** Sent with every call (tool choice, sampling, provider options). */
+  settings?: ToolLoopRequestSettings;
+  /**
+   * Called with every request before it is sent (each round, not only the first); what it returns
+   * is sent instead. The context budget (SPEC §13.3) trims requests here.
+   */
+  prepareRequest?: (request: ModelRequest, round: number) => ModelRequest;
+  /** Names the loop in errors (`'MemoryManager'`). */
+  who?: string;
 }
 
-export interface ModelLoopResult {
+/** What `runToolLoop` resolves with. */
+export interface ToolLoopResult {
+  /** The final assistant text. */
   content: string;
-  /** The assistant and tool messages of the run, stamped. */
+  /** The assistant and tool messages the loop added, stamped with the context's `runId`. */
   messages: StoredMessage[];
   usage: Usage;
+  /** What the model's adapter reported it could not do, in order, without duplicates. */
+  warnings: ModelWarning[];
+  /** Rounds of tool calls taken. */
+  rounds: number;
 }
 
-export async function runModelLoop(input: ModelLoopInput): Promise<ModelLoopResult> {
-  const { model, tools, toolContext, emit } = input;
-  const { runId, signal } = toolContext;
+/** Strips storage fields: the model gets role, content and tool calls only. */
+export function toModelMessages(messages: readonly Message[]): ModelV1Message[] {
+  return messages.map((message): ModelV1Message => {
+    switch (message.role) {
+      case 'assistant':
+        return message.toolCalls === undefined || message.toolCalls.length === 0
+          ? { role: 'assistant', content: message.content }
+          : { role: 'assistant', content: message.content, toolCalls: message.toolCalls };
+      case 'tool':
+        return {
+          role: 'tool',
+          toolCallId: message.toolCallId,
+          toolName: message.toolName,
+          content: message.content,
+          ...(message.isError === true ? { isError: true } : {}),
+        };
+      default:
+        return { role: message.role, content: message.content };
+    }
+  });
+}
+
+function warningKey(warning: ModelWarning): string {
+  return warning.type === 'unsupported-setting'
+    ? `setting:${warning.setting}`
+    : `other:${warning.message}`;
+}
+
+/** Runs the loop; see the module comment. */
+export async function runToolLoop(input: ToolLoopInput): Promise<ToolLoopResult> {
+  const { model, tools, context } = input;
+  const signal = input.signal ?? context.signal;
+  const runId = context.runId || randomUUID();
+  const maxRounds = input.maxRounds ?? MAX_TOOL_ROUNDS;
+  const emit = input.onEvent ?? (() => {});
   const toolsByName = new Map(tools.map((entry) => [entry.name, entry]));
   const definitions: ModelToolDefinition[] = tools.map(toModelToolDefinition);
-  const conversation = [...input.messages];
+  const conversation: Message[] = [...input.messages];
   const produced: StoredMessage[] = [];
   const usage: Usage = { inputTokens: 0, outputTokens: 0 };
+  const warnings = new Map<string, ModelWarning>();
 
   for (let round = 0; ; round++) {
     throwIfAborted(signal);
-    const request: ModelRequest = {
-      messages: [...conversation],
+    let request: ModelRequest = {
+      ...input.settings,
+      messages: toModelMessages(conversation),
       ...(definitions.length === 0 ? {} : { tools: definitions }),
     };
+    if (input.prepareRequest !== undefined) request = input.prepareRequest(request, round);
     const answer = await callModel(
       model,
       request,
       signal,
-      input.streaming ? emit : undefined,
+      input.streaming === true ? emit : undefined,
       runId,
     );
     usage.inputTokens += answer.usage.inputTokens;
     usage.outputTokens += answer.usage.outputTokens;
+    for (const warning of answer.warnings ?? []) warnings.set(warningKey(warning), warning);
 
     const assistant = stampMessage<AssistantMessage>(
       {
@@ -80,21 +163,34 @@ export async function runModelLoop(input: ModelLoopInput): Promise<ModelLoopResu
     );
     conversation.push(assistant);
     produced.push(assistant);
-    if (answer.toolCalls.length === 0)
-      return { content: answer.content, messages: produced, usage };
+    if (answer.toolCalls.length === 0) {
+      return {
+        content: answer.content,
+        messages: produced,
+        usage,
+        warnings: [...warnings.values()],
+        rounds: round,
+      };
+    }
 
-    if (round >= MAX_TOOL_ROUNDS) {
+    if (round >= maxRounds) {
       throw new BuddyError({
         code: 'MAX_TOOL_ROUNDS',
-        message: `The model was still calling tools (${answer.toolCalls.map((call) => call.name).join(', ')}) after ${MAX_TOOL_ROUNDS} rounds of tool calls; the run was stopped`,
-        details: { rounds: MAX_TOOL_ROUNDS },
+        message: `${input.who === undefined ? 'The' : `${input.who}: the`} model was still calling tools (${answer.toolCalls.map((call) => call.name).join(', ')}) after ${maxRounds} rounds of tool calls; the run was stopped`,
+        details: { rounds: maxRounds },
       });
     }
 
     for (const toolCall of answer.toolCalls) emit({ type: 'tool-call', runId, toolCall });
-    const results = await Promise.all(
-      answer.toolCalls.map((toolCall) => executeToolCall(toolCall, toolsByName, toolContext)),
-    );
+    const execute = (toolCall: ToolCall) =>
+      executeToolCall(toolCall, toolsByName, context as ToolContext);
+    let results: ToolOutcome[];
+    if (input.parallelToolCalls === false) {
+      results = [];
+      for (const toolCall of answer.toolCalls) results.push(await execute(toolCall));
+    } else {
+      results = await Promise.all(answer.toolCalls.map(execute));
+    }
     throwIfAborted(signal);
     answer.toolCalls.forEach((toolCall, index) => {
       const result = results[index] ?? { content: '', isError: false };
@@ -126,26 +222,22 @@ async function callModel(
   model: Model,
   request: ModelRequest,
   signal: AbortSignal,
-  emit: ((event: RunEvent) => void) | undefined,
+  emit: ((event: ToolLoopEvent) => void) | undefined,
   runId: string,
 ): Promise<ModelResponse> {
-  const context = `Model ${model.provider}/${model.id} failed`;
+  const who = `Model ${model.provider}/${model.id}`;
   try {
     if (emit === undefined) {
-      const response = await model.generate(request, { signal });
-      return {
-        content: response.content ?? '',
-        toolCalls: response.toolCalls ?? [],
-        usage: response.usage ?? { inputTokens: 0, outputTokens: 0 },
-        finishReason: response.finishReason ?? 'other',
-      };
+      return checkModelResponse(await model.generate(request, { signal }), who);
     }
     let content = '';
     const toolCalls: ToolCall[] = [];
     let usage: Usage = { inputTokens: 0, outputTokens: 0 };
     let finishReason: FinishReason = 'other';
-    for await (const part of model.stream(request, { signal })) {
-      switch (part.type) {
+    let warnings: ModelWarning[] | undefined;
+    for await (const raw of model.stream(request, { signal })) {
+      const part = checkStreamPart(raw, who);
+      switch (part?.type) {
         case 'text-delta':
           if (part.delta !== '') {
             content += part.delta;
@@ -158,15 +250,22 @@ async function callModel(
         case 'finish':
           usage = part.usage;
           finishReason = part.finishReason;
+          warnings = part.warnings;
           break;
         default:
           break;
       }
     }
-    return { content, toolCalls, usage, finishReason };
+    return {
+      content,
+      toolCalls,
+      usage,
+      finishReason,
+      ...(warnings === undefined ? {} : { warnings }),
+    };
   } catch (error) {
     if (signal.aborted) throw toBuddyError(signal.reason ?? error, 'ABORTED');
-    throw toBuddyError(error, 'INTERNAL', context);
+    throw toBuddyError(error, 'INTERNAL', `${who} failed`);
   }
 }
 

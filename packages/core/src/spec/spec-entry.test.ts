@@ -1,0 +1,44 @@
+/**
+ * `@buddy/core/spec` is types only: every module it reaches imports and exports types alone, so
+ * its emitted JavaScript imports nothing (checked on `dist` too when it was built).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The modules reachable from `file` through relative imports. */
+function graph(file: string, seen = new Set<string>()): Set<string> {
+  if (seen.has(file)) return seen;
+  seen.add(file);
+  const text = readFileSync(file, 'utf8');
+  for (const match of text.matchAll(/from '(\.[^']+)'/g)) {
+    graph(resolve(dirname(file), match[1] as string), seen);
+  }
+  return seen;
+}
+
+describe('@buddy/core/spec', () => {
+  it('reaches only type-only modules', () => {
+    const files = [...graph(join(here, 'index.ts'))];
+    expect(files.length).toBeGreaterThan(3);
+    for (const file of files) {
+      const text = readFileSync(file, 'utf8');
+      // Re-exports and imports (`import {…} from`, `export * from`) must all be type-only.
+      for (const statement of text.matchAll(/^(import|export)\s+(type\s+)?(\*|\{)[^;]*;/gm)) {
+        expect(statement[2], `${file}: ${statement[0]}`).toBeDefined();
+      }
+      expect(text, file).not.toMatch(/^export (const|let|function|class|async|default)\b/m);
+      expect(text, file).not.toMatch(/^(const|let|function|class) /m);
+    }
+  });
+
+  it('emits JavaScript without imports', (context) => {
+    const emitted = join(here, '../../dist/spec/index.js');
+    if (!existsSync(emitted)) context.skip();
+    const code = readFileSync(emitted, 'utf8');
+    expect(code).not.toMatch(/\bimport\b|\brequire\(/);
+  });
+});
