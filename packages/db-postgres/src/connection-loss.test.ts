@@ -7,7 +7,7 @@
 import { Agent, BuddyError } from '@buddy/core';
 import { MockModel } from '@buddy/testkit';
 import { makeRun, uniqueId } from '@buddy/testkit/storage';
-import type pg from 'pg';
+import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   adminPool,
@@ -189,6 +189,50 @@ describe.skipIf(!hasPostgres)('PostgresStorage when a connection dies mid-turn',
       runCount: 2,
       sessionState: { n: 2 },
     });
+  });
+
+  it('on a pool of yours (no server timeout), an append stuck past statementTimeoutMs: STORAGE_OUTCOME_UNKNOWN, and getRuns tells the truth when it lands', async () => {
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 2 });
+    pool.on('error', () => {});
+    counter += 1;
+    const storage = new PostgresStorage({
+      pool,
+      schema,
+      tablePrefix: `l${counter}_`,
+      statementTimeoutMs: 300,
+    });
+    opened.push(storage);
+    const sessionId = uniqueId('stuck');
+    await storage.appendRun({
+      sessionId,
+      run: makeRun(sessionId, 'first'),
+      sessionState: { n: 1 },
+    });
+    const run = makeRun(sessionId, 'stuck');
+    const blocker = await admin.connect();
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query(
+        `SELECT 1 FROM ${table(storage, 'sessions')} WHERE session_id = $1 FOR UPDATE`,
+        [sessionId],
+      );
+      const error = await codeOf(storage.appendRun({ sessionId, run, sessionState: { n: 2 } }));
+      expect(error.code).toBe('STORAGE_OUTCOME_UNKNOWN');
+      expect(error.details.runId).toBe(run.runId);
+      expect(await storage.getRuns({ sessionId })).toHaveLength(1);
+    } finally {
+      await blocker.query('ROLLBACK');
+      blocker.release();
+    }
+    // The statement was still waiting in the server: it commits now, and getRuns says so.
+    let runs = await storage.getRuns({ sessionId });
+    for (let attempt = 0; attempt < 200 && runs.length < 2; attempt++) {
+      await sleep(10);
+      runs = await storage.getRuns({ sessionId });
+    }
+    expect(runs.map((stored) => stored.runId)).toEqual([runs[0]?.runId, run.runId]);
+    await storage.close();
+    await pool.end();
   });
 
   it('a lost reply of an append that committed: the append resolves with what was stored', async () => {

@@ -1,6 +1,7 @@
 /**
- * Migrations under concurrency, against a real server: ten OS processes opening a storage and a
- * memory db on one empty schema at the same moment all succeed and leave one schema version.
+ * Real processes against a real server: ten OS processes opening a storage and a memory db on one
+ * empty schema at the same moment all succeed and leave one schema version; a script that never
+ * calls close() still exits.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +26,7 @@ afterAll(async () => {
   await admin.end();
 });
 
-function child(job: unknown): Promise<string> {
+function child(job: unknown, script = 'migrate.ts'): Promise<string> {
   return new Promise((resolve, reject) => {
     const process_ = spawn(
       process.execPath,
@@ -33,7 +34,7 @@ function child(job: unknown): Promise<string> {
         '--conditions=@buddy/source',
         '--import',
         'tsx',
-        fileURLToPath(new URL('../test/children/migrate.ts', import.meta.url)),
+        fileURLToPath(new URL(`../test/children/${script}`, import.meta.url)),
         JSON.stringify(job),
       ],
       { cwd: packageDirectory, stdio: ['ignore', 'pipe', 'pipe'] },
@@ -84,4 +85,9 @@ describe.skipIf(!hasPostgres)('migrations', () => {
       'buddy_sessions',
     ]);
   }, 120_000);
+
+  it('a script that never calls close() exits on its own (owned pools do not hold the event loop)', async () => {
+    // The child resolves only when its process exits; a pool that kept it alive would time out.
+    expect(await child({ connectionString: POSTGRES_URL, schema }, 'no-close.ts')).toBe('written');
+  }, 60_000);
 });

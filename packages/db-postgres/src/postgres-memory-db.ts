@@ -29,6 +29,7 @@ import {
   parseUserMemory,
   readOptions,
 } from '@buddy/core/adapter-utils';
+import type pg from 'pg';
 import { assertIdentifier } from './internal/identifiers.ts';
 import { fromJsonb, toJsonbText } from './internal/json-codec.ts';
 import {
@@ -41,18 +42,14 @@ import {
   memoryStatements,
 } from './internal/memory-schema.ts';
 import { applyMigrations } from './internal/migrations.ts';
-import {
-  PostgresConnection,
-  type PostgresPool,
-  resolveConnection,
-} from './internal/postgres-connection.ts';
+import { PostgresConnection, resolveConnection } from './internal/postgres-connection.ts';
 
 /** Options of `PostgresMemoryDb`; all optional. */
 export interface PostgresMemoryDbOptions {
   /** `postgres://...`; the db creates a pool from it and ends it in `close()`. */
   connectionString?: string;
   /** A `pg.Pool` you created and end yourself; `close()` never ends it. */
-  pool?: PostgresPool;
+  pool?: pg.Pool;
   /** Schema of the table, created if missing (default `'public'`). */
   schema?: string;
   /** Name of the memory table (default `'buddy_memories'`). */

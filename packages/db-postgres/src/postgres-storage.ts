@@ -70,7 +70,6 @@ import { applyMigrations } from './internal/migrations.ts';
 import {
   BUDDY_SQLSTATE,
   PostgresConnection,
-  type PostgresPool,
   resolveConnection,
 } from './internal/postgres-connection.ts';
 import {
@@ -93,7 +92,7 @@ export interface PostgresStorageOptions {
    */
   connectionString?: string;
   /** A `pg.Pool` you created and end yourself; `close()` never ends it. */
-  pool?: PostgresPool;
+  pool?: pg.Pool;
   /** Schema of the tables, created if missing (default `'public'`). */
   schema?: string;
   /** Prefix of the table and function names (default `'buddy_'`). */
