@@ -457,7 +457,13 @@ export class PostgresStorage implements SessionStorage {
       }
       throw error;
     }
-    if (row === undefined) throw new Error(`${WHO}.appendRun: the append function returned no row`);
+    if (row === undefined) {
+      throw new BuddyError({
+        code: 'INTERNAL',
+        message: `${WHO}.appendRun: the append function returned no row`,
+        details: { backend: 'postgres', operation: 'appendRun' },
+      });
+    }
     return {
       index: row.out_index,
       version: row.out_version,
