@@ -188,8 +188,8 @@ function appendRunFunction({ sessions, runs, leases, appendRun }: SessionNames):
 }
 
 /**
- * `acquireLease` in one statement: a held lease answers `busy` without writing; a free or
- * expired one is claimed; with `p_read_session` the session row is read right after the claim,
+ * `acquireLease` in one statement: a free lease is claimed by one insert, an expired one by an
+ * update; a held one answers "not claimed" without writing anything (no transaction id); with `p_read_session` the session row is read right after the claim,
  * by a new snapshot, so it includes every write of the previous holder. The claim commits with
  * `synchronous_commit = off`: a claim lost in a server crash only makes its holder's fenced
  * append fail with CONFLICT, so it needs no disk flush of its own.
@@ -206,27 +206,24 @@ function acquireLeaseFunction({ sessions, leases, acquireLease }: SessionNames):
     v_lease record;
     v_claimed boolean;
   BEGIN
-    SELECT l.token, l.expires_at INTO v_lease FROM ${leases} l WHERE l.session_id = p_session_id;
-    IF FOUND THEN
-      IF v_lease.token IS NULL OR v_lease.expires_at IS NULL THEN
+    PERFORM set_config('synchronous_commit', 'off', true);
+    -- The common case (the previous holder released it): no row, one insert claims it. A present
+    -- row is only looked at, and nothing is written when it is held (no transaction id, no WAL).
+    INSERT INTO ${leases} AS l (session_id, token, expires_at)
+      VALUES (p_session_id, p_token, clock_timestamp() + p_ttl_ms * interval '1 millisecond')
+      ON CONFLICT (session_id) DO NOTHING;
+    v_claimed := FOUND;
+    IF NOT v_claimed THEN
+      SELECT l.token, l.expires_at INTO v_lease FROM ${leases} l WHERE l.session_id = p_session_id;
+      IF FOUND AND (v_lease.token IS NULL OR v_lease.expires_at IS NULL) THEN
         RAISE EXCEPTION 'lease row is corrupt' USING ERRCODE = '${BUDDY_SQLSTATE.leaseCorrupt}';
       END IF;
-      IF v_lease.expires_at > clock_timestamp() THEN
-        RETURN QUERY SELECT false, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
-          NULL::jsonb, NULL::jsonb, NULL::integer, NULL::integer, NULL::bigint, NULL::bigint;
-        RETURN;
+      IF FOUND AND v_lease.expires_at <= clock_timestamp() THEN
+        UPDATE ${leases} AS l
+          SET token = p_token, expires_at = clock_timestamp() + p_ttl_ms * interval '1 millisecond'
+          WHERE l.session_id = p_session_id AND l.expires_at <= clock_timestamp();
+        v_claimed := FOUND;
       END IF;
-      PERFORM set_config('synchronous_commit', 'off', true);
-      UPDATE ${leases} AS l
-        SET token = p_token, expires_at = clock_timestamp() + p_ttl_ms * interval '1 millisecond'
-        WHERE l.session_id = p_session_id AND l.expires_at <= clock_timestamp();
-      v_claimed := FOUND;
-    ELSE
-      PERFORM set_config('synchronous_commit', 'off', true);
-      INSERT INTO ${leases} AS l (session_id, token, expires_at)
-        VALUES (p_session_id, p_token, clock_timestamp() + p_ttl_ms * interval '1 millisecond')
-        ON CONFLICT (session_id) DO NOTHING;
-      v_claimed := FOUND;
     END IF;
     IF NOT v_claimed OR NOT p_read_session THEN
       RETURN QUERY SELECT v_claimed, NULL::text, NULL::text, NULL::text, NULL::text, NULL::text,
