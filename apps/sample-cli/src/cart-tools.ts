@@ -13,6 +13,7 @@ function cartOf(state: Record<string, unknown>): string[] {
   return fresh;
 }
 
+/** Adds an item to `sessionState.cart`. */
 export const addToCart = tool({
   name: 'add_to_cart',
   description: "Add an item to the user's shopping cart.",
@@ -24,6 +25,7 @@ export const addToCart = tool({
   },
 });
 
+/** Removes an item from `sessionState.cart`; an item not in the cart is an error for the model. */
 export const removeFromCart = tool({
   name: 'remove_from_cart',
   description: "Remove an item from the user's shopping cart.",
@@ -38,4 +40,5 @@ export const removeFromCart = tool({
   },
 });
 
+/** Both cart tools, as the agent gets them. */
 export const cartTools = [addToCart, removeFromCart];

@@ -12,10 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunEvent } from '@buddy/core';
-import type { AgentMemory } from '@buddy/memory';
 import { OfflineModel } from './offline-model.ts';
 import { type App, createApp } from './setup.ts';
-import { color, describeError, heading, indent } from './terminal.ts';
+import { color, describeError, heading, indent, toolCallLine, toolResultLine } from './terminal.ts';
 
 const USER = 'dana@example.com';
 const SESSION = 'groceries-2026-11';
@@ -26,12 +25,6 @@ function say(text: string): void {
 
 function step(title: string): void {
   say(`\n${heading(`▸ ${title}`)}`);
-}
-
-/** Shortens long tool results for the narration. */
-function clip(text: string, max = 110): string {
-  const flat = text.replace(/\s+/g, ' ');
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
 /** Runs one turn with `stream()`, printing tool calls and the streamed answer. */
@@ -45,9 +38,9 @@ async function turn(app: App, text: string): Promise<void> {
       answering = true;
       process.stdout.write(event.delta.replace(/\n/g, '\n          '));
     } else if (event.type === 'tool-call') {
-      say(color.dim(`          ⚙ ${event.toolCall.name}(${event.toolCall.arguments})`));
+      say(`          ${toolCallLine(event.toolCall.name, event.toolCall.arguments)}`);
     } else if (event.type === 'tool-result') {
-      say(color.dim(`          ↳ ${clip(event.result)}`));
+      say(`          ${toolResultLine(event.result, event.isError)}`);
     } else if (event.type === 'run-completed') {
       warnings = event.response.warnings;
     } else if (event.type === 'run-error') {
@@ -56,10 +49,6 @@ async function turn(app: App, text: string): Promise<void> {
   }
   say('');
   for (const warning of warnings) say(color.yellow(`  ! ${warning}`));
-}
-
-function memoryOf(app: App): AgentMemory {
-  return app.agent.memory as AgentMemory;
 }
 
 async function firstVisit(dbFile: string): Promise<void> {
@@ -90,7 +79,7 @@ async function firstVisit(dbFile: string): Promise<void> {
 
     step('Durable facts about the user become memories (classifier → memory manager)');
     await turn(app, 'My name is Dana and I am allergic to peanuts.');
-    const memories = await memoryOf(app).readMemories({ userId: USER });
+    const memories = await app.memory.readMemories({ userId: USER });
     say(indent(memories.map((memory) => `memory: ${memory.memory}`).join('\n')));
 
     step('After each run the session summary is updated incrementally');

@@ -17,6 +17,7 @@ import type {
 } from '@buddy/core';
 import { BuddyError, estimateTokens } from '@buddy/core';
 
+/** What the offline model understands, shown when the REPL starts on it. */
 export const HELP_TEXT = [
   'The offline model understands, for example:',
   '  add oat milk and eggs to my cart · remove eggs · what is in my cart?',

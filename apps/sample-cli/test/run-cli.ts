@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 
 const appDir = fileURLToPath(new URL('..', import.meta.url));
 
+/** A finished process: exit code and everything it printed. */
 export interface CliResult {
   code: number | null;
   stdout: string;
@@ -27,6 +28,11 @@ export function runCli(
           OPENAI_API_KEY: '',
           ANTHROPIC_API_KEY: '',
           BUDDY_REDIS_URL: '',
+          BUDDY_REDIS_PREFIX: '',
+          BUDDY_SESSION: '',
+          BUDDY_MODEL: '',
+          // as when run directly with node, not as a package script
+          npm_lifecycle_event: '',
           ...options.env,
         },
         stdio: ['pipe', 'pipe', 'pipe'],

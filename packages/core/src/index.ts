@@ -16,11 +16,22 @@ export type {
   SystemMessageContext,
 } from './agent/agent-types.ts';
 export {
+  applyMergePatch,
+  DEFAULT_TOOL_CALL_HISTORY,
+  TOOL_CALL_HISTORY_TOOL,
+  UPDATE_STATE_TOOL,
+} from './agent/agentic-tools.ts';
+export {
   CHAT_HISTORY_TOOL,
   DEFAULT_CHAT_HISTORY_PAIRS,
   MAX_RUNS_PER_PREVIOUS_SESSION,
   PREVIOUS_SESSIONS_TOOL,
 } from './agent/builtin-tools.ts';
+export {
+  type ContextBudget,
+  conservativeTokenCount,
+  requestTokens,
+} from './agent/context-budget.ts';
 export {
   MAX_TOOL_ROUNDS,
   runToolLoop,

@@ -13,6 +13,7 @@ import type { Model, ProviderOptions } from '../spec/model-v1.ts';
 import type { SessionStorage } from '../spec/session-storage-v1.ts';
 import type { Tool } from '../tools/tool.ts';
 import type { Agent } from './agent.ts';
+import type { ContextBudget } from './context-budget.ts';
 
 /** A session state: a JSON object. */
 export type SessionState = Record<string, unknown>;
@@ -47,8 +48,8 @@ export interface AgentOptions<
   instructions?: string | string[];
   /** Replaces the default system message entirely (no instructions, summary or memory sections). */
   systemMessage?: string | ((context: SystemMessageContext<NoInfer<TState>>) => string);
-  // biome-ignore lint/suspicious/noExplicitAny: a tool's argument and result types are its own
   /** Tools made with `tool()`; the model may call them during runs. */
+  // biome-ignore lint/suspicious/noExplicitAny: a tool's argument and result types are its own
   tools?: Tool<any, any, NoInfer<TState>>[];
   /** The agent's own session. A random uuid when absent. */
   sessionId?: string;
@@ -109,6 +110,37 @@ export interface AgentOptions<
    * every call: `{ openai: { parallel_tool_calls: false } }` (SPEC §3).
    */
   providerOptions?: ProviderOptions;
+  /**
+   * Every model request of a run counts at most `maxInputTokens` (SPEC §13.3): the oldest history
+   * runs, then memories, then summary topics are left out to fit; the instructions and the input
+   * never are (`CONTEXT_TOO_LARGE` when they alone do not fit). Tokens are counted with
+   * `countTokens`, else the model's own counter, else a conservative characters / 3.
+   */
+  contextBudget?: ContextBudget;
+  /**
+   * Add the tool `update_session_state({ patch })`: a JSON merge patch (RFC 7396) applied to the
+   * run's state, checked against `stateSchema` (an invalid patch is a tool error; the state is
+   * unchanged). Stored with the run like every other state change (SPEC §16.1).
+   */
+  enableAgenticState?: boolean;
+  /** Add the tool `get_tool_call_history({ num_calls? })`: this session's latest tool calls. */
+  readToolCallHistory?: boolean;
+  /**
+   * Tracing with OpenTelemetry (SPEC §16.5), when `@opentelemetry/api` is installed and a tracer
+   * provider is registered: a `buddy.run` span per run with model, tool, storage and post-answer
+   * children. No message content and no user id unless asked.
+   */
+  telemetry?: TelemetryOptions;
+}
+
+/** `telemetry` of `new Agent(...)`. */
+export interface TelemetryOptions {
+  /** Trace runs when `@opentelemetry/api` is installed. Default `true`. */
+  enabled?: boolean;
+  /** Record message texts, tool arguments and results on spans. Default `false`. */
+  recordContent?: boolean;
+  /** Record the run's user id on the run span. Default `false`. */
+  recordUserId?: boolean;
 }
 
 /** Per-run overrides. They apply to this run only and never change the agent's own fields. */

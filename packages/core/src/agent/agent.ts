@@ -46,7 +46,14 @@ import type {
   RunResponse,
   SessionState,
 } from './agent-types.ts';
+import { createToolCallHistoryTool, createUpdateStateTool } from './agentic-tools.ts';
 import { createChatHistoryTool, createPreviousSessionsTool } from './builtin-tools.ts';
+import {
+  conservativeTokenCount,
+  createContextPlanner,
+  omittedRunsMarker,
+  prefixLength,
+} from './context-budget.ts';
 import { loadDefaultModel } from './default-model.ts';
 import { EventChannel } from './event-channel.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
@@ -66,6 +73,7 @@ import {
   formatMemoriesSection,
   formatSummarySection,
 } from './system-message.ts';
+import { startRunTrace } from './tracing.ts';
 import { type ResolvedAgentOptions, validateAgentOptions } from './validate-agent-options.ts';
 import { type HeldLease, withSessionLease } from './with-session-lease.ts';
 
@@ -163,12 +171,18 @@ export class Agent<
         }),
       );
     }
+    if (resolved.enableAgenticState) {
+      this.#builtinTools.push(createUpdateStateTool(resolved.stateSchema));
+    }
+    if (resolved.readToolCallHistory) {
+      this.#builtinTools.push(createToolCallHistoryTool(this.#storage));
+    }
     const names = new Set(resolved.tools.map((entry) => entry.name));
     for (const builtin of this.#builtinTools) {
       if (names.has(builtin.name)) {
         throw new BuddyError({
           code: 'INVALID_ARGUMENT',
-          message: `Agent: option 'tools' has a tool named '${builtin.name}', which is reserved for the built-in history tool`,
+          message: `Agent: option 'tools' has a tool named '${builtin.name}', which is reserved for a built-in tool`,
         });
       }
     }
@@ -331,138 +345,196 @@ export class Agent<
     this.#assertOpen();
     const { runId, sessionId, userId, signal } = run;
     emit({ type: 'run-started', runId, sessionId, ...(userId === undefined ? {} : { userId }) });
-    const model = await this.#getModel();
     const options = this.#options;
+    const trace = await startRunTrace({
+      telemetry: options.telemetry,
+      runId,
+      sessionId,
+      agentId: options.agentId,
+      userId,
+      input: run.input.content,
+    });
+    const model = trace.model(
+      await this.#getModel().catch((error: unknown) => {
+        trace.end({ error });
+        throw error;
+      }),
+    );
+    const storage = trace.storage(this.#storage);
     const isOwn = sessionId === this.#own.sessionId;
     // Read before the queue: the caller's edits of the state as they were when the run was asked.
     const edits = isOwn ? this.#own.edits() : undefined;
 
     // 1. Serialize.
-    const response = await this.#withLease(sessionId, signal, true, async (held) => {
-      // 2. Load: the record (with the lease when the storage can), ownership, history, memories.
-      const record = await this.#readRecord(sessionId, userId, held.lease);
-      const [history, memories] = await Promise.all([
-        this.#history(record),
-        this.#readMemories(userId, signal),
-      ]);
-      // 3. State.
-      const state = this.#startState({
-        record,
-        sessionId,
-        userId,
-        edits,
-        overrides: run.overrides,
-      });
-      // 4. Messages.
-      const template = this.#templater(sessionId, userId, state);
-      const userMessage = stampMessage<UserMessage>(
-        { ...run.input, content: template(run.input.content) },
-        runId,
-      );
-      const system = this.#systemMessage({
-        sessionId,
-        userId,
-        state,
-        summary: record?.summary,
-        memories,
-        template,
-      });
-      const messages: Message[] = [
-        ...(system === undefined
-          ? []
-          : [{ role: 'system', content: system } satisfies SystemMessage]),
-        ...history.flatMap((stored) => stored.messages),
-        userMessage,
-      ];
-      // 5. The model loop with tools.
-      const toolContext: ToolContext = {
-        agent: this as never,
-        sessionState: state,
-        sessionId,
-        userId,
-        runId,
-        signal,
-      };
-      const startedAt = Date.now();
-      const result = await runScope.run({ agent: this as never, state }, () =>
-        runToolLoop({
-          model,
-          messages,
-          tools: this.tools,
-          context: toolContext,
-          streaming,
-          onEvent: emit,
-          ...(options.providerOptions === undefined
-            ? {}
-            : { settings: { providerOptions: options.providerOptions } }),
-        }),
-      );
-      // 6. Persist atomically (nothing is stored when the state the tools left is not storable).
-      const stored = checkStateToStore(options.stateSchema, state, sessionId);
-      const runMessages: StoredMessage[] = [userMessage as StoredMessage, ...result.messages];
-      const storedRun: Omit<StoredRun, 'index'> = {
-        runId,
-        sessionId,
-        ...(userId === undefined ? {} : { userId }),
-        agentId: options.agentId,
-        messages: runMessages,
-        usage: result.usage,
-        model: { provider: model.provider, id: model.id },
-        createdAt: startedAt,
-        completedAt: Date.now(),
-      };
-      // The agent's configured name labels its own session when the stored one has none.
-      const ownName = this.#own.sessionName;
-      const sessionName = isOwn && record?.sessionName === undefined ? ownName : undefined;
-      const appended = await this.#storage.appendRun({
-        sessionId,
-        ...(userId === undefined ? {} : { userId }),
-        agentId: options.agentId,
-        ...(sessionName === undefined ? {} : { sessionName }),
-        run: storedRun,
-        sessionState: stored,
-        leaseToken: held.lease.token,
-        ...(this.#storage.capabilities?.appendReleasesLease === true ? { releaseLease: true } : {}),
-      });
-      if (appended.leaseReleased === true) held.released();
-      const incarnation = record?.incarnation ?? appended.incarnation;
-      if (incarnation !== undefined) {
-        this.#cache.remember(
+    const turn = this.#withLease(
+      sessionId,
+      signal,
+      true,
+      async (held) => {
+        // 2. Load: the record (with the lease when the storage can), ownership, history, memories.
+        const record = await this.#readRecord(sessionId, userId, held.lease, storage);
+        const [history, memories] = await Promise.all([
+          this.#history(record, storage),
+          this.#readMemories(userId, signal),
+        ]);
+        // 3. State.
+        const state = this.#startState({
+          record,
           sessionId,
-          { incarnation, version: appended.version },
-          [...history, { ...storedRun, index: appended.index, stateAfter: stored }].slice(
-            -Math.max(options.numHistoryRuns, 0),
-          ),
-        );
-      }
-      if (sessionId === this.#own.sessionId) {
-        this.#own.adopt({
-          record: { sessionName: record?.sessionName ?? sessionName, summary: record?.summary },
-          state: stored as TState,
+          userId,
+          edits,
+          overrides: run.overrides,
         });
-      }
-      return {
-        runId,
-        sessionId,
-        ...(userId === undefined ? {} : { userId }),
-        content: result.content,
-        messages: runMessages,
-        usage: result.usage,
-        model: { provider: model.provider, id: model.id },
-        warnings: result.warnings.map((warning) => describeModelWarning(model, warning)),
-      } satisfies RunResponse;
-    });
+        // 4. Messages.
+        const template = this.#templater(sessionId, userId, state);
+        const userMessage = stampMessage<UserMessage>(
+          { ...run.input, content: template(run.input.content) },
+          runId,
+        );
+        const systemParts = {
+          memories,
+          summary: record?.summary,
+          compose: (parts: {
+            memories: readonly UserMemory[];
+            summary: SessionSummaryRecord | undefined;
+            omittedRuns: number;
+          }) =>
+            withMarker(
+              this.#systemMessage({ sessionId, userId, state, ...parts, template }),
+              parts.omittedRuns,
+            ),
+        };
+        const system = systemParts.compose({ memories, summary: record?.summary, omittedRuns: 0 });
+        const messages: Message[] = [
+          ...(system === undefined
+            ? []
+            : [{ role: 'system', content: system } satisfies SystemMessage]),
+          ...history.flatMap((stored) => stored.messages),
+          userMessage,
+        ];
+        const budget = options.contextBudget;
+        const prepareRequest =
+          budget === undefined
+            ? undefined
+            : createContextPlanner({
+                budget,
+                count:
+                  budget.countTokens ?? model.countTokens?.bind(model) ?? conservativeTokenCount,
+                system: systemParts,
+                history,
+                prefixLength: prefixLength(messages, history),
+              });
+        // 5. The model loop with tools.
+        const toolContext: ToolContext = {
+          agent: this as never,
+          sessionState: state,
+          sessionId,
+          userId,
+          runId,
+          signal,
+        };
+        const startedAt = Date.now();
+        const result = await runScope.run({ agent: this as never, state }, () =>
+          runToolLoop({
+            model,
+            messages,
+            tools: this.tools,
+            context: toolContext,
+            streaming,
+            onEvent: emit,
+            ...(options.providerOptions === undefined
+              ? {}
+              : { settings: { providerOptions: options.providerOptions } }),
+            ...(prepareRequest === undefined ? {} : { prepareRequest }),
+            traceTool: trace.tool,
+          }),
+        );
+        // 6. Persist atomically (nothing is stored when the state the tools left is not storable).
+        const stored = checkStateToStore(options.stateSchema, state, sessionId);
+        const runMessages: StoredMessage[] = [userMessage as StoredMessage, ...result.messages];
+        const storedRun: Omit<StoredRun, 'index'> = {
+          runId,
+          sessionId,
+          ...(userId === undefined ? {} : { userId }),
+          agentId: options.agentId,
+          messages: runMessages,
+          usage: result.usage,
+          model: { provider: model.provider, id: model.id },
+          createdAt: startedAt,
+          completedAt: Date.now(),
+        };
+        // The agent's configured name labels its own session when the stored one has none.
+        const ownName = this.#own.sessionName;
+        const sessionName = isOwn && record?.sessionName === undefined ? ownName : undefined;
+        const appended = await storage.appendRun({
+          sessionId,
+          ...(userId === undefined ? {} : { userId }),
+          agentId: options.agentId,
+          ...(sessionName === undefined ? {} : { sessionName }),
+          run: storedRun,
+          sessionState: stored,
+          leaseToken: held.lease.token,
+          ...(this.#storage.capabilities?.appendReleasesLease === true
+            ? { releaseLease: true }
+            : {}),
+        });
+        if (appended.leaseReleased === true) held.released();
+        const incarnation = record?.incarnation ?? appended.incarnation;
+        if (incarnation !== undefined) {
+          this.#cache.remember(
+            sessionId,
+            { incarnation, version: appended.version },
+            [...history, { ...storedRun, index: appended.index, stateAfter: stored }].slice(
+              -Math.max(options.numHistoryRuns, 0),
+            ),
+          );
+        }
+        if (sessionId === this.#own.sessionId) {
+          this.#own.adopt({
+            record: { sessionName: record?.sessionName ?? sessionName, summary: record?.summary },
+            state: stored as TState,
+          });
+        }
+        return {
+          runId,
+          sessionId,
+          ...(userId === undefined ? {} : { userId }),
+          content: result.content,
+          messages: runMessages,
+          usage: result.usage,
+          model: { provider: model.provider, id: model.id },
+          warnings: result.warnings.map((warning) => describeModelWarning(model, warning)),
+        } satisfies RunResponse;
+      },
+      storage,
+    );
+    let response: RunResponse;
+    try {
+      response = await turn;
+    } catch (error) {
+      trace.end({ error });
+      throw error;
+    }
 
     // 7. Post-answer work, after the run is stored; never rejects, always settles.
-    const postAnswer = () =>
-      this.#postAnswer.run({
-        runId,
-        sessionId,
-        userId,
-        message: run.input.content,
-        signal,
-        warnings: response.warnings,
-      });
+    const postAnswer = async () => {
+      try {
+        if (this.#postAnswer.enabled) {
+          await trace.postAnswer(() =>
+            this.#postAnswer.run({
+              runId,
+              sessionId,
+              userId,
+              message: run.input.content,
+              signal,
+              warnings: response.warnings,
+            }),
+          );
+        }
+      } finally {
+        trace.end({ usage: response.usage });
+      }
+    };
     return { response, postAnswer };
   }
 
@@ -737,10 +809,11 @@ export class Agent<
     signal: AbortSignal | undefined,
     readSession: boolean,
     work: (held: HeldLease) => Promise<T>,
+    storage: SessionStorage = this.#storage,
   ): Promise<T> {
     return withSessionLease(
       {
-        storage: this.#storage,
+        storage,
         queue: this.#queue,
         sessionId,
         ttlMs: this.#options.leaseTtlMs,
@@ -762,10 +835,11 @@ export class Agent<
     sessionId: string,
     userId: string | undefined,
     lease: SessionLease | undefined,
+    storage: SessionStorage = this.#storage,
   ): Promise<SessionRecord | undefined> {
     const record =
       lease?.session === undefined
-        ? await this.#storage.getSession(sessionId)
+        ? await storage.getSession(sessionId)
         : (lease.session ?? undefined);
     if (record !== undefined && record.userId !== userId) {
       throw sessionOwnershipError(sessionId, userId);
@@ -774,12 +848,15 @@ export class Agent<
   }
 
   /** The last `numHistoryRuns` runs: from the cache when it holds exactly this record. */
-  async #history(record: SessionRecord | undefined): Promise<readonly StoredRun[]> {
+  async #history(
+    record: SessionRecord | undefined,
+    storage: SessionStorage = this.#storage,
+  ): Promise<readonly StoredRun[]> {
     const { addHistoryToMessages, numHistoryRuns } = this.#options;
     if (record === undefined || !addHistoryToMessages || numHistoryRuns === 0) return [];
     return (
       this.#cache.history(record) ??
-      (await this.#storage.getRuns({ sessionId: record.sessionId, last: numHistoryRuns }))
+      (await storage.getRuns({ sessionId: record.sessionId, last: numHistoryRuns }))
     );
   }
 
@@ -874,7 +951,7 @@ export class Agent<
     userId: string | undefined;
     state: Record<string, unknown>;
     summary: SessionSummaryRecord | undefined;
-    memories: UserMemory[];
+    memories: readonly UserMemory[];
     template: (text: string) => string;
   }): string | undefined {
     const options = this.#options;
@@ -943,6 +1020,13 @@ export class Agent<
     };
     return host;
   }
+}
+
+/** The system text with the "runs left out" marker of the context budget, when runs were. */
+function withMarker(text: string | undefined, omittedRuns: number): string | undefined {
+  if (omittedRuns === 0) return text;
+  const marker = omittedRunsMarker(omittedRuns);
+  return text === undefined ? marker : `${text}\n\n${marker}`;
 }
 
 /** A model warning as one line of `RunResponse.warnings`. */

@@ -77,6 +77,8 @@ export interface ToolLoopInput {
   prepareRequest?: (request: ModelRequest, round: number) => ModelRequest;
   /** Names the loop in errors (`'MemoryManager'`). */
   who?: string;
+  /** Runs each tool call (tracing wraps it in a span). Default: run it. */
+  traceTool?: <T>(toolCall: ToolCall, run: () => Promise<T>) => Promise<T>;
 }
 
 /** What `runToolLoop` resolves with. */
@@ -182,8 +184,11 @@ export async function runToolLoop(input: ToolLoopInput): Promise<ToolLoopResult>
     }
 
     for (const toolCall of answer.toolCalls) emit({ type: 'tool-call', runId, toolCall });
+    const traced = input.traceTool;
     const execute = (toolCall: ToolCall) =>
-      executeToolCall(toolCall, toolsByName, context as ToolContext);
+      traced === undefined
+        ? executeToolCall(toolCall, toolsByName, context as ToolContext)
+        : traced(toolCall, () => executeToolCall(toolCall, toolsByName, context as ToolContext));
     let results: ToolOutcome[];
     if (input.parallelToolCalls === false) {
       results = [];

@@ -9,8 +9,9 @@ import type { SessionStorage } from '../spec/session-storage-v1.ts';
 import { isTool, type Tool } from '../tools/tool.ts';
 import { assertId } from '../validation/identifier.ts';
 import { assertJsonObject } from '../validation/json-value.ts';
-import type { AgentOptions } from './agent-types.ts';
+import type { AgentOptions, TelemetryOptions } from './agent-types.ts';
 import { assertModel } from './assert-model.ts';
+import type { ContextBudget } from './context-budget.ts';
 
 /** Options after validation, with every default applied. */
 export interface ResolvedAgentOptions {
@@ -44,6 +45,10 @@ export interface ResolvedAgentOptions {
   stateSchema: z.ZodType<Record<string, unknown>> | undefined;
   postAnswerTimeoutMs: number;
   providerOptions: ProviderOptions | undefined;
+  contextBudget: ContextBudget | undefined;
+  enableAgenticState: boolean;
+  readToolCallHistory: boolean;
+  telemetry: TelemetryOptions;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
@@ -76,6 +81,10 @@ const KNOWN_OPTIONS = new Set<string>([
   'stateSchema',
   'postAnswerTimeoutMs',
   'providerOptions',
+  'contextBudget',
+  'enableAgenticState',
+  'readToolCallHistory',
+  'telemetry',
 ]);
 
 function fail(
@@ -295,6 +304,49 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
       }
     }
   }
+  const contextBudget = options.contextBudget;
+  if (contextBudget !== undefined) {
+    if (!isPlainObject(contextBudget)) {
+      fail(
+        `option 'contextBudget' must be { maxInputTokens, countTokens? }, got ${describeValue(contextBudget)}`,
+      );
+    }
+    for (const key of Object.keys(contextBudget)) {
+      if (key !== 'maxInputTokens' && key !== 'countTokens') {
+        fail(
+          `option 'contextBudget' has an unknown key '${key}' (known: maxInputTokens, countTokens)`,
+        );
+      }
+    }
+    const max = contextBudget.maxInputTokens;
+    if (typeof max !== 'number' || !Number.isSafeInteger(max) || max < 1) {
+      fail(
+        `option 'contextBudget.maxInputTokens' must be an integer >= 1, got ${describeValue(max)}`,
+      );
+    }
+    if (
+      contextBudget.countTokens !== undefined &&
+      typeof contextBudget.countTokens !== 'function'
+    ) {
+      fail(
+        `option 'contextBudget.countTokens' must be a function (text) => number, got ${describeValue(contextBudget.countTokens)}`,
+      );
+    }
+  }
+  const telemetry = options.telemetry ?? {};
+  if (!isPlainObject(telemetry)) {
+    fail(
+      `option 'telemetry' must be { enabled?, recordContent?, recordUserId? }, got ${describeValue(telemetry)}`,
+    );
+  }
+  for (const key of Object.keys(telemetry)) {
+    if (!['enabled', 'recordContent', 'recordUserId'].includes(key)) {
+      fail(
+        `option 'telemetry' has an unknown key '${key}' (known: enabled, recordContent, recordUserId)`,
+      );
+    }
+    boolean(telemetry, key, false);
+  }
   const postAnswerTimeoutMs = count(options, 'postAnswerTimeoutMs', 60_000);
   if (postAnswerTimeoutMs < 1)
     fail(`option 'postAnswerTimeoutMs' must be at least 1, got ${postAnswerTimeoutMs}`);
@@ -335,5 +387,9 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
     stateSchema: stateSchema as z.ZodType<Record<string, unknown>> | undefined,
     postAnswerTimeoutMs,
     providerOptions: providerOptions as ProviderOptions | undefined,
+    contextBudget: contextBudget as ContextBudget | undefined,
+    enableAgenticState: boolean(options, 'enableAgenticState', false),
+    readToolCallHistory: boolean(options, 'readToolCallHistory', false),
+    telemetry: telemetry as TelemetryOptions,
   };
 }
