@@ -1,11 +1,12 @@
 /**
  * The connection half shared by `RedisStorage` and `RedisMemoryDb`: option validation, who owns
- * the ioredis client, Lua script registration, and the translation of ioredis errors into
- * `BuddyError`s.
+ * the ioredis client (standalone, Sentinel or Cluster), Lua script registration, batches that
+ * respect Cluster slots, and the translation of ioredis errors into `BuddyError`s.
  */
 import { createHash } from 'node:crypto';
 import { BuddyError, describeValue } from '@buddy/core';
-import { Redis } from 'ioredis';
+import { storageClosedError } from '@buddy/core/adapter-utils';
+import { type ChainableCommander, type Cluster, Redis } from 'ioredis';
 
 /** The default server of an owned client. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -27,8 +28,20 @@ export function luaScript(name: string, numberOfKeys: number, lua: string): LuaS
 type ScriptArgument = string | number;
 type ScriptCaller = (...args: ScriptArgument[]) => unknown;
 
-/** Something scripts can be queued on: the client itself or one of its pipelines. */
-export type ScriptTarget = Redis | ReturnType<Redis['pipeline']>;
+/** A client this package works with: standalone / Sentinel `Redis`, or a `Cluster`. */
+export type RedisClient = Redis | Cluster;
+
+/** Something commands and scripts can be sent or queued on: a client or one of its pipelines. */
+export type ScriptTarget = RedisClient | ChainableCommander;
+
+/** One command of a batch: sends (or queues) itself on the target it is given. */
+export type BatchCall = (target: ScriptTarget) => unknown;
+
+/** The outcome of one command of a batch. */
+export interface Settled {
+  value: unknown;
+  error: unknown;
+}
 
 /**
  * Calls a registered script. On a client it resolves to the reply; on a pipeline it queues the
@@ -55,8 +68,11 @@ export function callScript(
 export interface RedisConnectionOptions {
   /** `redis://` or `rediss://` URL of the server. Default `redis://127.0.0.1:6379`. */
   url?: string;
-  /** A client you created and own. Never closed by `close()`. */
-  client?: Redis;
+  /**
+   * A client you created and own: a standalone or Sentinel `Redis`, or a `Cluster`. Never closed
+   * by `close()`.
+   */
+  client?: RedisClient;
   /** Key prefix. */
   prefix?: string;
 }
@@ -113,12 +129,7 @@ export function validateConnectionOptions(
       typeof candidate.defineCommand !== 'function' ||
       typeof candidate.pipeline !== 'function'
     ) {
-      throw invalid(`${who}: option 'client' must be an ioredis Redis client`);
-    }
-    if (candidate.isCluster === true) {
-      throw invalid(
-        `${who}: option 'client' must be a standalone or Sentinel ioredis client; Cluster clients are not supported (see the README)`,
-      );
+      throw invalid(`${who}: option 'client' must be an ioredis Redis or Cluster client`);
     }
   }
   if (prefix !== undefined) {
@@ -135,6 +146,9 @@ export function validateConnectionOptions(
   }
 }
 
+/** Command timeout of a client this package creates, and the write budget of one without any. */
+export const DEFAULT_COMMAND_TIMEOUT_MS = 15_000;
+
 /**
  * Settings of a client this package creates. An unreachable server must fail a call within a
  * few hundred milliseconds (one reconnect attempt), not queue it for minutes.
@@ -143,7 +157,7 @@ const OWNED_CLIENT_OPTIONS = {
   lazyConnect: true,
   maxRetriesPerRequest: 1,
   connectTimeout: 5_000,
-  commandTimeout: 15_000,
+  commandTimeout: DEFAULT_COMMAND_TIMEOUT_MS,
   retryStrategy: (attempt: number) => Math.min(attempt * 100, 2_000),
 } as const;
 
@@ -151,12 +165,21 @@ const OWNED_CLIENT_OPTIONS = {
  * Owns (or borrows) one ioredis client for one storage object and translates its errors.
  */
 export class RedisConnection {
-  readonly client: Redis;
+  readonly client: RedisClient;
   /** True when the client was created here: only then does `close()` disconnect it. */
   readonly isOwned: boolean;
+  /** True for a Cluster client: batches are then sent command by command (one slot each). */
+  readonly isCluster: boolean;
+  /**
+   * How long a command may wait for its reply: the client's `commandTimeout`, or
+   * `DEFAULT_COMMAND_TIMEOUT_MS` when it has none (writes then time out here).
+   */
+  readonly commandTimeoutMs: number;
   readonly #who: string;
   #closed = false;
   #closing: Promise<void> | undefined;
+  /** Counts `ready` events, so a failed command can tell whether it could have been written. */
+  #readyEvents = 0;
 
   constructor(who: string, options: RedisConnectionOptions, scripts: readonly LuaScript[]) {
     this.#who = who;
@@ -170,6 +193,15 @@ export class RedisConnection {
       // listener ioredis would also print every reconnect failure to the console.
       this.client.on('error', () => {});
     }
+    this.isCluster = (this.client as { isCluster?: boolean }).isCluster === true;
+    const timeout = this.isCluster
+      ? (this.client as Cluster).options.redisOptions?.commandTimeout
+      : (this.client as Redis).options.commandTimeout;
+    this.commandTimeoutMs =
+      typeof timeout === 'number' && timeout > 0 ? timeout : DEFAULT_COMMAND_TIMEOUT_MS;
+    this.client.on('ready', () => {
+      this.#readyEvents++;
+    });
     for (const script of scripts) {
       const existing = (this.client as unknown as Record<string, unknown>)[script.command];
       if (typeof existing !== 'function') {
@@ -185,22 +217,28 @@ export class RedisConnection {
     return this.#closed;
   }
 
-  /** Rejects calls after `close()`, like every other storage. */
+  /** Rejects calls after `close()` with `STORAGE_CLOSED`, like every other storage. */
   assertOpen(): void {
-    if (this.#closed) {
-      throw new BuddyError({
-        code: 'STORAGE_UNAVAILABLE',
-        message: `${this.#who} is closed`,
-        retryable: false,
-        details: { backend: 'redis' },
-      });
-    }
+    if (this.#closed) throw storageClosedError(this.#who);
+  }
+
+  /**
+   * A mark taken right before a write is sent. `neverSent(mark)` is true when the client was not
+   * connected then and has not connected since: the command waited in the offline queue and was
+   * rejected there, so the server never saw it.
+   */
+  sendMark(): { ready: boolean; readyEvents: number } {
+    return { ready: this.client.status === 'ready', readyEvents: this.#readyEvents };
+  }
+
+  neverSent(mark: { ready: boolean; readyEvents: number }): boolean {
+    return !mark.ready && !this.isCluster && this.#readyEvents === mark.readyEvents;
   }
 
   /** Runs one operation, translating whatever ioredis throws. */
   async run<T>(
     operation: string,
-    work: (client: Redis) => Promise<T>,
+    work: (client: RedisClient) => Promise<T>,
     sessionId?: string,
   ): Promise<T> {
     this.assertOpen();
@@ -216,27 +254,67 @@ export class RedisConnection {
     return toRedisStorageError(error, { who: this.#who, operation, sessionId });
   }
 
-  /** Executes a pipeline: every reply in order, or the first error (translated). */
-  async exec(
-    pipeline: ReturnType<Redis['pipeline']>,
+  /**
+   * Sends commands that may live in different slots, in one round trip: a pipeline on a
+   * standalone server, one command per slot in parallel on a Cluster. Each reply or error comes
+   * back in order; nothing is thrown for a single command's error.
+   */
+  async batch(
+    calls: readonly BatchCall[],
+    operation: string,
+    sessionId?: string,
+  ): Promise<Settled[]> {
+    this.assertOpen();
+    if (calls.length === 0) return [];
+    if (!this.isCluster) {
+      const pipeline = this.client.pipeline();
+      for (const call of calls) void call(pipeline);
+      return this.execSettled(pipeline, operation, sessionId);
+    }
+    return Promise.all(
+      calls.map(async (call) => {
+        try {
+          return { value: await (call(this.client) as Promise<unknown>), error: undefined };
+        } catch (error) {
+          return { value: undefined, error };
+        }
+      }),
+    );
+  }
+
+  /** `batch`, then every reply in order, or the first error (translated). */
+  async batchValues(
+    calls: readonly BatchCall[],
     operation: string,
     sessionId?: string,
   ): Promise<unknown[]> {
-    const results = await this.execSettled(pipeline, operation, sessionId);
+    const results = await this.batch(calls, operation, sessionId);
     return results.map((result) => {
-      if (result.error !== undefined) {
-        throw this.translate(result.error, operation, sessionId);
-      }
+      if (result.error !== undefined) throw this.translate(result.error, operation, sessionId);
       return result.value;
     });
   }
 
+  /**
+   * Standalone only: the commands as one pipeline (one round trip, in order). Each reply or error
+   * in order. A failure of the pipeline as a whole rejects with the raw ioredis error
+   * (untranslated), so a write can tell a refused command from a reply that never came.
+   */
+  async pipelineRaw(calls: readonly BatchCall[]): Promise<Settled[]> {
+    this.assertOpen();
+    const pipeline = this.client.pipeline();
+    for (const call of calls) void call(pipeline);
+    const replies = await pipeline.exec();
+    if (replies === null) throw new Error('the pipeline was discarded');
+    return replies.map(([error, value]) => ({ value, error: error ?? undefined }));
+  }
+
   /** Executes a pipeline and returns each reply or error, so callers can judge them one by one. */
   async execSettled(
-    pipeline: ReturnType<Redis['pipeline']>,
+    pipeline: ChainableCommander,
     operation: string,
     sessionId?: string,
-  ): Promise<{ value: unknown; error: unknown }[]> {
+  ): Promise<Settled[]> {
     this.assertOpen();
     let replies: [error: Error | null, result: unknown][] | null;
     try {
@@ -255,7 +333,7 @@ export class RedisConnection {
     this.#closed = true;
     if (!this.isOwned) return Promise.resolve();
     this.#closing ??= (async () => {
-      const client = this.client;
+      const client = this.client as Redis;
       if (client.status === 'ready') {
         try {
           await client.quit();

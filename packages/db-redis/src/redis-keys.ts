@@ -26,7 +26,7 @@ export class RedisKeys {
     this.prefix = prefix;
   }
 
-  /** Hash: state, name, summary, version, run count, timestamps, owner, agent. */
+  /** Hash: state, name, summary, version, run count, timestamps, owner, agent, incarnation. */
   session(sessionId: string): string {
     return `${this.prefix}s:{${encodeKeyPart(sessionId)}}`;
   }
@@ -34,6 +34,14 @@ export class RedisKeys {
   /** List: one JSON run per entry; the list position is the run's index. */
   runs(sessionId: string): string {
     return `${this.prefix}r:{${encodeKeyPart(sessionId)}}`;
+  }
+
+  /**
+   * Hash of the run ids stored in the session: field = runId, value = `index:version:updatedAt`
+   * of that append, so a resent append is answered with its first result instead of stored twice.
+   */
+  runIds(sessionId: string): string {
+    return `${this.prefix}i:{${encodeKeyPart(sessionId)}}`;
   }
 
   /** String: the token of the run holding the session's lease (`SET NX PX`). */

@@ -99,7 +99,7 @@ describe.skipIf(!hasRedis)('RedisMemoryDb', () => {
       await db.upsertMemory(makeMemory('u', 'fact'));
       await db.close();
       expect(await client.ping()).toBe('PONG');
-      await expectCode(db.readMemories({ userId: 'u' }), 'STORAGE_UNAVAILABLE', 'closed');
+      await expectCode(db.readMemories({ userId: 'u' }), 'STORAGE_CLOSED', 'closed');
     });
 
     it('fails fast with STORAGE_UNAVAILABLE when the server is unreachable', async () => {

@@ -1,5 +1,6 @@
 /**
- * `RedisMemoryDb`: the `MemoryDb` contract on plain Redis 6+, through ioredis.
+ * `RedisMemoryDb`: the `MemoryDb` contract on Redis 6.2+ (standalone, Sentinel or Cluster),
+ * through ioredis.
  *
  * Connection ownership: pass `client` and you keep it; pass `url` (or nothing) and the db creates
  * a lazily connecting client that `close()` disconnects.
@@ -24,14 +25,17 @@ import {
   type UserMemory,
 } from '@buddy/core';
 import {
-  assertNonEmptyString,
+  assertId,
   compareMemories,
   memoryOwnershipError,
+  normalizeMemoryIdInput,
   normalizeReadMemoriesInput,
   normalizeUpsertMemoryInput,
+  normalizeUserIdInput,
   parseUserMemory,
 } from '@buddy/core/adapter-utils';
 import {
+  type BatchCall,
   callScript,
   RedisConnection,
   type RedisConnectionOptions,
@@ -105,7 +109,7 @@ export class RedisMemoryDb implements MemoryDb {
         PUT_MEMORY,
         [this.#keys.memories(memory.userId)],
         // The script writes `{"createdAt":<n>` and appends the rest of the row.
-        [memory.id, restJson === '{}' ? '}' : `,${restJson.slice(1)}`, JSON.stringify(createdAt)],
+        [memory.id, `,${restJson.slice(1)}`, JSON.stringify(createdAt)],
       ),
     )) as (string | null)[];
     if (reply[0] !== 'ok') {
@@ -120,49 +124,56 @@ export class RedisMemoryDb implements MemoryDb {
 
   async deleteMemory(input: { id: string; userId: string }): Promise<boolean> {
     this.#connection.assertOpen();
-    assertNonEmptyString(input.id, 'id');
-    assertNonEmptyString(input.userId, 'userId');
-    const pipeline = this.#connection.client.pipeline();
-    // Claim first, row second (see the module header). Another user's claim is left alone, and
-    // the row delete only ever touches this user's own hash.
-    void callScript(
-      pipeline,
-      RELEASE_MEMORY_ID,
-      [this.#keys.memoryOwner(input.id)],
-      [input.userId],
+    const { id, userId } = normalizeMemoryIdInput(input);
+    // Claim first, row second (see the module header): two slots, so two steps on a Cluster.
+    // Another user's claim is left alone, and the row delete only touches this user's own hash.
+    const [, removed] = await this.#connection.batchValues(
+      [
+        (target) => callScript(target, RELEASE_MEMORY_ID, [this.#keys.memoryOwner(id)], [userId]),
+        (target) => target.hdel(this.#keys.memories(userId), id),
+      ],
+      'deleteMemory',
     );
-    void pipeline.hdel(this.#keys.memories(input.userId), input.id);
-    const [, removed] = await this.#connection.exec(pipeline, 'deleteMemory');
     return Number(removed) === 1;
   }
 
   async clearMemories(input: { userId: string }): Promise<number> {
     this.#connection.assertOpen();
-    assertNonEmptyString(input.userId, 'userId');
-    const { userId } = input;
-    const key = this.#keys.memories(userId);
-    const ids = await this.#connection.run('clearMemories', (client) => client.hkeys(key));
-    let removed = 0;
-    for (let start = 0; start < ids.length; start += CLEAR_BATCH) {
-      const batch = ids.slice(start, start + CLEAR_BATCH);
-      const pipeline = this.#connection.client.pipeline();
-      for (const id of batch) {
-        void callScript(pipeline, RELEASE_MEMORY_ID, [this.#keys.memoryOwner(id)], [userId]);
-      }
-      void pipeline.hdel(key, ...batch);
-      const replies = await this.#connection.exec(pipeline, 'clearMemories');
-      removed += Number(replies.at(-1));
-    }
-    return removed;
+    const { userId } = normalizeUserIdInput(input, 'clearMemories');
+    return this.#clear(userId);
   }
 
   async deleteUserData(userId: string): Promise<number> {
-    return this.clearMemories({ userId });
+    this.#connection.assertOpen();
+    assertId(userId, 'userId');
+    return this.#clear(userId);
   }
 
   /** Idempotent. Closes the client only if this db created it. */
   async close(): Promise<void> {
     await this.#connection.close();
+  }
+
+  /** The same as `close()`, for `await using db = new RedisMemoryDb(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #clear(userId: string): Promise<number> {
+    const key = this.#keys.memories(userId);
+    const ids = await this.#connection.run('clearMemories', (client) => client.hkeys(key));
+    let removed = 0;
+    for (let start = 0; start < ids.length; start += CLEAR_BATCH) {
+      const batch = ids.slice(start, start + CLEAR_BATCH);
+      const calls: BatchCall[] = batch.map(
+        (id) => (target) =>
+          callScript(target, RELEASE_MEMORY_ID, [this.#keys.memoryOwner(id)], [userId]),
+      );
+      calls.push((target) => target.hdel(key, ...batch));
+      const replies = await this.#connection.batchValues(calls, 'clearMemories');
+      removed += Number(replies.at(-1));
+    }
+    return removed;
   }
 }
 

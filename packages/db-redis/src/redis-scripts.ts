@@ -5,9 +5,11 @@
  * has written nothing. (`ACQUIRE_LEASE_READ` reads after its write on purpose and undoes the
  * write itself when the read fails.)
  *
- * Scripts answer with a status word first (`ok`, `lease`, `owner`, `missing`, `corrupt`) instead
- * of raising errors, so the caller maps each outcome to its `BuddyError` and can repair indexes.
- * Numbers travel as strings: Lua would print large ones in exponent form.
+ * Scripts answer with a status word first (`ok`, `dup`, `late`, `gone`, `lease`, `owner`,
+ * `missing`, `corrupt`) instead of raising errors, so the caller maps each outcome to its
+ * `BuddyError` and can repair indexes. Numbers travel as strings: Lua would print large ones in
+ * exponent form. Session writes also answer with the server's clock (`TIME`, in ms), and refuse
+ * to write after a deadline taken from that clock (see `redis-write-deadline.ts`).
  */
 import { luaScript } from './redis-connection.ts';
 
@@ -22,48 +24,65 @@ export const SESSION_FIELDS = [
   'updated_at',
   'user_id',
   'agent_id',
+  'incarnation',
 ] as const;
 
 /** `SESSION_FIELDS` as Lua arguments of `HMGET`, so scripts read the same fields in the same order. */
 const SESSION_FIELDS_LUA = SESSION_FIELDS.map((field) => `'${field}'`).join(', ');
 
-/** Lua for "the later of the stored updated_at and now", keeping the exact stored text. */
-const LATER_OF = `
+/** Lua helpers: the server clock in ms, integers as text, "the later of two times". */
+const HELPERS = `
+local function server_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function int(value) return string.format('%d', value) end
 local function later(previous, now)
   if previous and tonumber(previous) and tonumber(previous) > tonumber(now) then return previous end
   return now
 end`;
 
 /**
- * Appends one run: fencing, ownership, create-if-missing, RPUSH, version, state, name, TTL.
- * Cost does not depend on the history length (LLEN and RPUSH are O(1)); history is never read.
+ * Appends one run: idempotency by run id, deadline, fencing, ownership, create-if-missing, RPUSH,
+ * version, state, name, TTL. Cost does not depend on the history length (HGET, LLEN and RPUSH are
+ * O(1)); history is never read.
  *
- * With a lease token and the release flag, a successful append also deletes the lease (the
- * fencing check above already proved the key holds that token), sparing the turn its separate
- * release round trip.
+ * A run id already stored answers `dup` with that append's result (a resent command, or a retry
+ * of a write whose reply was lost, stores nothing twice). Past the deadline (server clock) it
+ * writes nothing and answers `late`. With a lease token and the release flag, a successful append
+ * also deletes the lease (the fencing check already proved the key holds that token).
  *
- * KEYS: session hash, runs list, lease.
- * ARGV: lease token ('' = no fencing), has user ('1'/'0'), user id, agent id ('' = none),
- *       has name, name, state JSON, run JSON after its `"index":N`, now (ms), ttl seconds ('0'),
- *       release the lease ('1'/'0', only honoured with a token).
- * Returns {'ok', index, version, updated_at, owner, agent, released ('1'/'0')} or
- * {'lease'|'owner', owner, agent, updated_at}.
+ * KEYS: session hash, runs list, lease, run ids.
+ * ARGV: 1 lease token ('' = no fencing), 2 has user ('1'/'0'), 3 user id, 4 agent id ('' = none),
+ *       5 has name, 6 name, 7 state JSON, 8 run JSON after its `"index":N`, 9 now (ms, writer's
+ *       clock), 10 ttl seconds ('0'), 11 release the lease ('1'/'0'), 12 run id,
+ *       13 incarnation for a new session, 14 deadline (server ms, '0' = none).
+ * Returns {'ok', index, version, updated_at, owner, agent, released, server ms, created},
+ * {'dup', 'index:version:updated_at', server ms}, or
+ * {'late'|'lease'|'owner', owner, agent, updated_at, server ms}.
  */
 export const APPEND_RUN = luaScript(
   'append_run',
-  3,
-  `${LATER_OF}
+  4,
+  `${HELPERS}
+local server = server_ms()
+local done = redis.call('HGET', KEYS[4], ARGV[12])
+if done then return {'dup', done, int(server)} end
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 local owner, agent, previous = false, false, false
 if exists then
   local current = redis.call('HMGET', KEYS[1], 'user_id', 'agent_id', 'updated_at')
   owner, agent, previous = current[1], current[2], current[3]
 end
+local deadline = tonumber(ARGV[14])
+if deadline > 0 and server > deadline then
+  return {'late', owner, agent, previous, int(server)}
+end
 if ARGV[1] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[1] then
-  return {'lease', owner, agent, previous}
+  return {'lease', owner, agent, previous, int(server)}
 end
 if exists and ARGV[2] == '1' and owner ~= ARGV[3] then
-  return {'owner', owner, agent, previous}
+  return {'owner', owner, agent, previous, int(server)}
 end
 local now = ARGV[9]
 local index, version, updated
@@ -75,10 +94,10 @@ if exists then
   if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'name', ARGV[6]) end
 else
   -- Runs left behind by a session hash that is gone (it expired first) are not this session's.
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[4])
   index, version, updated = 0, 1, now
   redis.call('HSET', KEYS[1], 'state', ARGV[7], 'version', 1, 'run_count', 1,
-    'created_at', now, 'updated_at', now)
+    'created_at', now, 'updated_at', now, 'incarnation', ARGV[13])
   if ARGV[2] == '1' then
     redis.call('HSET', KEYS[1], 'user_id', ARGV[3])
     owner = ARGV[3]
@@ -89,42 +108,76 @@ else
   end
   if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'name', ARGV[6]) end
 end
-redis.call('RPUSH', KEYS[2], '{"index":' .. string.format('%d', index) .. ARGV[8])
+redis.call('RPUSH', KEYS[2], '{"index":' .. int(index) .. ARGV[8])
+redis.call('HSET', KEYS[4], ARGV[12], int(index) .. ':' .. int(version) .. ':' .. updated)
 local ttl = tonumber(ARGV[10])
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[4], ttl)
 end
 local released = '0'
 if ARGV[1] ~= '' and ARGV[11] == '1' then
   redis.call('DEL', KEYS[3])
   released = '1'
 end
-return {'ok', string.format('%d', index), string.format('%d', version), updated, owner, agent,
-  released}
+local created = '1'
+if exists then created = '0' end
+return {'ok', int(index), int(version), updated, owner, agent, released, int(server), created}
+`,
+);
+
+/**
+ * What became of an append whose reply never came: whether its run id is stored, and the server's
+ * clock (past the append's deadline, a run id that is not stored never will be).
+ * KEYS: run ids. ARGV: run id. Returns {server ms, 'index:version:updated_at' or false}.
+ */
+export const APPEND_OUTCOME = luaScript(
+  'append_outcome',
+  1,
+  `${HELPERS}
+return {int(server_ms()), redis.call('HGET', KEYS[1], ARGV[1])}
 `,
 );
 
 /**
  * Creates a session or patches the given fields. The summary is replaced only when its
  * `runsCovered` is at least the stored one's (kept in `summary_runs`, compared here, atomically).
+ * With an expected incarnation it writes only into that incarnation and never creates.
  *
- * KEYS: session hash, runs list.
- * ARGV: has user, user id, agent id ('' = none), has name, name, has state, state JSON,
- *       has summary, summary JSON, summary runsCovered, now, ttl seconds.
- * Returns {'ok', ...SESSION_FIELDS values} or {'owner', owner, agent, updated_at}.
+ * KEYS: session hash, runs list, run ids.
+ * ARGV: 1 has user, 2 user id, 3 agent id ('' = none), 4 has name, 5 name, 6 has state,
+ *       7 state JSON, 8 has summary, 9 summary JSON, 10 summary runsCovered, 11 now, 12 ttl
+ *       seconds, 13 expected incarnation ('' = any), 14 incarnation for a new session,
+ *       15 deadline (server ms, '0' = none).
+ * Returns {'ok', created, ...SESSION_FIELDS values} or
+ * {'owner'|'gone'|'late', owner, agent, updated_at, server ms}.
  */
 export const UPSERT_SESSION = luaScript(
   'upsert_session',
-  2,
-  `${LATER_OF}
+  3,
+  `${HELPERS}
+local server = server_ms()
 local exists = redis.call('EXISTS', KEYS[1]) == 1
 local now = ARGV[11]
+local current = {false, false, false, false, false, false, false}
 if exists then
-  local current = redis.call('HMGET', KEYS[1], 'user_id', 'agent_id', 'updated_at', 'summary_runs',
-    'summary')
+  current = redis.call('HMGET', KEYS[1], 'user_id', 'agent_id', 'updated_at', 'summary_runs',
+    'summary', 'incarnation', 'created_at')
+end
+local deadline = tonumber(ARGV[15])
+if deadline > 0 and server > deadline then
+  return {'late', current[1], current[2], current[3], int(server)}
+end
+if ARGV[13] ~= '' then
+  local incarnation = current[6] or ('legacy:' .. tostring(current[7]))
+  if not exists or incarnation ~= ARGV[13] then
+    return {'gone', current[1], current[2], current[3], int(server)}
+  end
+end
+if exists then
   if ARGV[1] == '1' and current[1] ~= ARGV[2] then
-    return {'owner', current[1], current[2], current[3]}
+    return {'owner', current[1], current[2], current[3], int(server)}
   end
   redis.call('HINCRBY', KEYS[1], 'version', 1)
   redis.call('HSET', KEYS[1], 'updated_at', later(current[3], now))
@@ -137,11 +190,11 @@ if exists then
     end
   end
 else
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[3])
   local state = '{}'
   if ARGV[6] == '1' then state = ARGV[7] end
   redis.call('HSET', KEYS[1], 'state', state, 'version', 1, 'run_count', 0,
-    'created_at', now, 'updated_at', now)
+    'created_at', now, 'updated_at', now, 'incarnation', ARGV[14])
   if ARGV[1] == '1' then redis.call('HSET', KEYS[1], 'user_id', ARGV[2]) end
   if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'agent_id', ARGV[3]) end
   if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'name', ARGV[5]) end
@@ -151,33 +204,72 @@ local ttl = tonumber(ARGV[12])
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
   redis.call('EXPIRE', KEYS[2], ttl)
+  redis.call('EXPIRE', KEYS[3], ttl)
 end
 local record = redis.call('HMGET', KEYS[1], ${SESSION_FIELDS_LUA})
+local created = '0'
+if not exists then created = '1' end
+table.insert(record, 1, created)
 table.insert(record, 1, 'ok')
 return record
 `,
 );
 
 /**
- * Deletes a session's hash, runs and lease. With a user id, only when that user owns it.
+ * Deletes a session's hash, runs, run ids and lease. With a user id, only when that user owns it.
+ * A session key of the wrong type (not a hash) has no readable owner: it is deleted without a
+ * user id, or when the caller found it in that user's index (`trusted index` = '1'); otherwise
+ * the answer is `corrupt`.
  *
- * KEYS: session hash, runs list, lease. ARGV: has user, user id.
- * Returns {'deleted', owner, agent, updated_at}, {'missing'} or {'owner', owner, agent, updated_at}.
+ * KEYS: session hash, runs list, lease, run ids. ARGV: has user, user id, trusted index.
+ * Returns {'deleted', owner, agent, updated_at}, {'missing'}, {'corrupt'} or
+ * {'owner', owner, agent, updated_at}.
  */
 export const DELETE_SESSION = luaScript(
   'delete_session',
-  3,
+  4,
   `
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  redis.call('DEL', KEYS[2])
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'none' then
+  redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
   return {'missing'}
+end
+if kind ~= 'hash' then
+  if ARGV[1] == '1' and ARGV[3] ~= '1' then return {'corrupt'} end
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+  return {'deleted', false, false, false}
 end
 local current = redis.call('HMGET', KEYS[1], 'user_id', 'agent_id', 'updated_at')
 if ARGV[1] == '1' and current[1] ~= ARGV[2] then
   return {'owner', current[1], current[2], current[3]}
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return {'deleted', current[1], current[2], current[3]}
+`,
+);
+
+/** Lua: take the lease, or say why not (`busy`, or `corrupt` for a key of another type). */
+const TAKE_LEASE = `
+local server = int(server_ms())
+if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then
+  local kind = redis.call('TYPE', KEYS[1])['ok']
+  if kind ~= 'string' and kind ~= 'none' then
+    return {'corrupt', 'the lease key holds a ' .. kind .. ', not a lease token'}
+  end
+  return {'busy', server}
+end`;
+
+/**
+ * Takes a lease (`SET NX PX` with a token) and reports the server's clock.
+ * KEYS: lease. ARGV: token, ttl ms. Returns {'ok', server ms}, {'busy', server ms} or
+ * {'corrupt', reason}.
+ */
+export const ACQUIRE_LEASE = luaScript(
+  'acquire_lease',
+  1,
+  `${HELPERS}
+${TAKE_LEASE}
+return {'ok', server}
 `,
 );
 
@@ -188,18 +280,20 @@ return {'deleted', current[1], current[2], current[3]}
  * type): the script then deletes the lease again and reports it, so nothing stays held.
  *
  * KEYS: lease, session hash (same hash tag). ARGV: token, ttl ms.
- * Returns {'ok', ...SESSION_FIELDS values}, {'busy'} or {'corrupt', error text}.
+ * Returns {'ok', server ms, ...SESSION_FIELDS values}, {'busy', server ms} or
+ * {'corrupt', error text}.
  */
 export const ACQUIRE_LEASE_READ = luaScript(
   'acquire_lease_read',
   2,
-  `
-if not redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return {'busy'} end
+  `${HELPERS}
+${TAKE_LEASE}
 local record = redis.pcall('HMGET', KEYS[2], ${SESSION_FIELDS_LUA})
 if record.err then
   redis.call('DEL', KEYS[1])
   return {'corrupt', record.err}
 end
+table.insert(record, 1, server)
 table.insert(record, 1, 'ok')
 return record
 `,
@@ -217,31 +311,17 @@ return 0
 `,
 );
 
-/** Compare-and-delete: releases a lease only while it still holds `token`. KEYS: lease. ARGV: token. */
+/**
+ * Compare-and-delete: releases a lease only while it still holds `token` (a key of another type
+ * is not this holder's lease: left alone). KEYS: lease. ARGV: token.
+ */
 export const RELEASE_LEASE = luaScript(
   'release_lease',
   1,
   `
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local current = redis.pcall('GET', KEYS[1])
+if current == ARGV[1] then
   return redis.call('DEL', KEYS[1])
-end
-return 0
-`,
-);
-
-/**
- * Raises a member's score to `score` (never lowers it): `ZADD GT` for servers before 6.2, which
- * lack it (newer ones get the plain command).
- * Concurrent writers may deliver their index updates out of order; the highest one wins.
- * KEYS: sorted set. ARGV: score, member.
- */
-export const INDEX_RAISE = luaScript(
-  'index_raise',
-  1,
-  `
-local current = redis.call('ZSCORE', KEYS[1], ARGV[2])
-if not current or tonumber(current) < tonumber(ARGV[1]) then
-  return redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 end
 return 0
 `,

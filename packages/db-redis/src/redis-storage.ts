@@ -1,26 +1,25 @@
 /**
- * `RedisStorage`: the `SessionStorage` contract on plain Redis 6+ (no modules), through ioredis.
+ * `RedisStorage`: the `SessionStorage` contract on Redis 6.2+ (no modules), standalone, Sentinel
+ * or Cluster, through ioredis.
  *
- * Connection ownership: pass `client` and you keep it (`close()` never quits it); pass `url` (or
- * nothing) and the storage creates a lazily connecting client that it closes in `close()`.
+ * Connection ownership: pass `client` (a `Redis` or a `Cluster`) and you keep it (`close()` never
+ * quits it); pass `url` (or nothing) and the storage creates a lazily connecting client that it
+ * closes in `close()`.
  *
- * Layout (see the README for the full table): per session a hash `s:{id}`, a run list `r:{id}`
- * and a lease string `l:{id}`, all with the session id as hash tag, so each per-session Lua script
- * stays inside one Cluster slot. Listing uses sorted sets (`u:{user}`, `a:{agent}`, `all`) with
- * score = updatedAt. Those live in other slots, so they cannot be updated inside the session's
- * script: they are updated in the same pipeline (same round trip), with "raise only" semantics,
- * and listing tolerates and repairs entries that went stale (session gone, owner changed, score
- * behind or ahead). No `SCAN` or `KEYS` anywhere.
+ * Layout (see the README for the full table): per session a hash `s:{id}`, a run list `r:{id}`,
+ * a run-id hash `i:{id}` and a lease string `l:{id}`, all with the session id as hash tag, so each
+ * per-session Lua script stays inside one Cluster slot. Listing uses sorted sets (`u:{user}`,
+ * `a:{agent}`, `all`), written as a separate step and repaired on read (`redis-session-index.ts`).
+ * No `SCAN` or `KEYS` anywhere.
  *
  * Sharp edges:
- * - An Agent turn costs two round trips: the lease taken with the session read
- *   (`readSession`), and the append (script + index updates) that also releases the lease
- *   (`releaseLease`). A caller that asks for neither pays four: lease, `getSession`, append,
- *   release.
- * - Index scores are raised with `ZADD GT`; a server before 6.2 refuses it once, and from then
- *   on this instance uses a script instead (that first write costs one extra round trip).
+ * - An Agent turn costs two round trips on a standalone server: the lease taken with the session
+ *   read (`readSession`), and the append (index raise, script, lease release in one pipeline).
+ *   On a Cluster the index raise is its own step: three.
+ * - Every session write carries a deadline on the server's clock and is refused after it; an
+ *   append whose reply never came is resolved by asking the server whether its run id is stored
+ *   (`STORAGE_OUTCOME_UNKNOWN` when the server does not answer). See "Timing rules" in the README.
  * - `updatedAt` comes from the writer's clock, never moving backwards for one session.
- * - A Cluster client is rejected: index updates are pipelined across slots (see the README).
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -28,58 +27,73 @@ import {
   type AppendRunInput,
   type AppendRunResult,
   BuddyError,
+  consoleLogger,
   describeValue,
   type GetRunsInput,
   type ListSessionsInput,
   type ListSessionsResult,
-  type SessionInfo,
+  type Logger,
   type SessionLease,
   type SessionRecord,
   type SessionStorage,
+  type SessionStorageCapabilities,
   type StoredRun,
   type UpsertSessionInput,
 } from '@buddy/core';
 import {
+  assertAppendRunInput,
+  assertId,
   assertInteger,
   assertLeaseInput,
-  assertNonEmptyString,
-  assertOptionalUserId,
-  assertSessionState,
-  encodeSessionCursor,
+  assertUpsertSessionInput,
   isAllowedOwner,
   leaseLostError,
+  newIncarnation,
   normalizeGetRunsInput,
   normalizeListSessionsInput,
+  normalizeSessionOptions,
   parseSessionRecord,
   parseSessionState,
   parseSessionSummary,
   parseStoredRun,
-  type SessionCursor,
-  SessionSummaryRecordSchema,
-  StoredRunSchema,
   sessionOwnershipError,
-  toSessionInfo,
   waitForLease,
 } from '@buddy/core/adapter-utils';
-import { type Redis, ReplyError } from 'ioredis';
+import { ReplyError } from 'ioredis';
 import {
+  type BatchCall,
   callScript,
   RedisConnection,
   type RedisConnectionOptions,
+  type ScriptTarget,
   validateConnectionOptions,
 } from './redis-connection.ts';
 import { DEFAULT_PREFIX, RedisKeys } from './redis-keys.ts';
 import {
+  ACQUIRE_LEASE,
   ACQUIRE_LEASE_READ,
+  APPEND_OUTCOME,
   APPEND_RUN,
   DELETE_SESSION,
-  INDEX_RAISE,
   INDEX_REPAIR,
   RELEASE_LEASE,
   RENEW_LEASE,
   SESSION_FIELDS,
   UPSERT_SESSION,
 } from './redis-scripts.ts';
+import {
+  type IndexOwners,
+  type IndexTruth,
+  RedisSessionIndex,
+  toEntries,
+} from './redis-session-index.ts';
+import { afterIndexStep, type IndexStepHook } from './redis-test-hooks.ts';
+import {
+  type ClockSample,
+  ServerClock,
+  sampleClock,
+  writeDeadline,
+} from './redis-write-deadline.ts';
 
 export interface RedisStorageOptions extends RedisConnectionOptions {
   /**
@@ -87,92 +101,173 @@ export interface RedisStorageOptions extends RedisConnectionOptions {
    * refreshes it. No expiry when absent.
    */
   ttlSeconds?: number;
+  /** Where listing reports a corrupt session it skipped. Default: `consoleLogger`. */
+  logger?: Logger;
 }
 
-const OPTION_KEYS = ['url', 'client', 'prefix', 'ttlSeconds'] as const;
+const OPTION_KEYS = ['url', 'client', 'prefix', 'ttlSeconds', 'logger'] as const;
 const WHO = 'RedisStorage';
-/** The hash fields listing needs: everything but the (possibly large) state and summary. */
-const LISTING_FIELDS = [
-  'name',
-  'version',
-  'run_count',
-  'created_at',
-  'updated_at',
-  'user_id',
-  'agent_id',
-] as const;
-/** Sessions whose owner and agent this instance has seen, to aim index updates (bounded). */
-const MAX_KNOWN_SESSIONS = 10_000;
-/** How often one `listSessions` call may repair misplaced index entries and start over. */
-const MAX_LIST_ATTEMPTS = 3;
-/** Index entries read per request while stepping over entries with equal scores. */
-const TIE_CHUNK = 100;
 /** Sessions deleted per round by `deleteUserData`. */
 const DELETE_BATCH = 200;
+/** Lease tokens whose clock sample is kept for their append (bounded). */
+const MAX_LEASE_CLOCKS = 10_000;
+/** The longest `appendRun` keeps asking the server what became of a write whose reply was lost. */
+const MAX_OUTCOME_PROBE_MS = 5_000;
 
 type Reply = (string | null)[];
 
-/** Owner and agent of a session, as stored (or, before the first write, as intended). */
-interface SessionOwners {
-  userId: string | undefined;
-  agentId: string | undefined;
-}
+/** The replies of `APPEND_RUN`, by status word. */
+type AppendReply =
+  | {
+      status: 'ok';
+      index: number;
+      version: number;
+      updatedAt: string;
+      owners: IndexOwners;
+      released: boolean;
+      serverMs: number;
+      created: boolean;
+    }
+  | { status: 'dup'; result: AppendRunResult; serverMs: number }
+  | { status: 'late' | 'lease' | 'owner'; truth: IndexTruth; serverMs: number };
 
-/** What a script reported about the session after (or instead of) writing. */
-interface IndexTruth extends SessionOwners {
-  /** The stored updatedAt as text, `undefined` when the session does not exist. */
-  updatedAt: string | undefined;
-}
+/** The replies of `UPSERT_SESSION`, by status word. */
+type UpsertReply =
+  | { status: 'ok'; created: boolean; values: Reply }
+  | { status: 'owner' | 'gone' | 'late'; truth: IndexTruth; serverMs: number };
 
-interface IndexEntry {
-  member: string;
-  score: number;
-}
+/** The replies of `DELETE_SESSION`, by status word. */
+type DeleteReply =
+  | { status: 'deleted' | 'owner'; truth: IndexTruth }
+  | { status: 'missing' | 'corrupt' };
 
-function invalid(message: string): BuddyError {
-  return new BuddyError({ code: 'INVALID_ARGUMENT', message });
-}
-
-function orUndefined(value: string | null | undefined): string | undefined {
-  return value === null || value === undefined ? undefined : value;
+function orUndefined(value: string | null | undefined | false): string | undefined {
+  return value === null || value === undefined || value === false ? undefined : value;
 }
 
 function toNumber(value: string | null | undefined): number | undefined {
   return value === null || value === undefined ? undefined : Number(value);
 }
 
-/** JSON text of a value, or `INVALID_ARGUMENT` naming it (cycles, BigInt). */
-function toJson(value: unknown, what: string): string {
-  try {
-    return JSON.stringify(value);
-  } catch (error) {
-    throw new BuddyError({
-      code: 'INVALID_ARGUMENT',
-      message: `${what} cannot be stored as JSON: ${error instanceof Error ? error.message : String(error)}`,
-      cause: error,
-    });
+function truthOf(owner: unknown, agent: unknown, updatedAt: unknown): IndexTruth {
+  return {
+    userId: orUndefined(owner as string | null),
+    agentId: orUndefined(agent as string | null),
+    updatedAt: orUndefined(updatedAt as string | null),
+  };
+}
+
+/** `index:version:updatedAt`, as `APPEND_RUN` records each stored run id. */
+function parseStoredResult(text: string): AppendRunResult {
+  const [index, version, updatedAt] = text.split(':').map(Number);
+  return { index: index ?? 0, version: version ?? 0, updatedAt: updatedAt ?? 0 };
+}
+
+function parseAppendReply(reply: Reply): AppendReply {
+  switch (reply[0]) {
+    case 'ok':
+      return {
+        status: 'ok',
+        index: Number(reply[1]),
+        version: Number(reply[2]),
+        updatedAt: String(reply[3]),
+        owners: { userId: orUndefined(reply[4]), agentId: orUndefined(reply[5]) },
+        released: reply[6] === '1',
+        serverMs: Number(reply[7]),
+        created: reply[8] === '1',
+      };
+    case 'dup':
+      return {
+        status: 'dup',
+        result: parseStoredResult(String(reply[1])),
+        serverMs: Number(reply[2]),
+      };
+    case 'late':
+    case 'lease':
+    case 'owner':
+      return {
+        status: reply[0],
+        truth: truthOf(reply[1], reply[2], reply[3]),
+        serverMs: Number(reply[4]),
+      };
+    default:
+      throw new BuddyError({
+        code: 'INTERNAL',
+        message: `appendRun: unexpected script reply ${describeValue(reply)}`,
+      });
   }
 }
 
-/** Redis orders equal scores by the members' bytes, so ties are compared the same way here. */
-function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+function parseUpsertReply(reply: Reply): UpsertReply {
+  switch (reply[0]) {
+    case 'ok':
+      return { status: 'ok', created: reply[1] === '1', values: reply.slice(2) };
+    case 'owner':
+    case 'gone':
+    case 'late':
+      return {
+        status: reply[0],
+        truth: truthOf(reply[1], reply[2], reply[3]),
+        serverMs: Number(reply[4]),
+      };
+    default:
+      throw new BuddyError({
+        code: 'INTERNAL',
+        message: `upsertSession: unexpected script reply ${describeValue(reply)}`,
+      });
+  }
 }
 
-/** `WITHSCORES` replies: flat `[member, score, ...]` (RESP2 shape) or `[[member, score], ...]`. */
-function toEntries(reply: unknown): IndexEntry[] {
-  const items = Array.isArray(reply) ? (reply as unknown[]) : [];
-  const entries: IndexEntry[] = [];
-  if (items.length > 0 && Array.isArray(items[0])) {
-    for (const pair of items as [unknown, unknown][]) {
-      entries.push({ member: String(pair[0]), score: Number(pair[1]) });
-    }
-    return entries;
+function parseDeleteReply(reply: Reply): DeleteReply {
+  switch (reply[0]) {
+    case 'deleted':
+    case 'owner':
+      return { status: reply[0], truth: truthOf(reply[1], reply[2], reply[3]) };
+    case 'missing':
+    case 'corrupt':
+      return { status: reply[0] };
+    default:
+      throw new BuddyError({
+        code: 'INTERNAL',
+        message: `deleteSession: unexpected script reply ${describeValue(reply)}`,
+      });
   }
-  for (let position = 0; position + 1 < items.length; position += 2) {
-    entries.push({ member: String(items[position]), score: Number(items[position + 1]) });
-  }
-  return entries;
+}
+
+/** Whether an ioredis error is a reply of the server (the command ran, or was refused whole). */
+function isServerReply(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError';
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+}
+
+/** Rejects with `error()` after `ms`, unless `promise` settles first. */
+function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(error()), Math.max(1, ms));
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function notFoundIncarnation(sessionId: string): BuddyError {
+  return new BuddyError({
+    code: 'NOT_FOUND',
+    message: `Session ${describeValue(sessionId)} no longer exists as it was read (deleted, or deleted and created again); nothing was written`,
+    details: { sessionId },
+  });
+}
+
+function lateWriteError(operation: string, sessionId: string, cause?: unknown): BuddyError {
+  return new BuddyError({
+    code: 'STORAGE_UNAVAILABLE',
+    message: `${WHO}.${operation}: the server reached session ${describeValue(sessionId)}'s write after its deadline (the caller would already have given up); nothing was written`,
+    retryable: true,
+    ...(cause === undefined ? {} : { cause }),
+    details: { backend: 'redis', operation, sessionId },
+  });
 }
 
 /**
@@ -187,57 +282,76 @@ function toEntries(reply: unknown): IndexEntry[] {
 export class RedisStorage implements SessionStorage {
   readonly specificationVersion = 'v1' as const;
   readonly backend = 'redis';
+  readonly capabilities: SessionStorageCapabilities = {
+    leaseReadsSession: true,
+    appendReleasesLease: true,
+  };
   /** The key prefix in use (default `buddy:`). */
   readonly prefix: string;
   /** Expiry of a session after its last write, in seconds; `undefined` for none. */
   readonly ttlSeconds: number | undefined;
   readonly #connection: RedisConnection;
   readonly #keys: RedisKeys;
-  readonly #known = new Map<string, SessionOwners>();
-  /** Whether the server takes `ZADD GT` (Redis 6.2+); turned off by the first refusal. */
-  #hasZaddGt = true;
+  readonly #index: RedisSessionIndex;
+  /** The server's clock, from the last replies that carried it. */
+  readonly #clock = new ServerClock();
+  /** The clock sample of each lease held through this storage, for its append's deadline. */
+  readonly #leaseClocks = new Map<string, ClockSample>();
+  /** Test hooks (`redis-test-hooks.ts`): a crash between the index step and the session write. */
+  [key: symbol]: unknown;
 
   constructor(options: RedisStorageOptions = {}) {
     validateConnectionOptions(WHO, options, OPTION_KEYS);
     if (options.ttlSeconds !== undefined) {
       assertInteger(options.ttlSeconds, `${WHO}: option 'ttlSeconds'`, { min: 1 });
     }
+    const logger = options.logger ?? consoleLogger;
+    if (typeof logger?.warn !== 'function') {
+      throw new BuddyError({
+        code: 'INVALID_ARGUMENT',
+        message: `${WHO}: option 'logger' must be a Logger ({ debug, warn, error }), got ${describeValue(options.logger)}`,
+      });
+    }
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.ttlSeconds = options.ttlSeconds;
     this.#keys = new RedisKeys(this.prefix);
     this.#connection = new RedisConnection(WHO, options, [
+      ACQUIRE_LEASE,
       ACQUIRE_LEASE_READ,
       APPEND_RUN,
+      APPEND_OUTCOME,
       UPSERT_SESSION,
       DELETE_SESSION,
       RENEW_LEASE,
       RELEASE_LEASE,
-      INDEX_RAISE,
       INDEX_REPAIR,
     ]);
+    this.#index = new RedisSessionIndex(this.#connection, this.#keys, this.ttlSeconds, logger);
   }
 
   // ------------------------------------------------------------------ reads
 
   async getSession(
     sessionId: string,
-    options: { userId?: string } = {},
+    options?: { userId?: string },
   ): Promise<SessionRecord | undefined> {
     this.#connection.assertOpen();
-    assertNonEmptyString(sessionId, 'sessionId');
-    assertOptionalUserId(options.userId);
+    assertId(sessionId, 'sessionId');
+    const { userId } = normalizeSessionOptions(options, 'getSession');
     const key = this.#keys.session(sessionId);
     const values = await this.#connection.run(
       'getSession',
       (client) => client.hmget(key, ...SESSION_FIELDS),
       sessionId,
     );
-    const record = this.#readRecord(sessionId, values);
-    if (record === undefined) return undefined;
-    if (!isAllowedOwner(record.userId, options.userId)) {
-      throw sessionOwnershipError(sessionId, options.userId);
+    // Ownership first, on the raw owner field: another user learns nothing, not even that the
+    // record is corrupt.
+    const owner = values[SESSION_FIELDS.indexOf('user_id')];
+    const exists = values.some((value) => value !== null && value !== undefined);
+    if (exists && !isAllowedOwner(orUndefined(owner), userId)) {
+      throw sessionOwnershipError(sessionId, userId);
     }
-    return record;
+    return this.#readRecord(sessionId, values);
   }
 
   async getRuns(input: GetRunsInput): Promise<StoredRun[]> {
@@ -263,68 +377,79 @@ export class RedisStorage implements SessionStorage {
     return raw.map((text) => parseStoredRun(text, query.sessionId));
   }
 
-  async listSessions(input: ListSessionsInput = {}): Promise<ListSessionsResult> {
+  async listSessions(input?: ListSessionsInput): Promise<ListSessionsResult> {
     this.#connection.assertOpen();
-    const query = normalizeListSessionsInput(input);
-    for (let attempt = 1; ; attempt++) {
-      const page = await this.#listPage(query, attempt >= MAX_LIST_ATTEMPTS);
-      if (page !== undefined) return page;
-    }
+    return this.#index.list(normalizeListSessionsInput(input));
   }
 
   // ------------------------------------------------------------------ writes
 
   async upsertSession(input: UpsertSessionInput): Promise<SessionRecord> {
     this.#connection.assertOpen();
+    assertUpsertSessionInput(input);
     const { sessionId, userId, agentId, sessionName, sessionState, summary } = input;
-    assertNonEmptyString(sessionId, 'sessionId');
-    assertOptionalUserId(userId);
-    if (agentId !== undefined) assertNonEmptyString(agentId, 'agentId');
-    if (sessionName !== undefined) assertNonEmptyString(sessionName, 'sessionName');
-    if (sessionState !== undefined) assertSessionState(sessionState);
-    if (summary !== undefined && !SessionSummaryRecordSchema.safeParse(summary).success) {
-      throw invalid(
-        `summary must be { summary, topics?, runsCovered, updatedAt }, got ${describeValue(summary)}`,
-      );
-    }
-    const stateJson = sessionState === undefined ? '' : toJson(sessionState, 'sessionState');
-    const summaryJson = summary === undefined ? '' : toJson(summary, 'summary');
     const now = Date.now();
-    const pipeline = this.#connection.client.pipeline();
-    void callScript(
-      pipeline,
-      UPSERT_SESSION,
-      [this.#keys.session(sessionId), this.#keys.runs(sessionId)],
-      [
-        userId === undefined ? '0' : '1',
-        userId ?? '',
-        agentId ?? '',
-        sessionName === undefined ? '0' : '1',
-        sessionName ?? '',
-        sessionState === undefined ? '0' : '1',
-        stateJson,
-        summary === undefined ? '0' : '1',
-        summaryJson,
-        summary === undefined ? '0' : String(summary.runsCovered),
-        String(now),
-        String(this.ttlSeconds ?? 0),
-      ],
-    );
-    const queued = this.#queueIndexRaise(pipeline, sessionId, this.#guessOwners(input), now);
-    const results = await this.#connection.execSettled(pipeline, 'upsertSession', sessionId);
-    const reply = this.#scriptReply(results[0], 'upsertSession', sessionId);
-    const touched = this.#raisedKeys(queued, results);
-    if (reply[0] === 'owner') {
-      await this.#syncIndexes(sessionId, touched, now, this.#truthOf(reply));
-      throw sessionOwnershipError(sessionId, userId);
+    const deadline = await this.#deadline(now, undefined, sessionId);
+    const script: BatchCall = (target) =>
+      callScript(
+        target,
+        UPSERT_SESSION,
+        [this.#keys.session(sessionId), this.#keys.runs(sessionId), this.#keys.runIds(sessionId)],
+        [
+          userId === undefined ? '0' : '1',
+          userId ?? '',
+          agentId ?? '',
+          sessionName === undefined ? '0' : '1',
+          sessionName ?? '',
+          sessionState === undefined ? '0' : '1',
+          sessionState === undefined ? '' : JSON.stringify(sessionState),
+          summary === undefined ? '0' : '1',
+          summary === undefined ? '' : JSON.stringify(summary),
+          summary === undefined ? '0' : String(summary.runsCovered),
+          String(now),
+          String(this.ttlSeconds ?? 0),
+          input.expectedIncarnation ?? '',
+          newIncarnation(),
+          String(deadline),
+        ],
+      );
+    const touched = this.#index.keysFor(this.#index.guess(input));
+    const mark = this.#connection.sendMark();
+    let raw: Reply;
+    try {
+      raw = await this.#write(sessionId, touched, String(now), script, 'upsertSession');
+    } catch (error) {
+      if (BuddyError.is(error) || isServerReply(error) || this.#connection.neverSent(mark)) {
+        throw this.#connection.translate(error, 'upsertSession', sessionId);
+      }
+      throw new BuddyError({
+        code: 'STORAGE_OUTCOME_UNKNOWN',
+        message: `${WHO}.upsertSession: the reply for session ${describeValue(sessionId)} never came (${error instanceof Error ? error.message : String(error)}); the write may or may not be applied (never after its deadline); read the session before writing again`,
+        cause: error,
+        details: { backend: 'redis', operation: 'upsertSession', sessionId },
+      });
     }
-    const values = reply.slice(1);
-    const owners = { userId: orUndefined(values[7]), agentId: orUndefined(values[8]) };
-    this.#remember(sessionId, owners);
-    await this.#syncIndexes(sessionId, touched, now, {
-      ...owners,
-      updatedAt: orUndefined(values[6]),
-    });
+    const reply = parseUpsertReply(raw);
+    if (reply.status !== 'ok') {
+      // A refused write may have raised index entries of a session that stays as it was.
+      await this.#index.reconcile(sessionId, touched, String(now), reply.truth);
+      if (reply.status === 'owner') throw sessionOwnershipError(sessionId, userId);
+      if (reply.status === 'gone') throw notFoundIncarnation(sessionId);
+      throw lateWriteError('upsertSession', sessionId);
+    }
+    const values = reply.values;
+    const owners = {
+      userId: orUndefined(values[SESSION_FIELDS.indexOf('user_id')]),
+      agentId: orUndefined(values[SESSION_FIELDS.indexOf('agent_id')]),
+    };
+    this.#index.remember(sessionId, owners);
+    await this.#index.reconcile(
+      sessionId,
+      touched,
+      String(now),
+      { ...owners, updatedAt: orUndefined(values[SESSION_FIELDS.indexOf('updated_at')]) },
+      reply.created,
+    );
     const record = this.#toRecord(sessionId, values);
     if (record === undefined) {
       throw new BuddyError({
@@ -338,73 +463,96 @@ export class RedisStorage implements SessionStorage {
 
   async appendRun(input: AppendRunInput): Promise<AppendRunResult> {
     this.#connection.assertOpen();
+    assertAppendRunInput(input);
     const { sessionId, userId, agentId, sessionName, leaseToken } = input;
     // Releasing needs the token: without one there is no lease of this caller to free.
     const releaseLease = input.releaseLease === true && leaseToken !== undefined;
-    assertNonEmptyString(sessionId, 'sessionId');
-    assertOptionalUserId(userId);
-    if (agentId !== undefined) assertNonEmptyString(agentId, 'agentId');
-    if (sessionName !== undefined) assertNonEmptyString(sessionName, 'sessionName');
-    if (leaseToken !== undefined) assertNonEmptyString(leaseToken, 'leaseToken');
-    assertSessionState(input.sessionState);
-    if (input.run?.sessionId !== sessionId) {
-      throw invalid(
-        `run.sessionId ${describeValue(input.run?.sessionId)} does not match sessionId ${describeValue(sessionId)}`,
-      );
-    }
-    const { index: _ignored, ...run } = input.run as StoredRun;
-    const checked = StoredRunSchema.safeParse({ ...run, index: 0 });
-    if (!checked.success) {
-      const issue = checked.error.issues[0];
-      throw invalid(
-        `run.${issue?.path.join('.') ?? ''} is invalid (${issue?.message ?? 'invalid'}), got ${describeValue(run)}`,
-      );
-    }
-    const runJson = toJson({ ...run, stateAfter: input.sessionState }, 'run');
-    const stateJson = toJson(input.sessionState, 'sessionState');
+    const { index: _index, stateAfter: _stateAfter, ...run } = input.run as StoredRun;
+    const runJson = JSON.stringify({ ...run, stateAfter: input.sessionState });
     const now = Date.now();
-    const pipeline = this.#connection.client.pipeline();
-    void callScript(
-      pipeline,
-      APPEND_RUN,
-      [this.#keys.session(sessionId), this.#keys.runs(sessionId), this.#keys.lease(sessionId)],
-      [
-        leaseToken ?? '',
-        userId === undefined ? '0' : '1',
-        userId ?? '',
-        agentId ?? '',
-        sessionName === undefined ? '0' : '1',
-        sessionName ?? '',
-        stateJson,
-        // The script writes `{"index":N` and appends the rest of the run's JSON.
-        runJson === '{}' ? '}' : `,${runJson.slice(1)}`,
-        String(now),
-        String(this.ttlSeconds ?? 0),
-        releaseLease ? '1' : '0',
-      ],
-    );
-    const queued = this.#queueIndexRaise(pipeline, sessionId, this.#guessOwners(input), now);
-    const results = await this.#connection.execSettled(pipeline, 'appendRun', sessionId);
-    const reply = this.#scriptReply(results[0], 'appendRun', sessionId);
-    const touched = this.#raisedKeys(queued, results);
-    if (reply[0] === 'lease' || reply[0] === 'owner') {
-      await this.#syncIndexes(sessionId, touched, now, this.#truthOf(reply));
-      throw reply[0] === 'lease'
-        ? leaseLostError(sessionId)
-        : sessionOwnershipError(sessionId, userId);
+    const deadline = await this.#deadline(now, leaseToken, sessionId);
+    const script: BatchCall = (target) =>
+      callScript(
+        target,
+        APPEND_RUN,
+        [
+          this.#keys.session(sessionId),
+          this.#keys.runs(sessionId),
+          this.#keys.lease(sessionId),
+          this.#keys.runIds(sessionId),
+        ],
+        [
+          leaseToken ?? '',
+          userId === undefined ? '0' : '1',
+          userId ?? '',
+          agentId ?? '',
+          sessionName === undefined ? '0' : '1',
+          sessionName ?? '',
+          JSON.stringify(input.sessionState),
+          // The script writes `{"index":N` and appends the rest of the run's JSON.
+          `,${runJson.slice(1)}`,
+          String(now),
+          String(this.ttlSeconds ?? 0),
+          releaseLease ? '1' : '0',
+          run.runId,
+          newIncarnation(),
+          String(deadline),
+        ],
+      );
+    const touched = this.#index.keysFor(this.#index.guess(input));
+    const mark = this.#connection.sendMark();
+    const sentAt = Date.now();
+    let reply: AppendReply;
+    try {
+      reply = parseAppendReply(
+        await this.#write(sessionId, touched, String(now), script, 'appendRun'),
+      );
+    } catch (error) {
+      if (BuddyError.is(error) || isServerReply(error) || this.#connection.neverSent(mark)) {
+        throw this.#connection.translate(error, 'appendRun', sessionId);
+      }
+      return this.#resolveAppend(sessionId, run.runId, deadline, error, leaseToken);
     }
-    const owners = { userId: orUndefined(reply[4]), agentId: orUndefined(reply[5]) };
-    this.#remember(sessionId, owners);
-    await this.#syncIndexes(sessionId, touched, now, {
-      ...owners,
-      updatedAt: orUndefined(reply[3]),
-    });
+    this.#clock.observe(sampleClock(reply.serverMs, sentAt, Date.now()));
+    if (reply.status !== 'ok') return this.#refusedAppend(reply, input, touched, String(now));
+    this.#index.remember(sessionId, reply.owners);
+    if (reply.released && leaseToken !== undefined) this.#leaseClocks.delete(leaseToken);
+    await this.#index.reconcile(
+      sessionId,
+      touched,
+      String(now),
+      { ...reply.owners, updatedAt: reply.updatedAt },
+      reply.created,
+    );
     return {
-      index: Number(reply[1]),
-      version: Number(reply[2]),
-      updatedAt: Number(reply[3]),
-      ...(reply[6] === '1' ? { leaseReleased: true } : {}),
+      index: reply.index,
+      version: reply.version,
+      updatedAt: Number(reply.updatedAt),
+      ...(reply.released ? { leaseReleased: true } : {}),
     };
+  }
+
+  /** A `dup` append is its first result; every other refusal is thrown, indexes put right. */
+  async #refusedAppend(
+    reply: Exclude<AppendReply, { status: 'ok' }>,
+    input: AppendRunInput,
+    touched: readonly string[],
+    triedScore: string,
+  ): Promise<AppendRunResult> {
+    const { sessionId, leaseToken } = input;
+    if (reply.status === 'dup') {
+      if (leaseToken !== undefined && input.releaseLease === true)
+        this.#leaseClocks.delete(leaseToken);
+      return reply.result;
+    }
+    // The entries raised for a write that did not happen are put back where the session is.
+    await this.#index.reconcile(sessionId, touched, triedScore, reply.truth);
+    if (reply.status === 'late') throw lateWriteError('appendRun', sessionId);
+    if (reply.status === 'lease') {
+      if (leaseToken !== undefined) this.#leaseClocks.delete(leaseToken);
+      throw leaseLostError(sessionId);
+    }
+    throw sessionOwnershipError(sessionId, input.userId);
   }
 
   async acquireLease(input: AcquireLeaseInput): Promise<SessionLease> {
@@ -414,32 +562,47 @@ export class RedisStorage implements SessionStorage {
     const key = this.#keys.lease(sessionId);
     const token = randomUUID();
     const connection = this.#connection;
+    const leaseClocks = this.#leaseClocks;
     const release = async (): Promise<void> => {
+      leaseClocks.delete(token);
       await connection.run(
         'releaseLease',
         (client) => callScript(client, RELEASE_LEASE, [key], [token]),
         sessionId,
       );
     };
-    let session: SessionRecord | null | undefined;
-    if (input.readSession === true) {
-      const sessionKey = this.#keys.session(sessionId);
-      const values = await waitForLease(
-        async () => {
-          const reply = (await connection.run(
+    const readSession = input.readSession === true;
+    const sessionKey = this.#keys.session(sessionId);
+    const values = await waitForLease(
+      async () => {
+        connection.assertOpen();
+        const sentAt = Date.now();
+        const reply = (await connection.run(
+          'acquireLease',
+          (client) =>
+            readSession
+              ? callScript(client, ACQUIRE_LEASE_READ, [key, sessionKey], [token, ttlMs])
+              : callScript(client, ACQUIRE_LEASE, [key], [token, ttlMs]),
+          sessionId,
+        )) as Reply;
+        if (reply[0] === 'corrupt') {
+          // The script already freed a lease it took; the reason names the problem.
+          throw connection.translate(
+            new ReplyError(`WRONGTYPE ${String(reply[1])}`),
             'acquireLease',
-            (client) => callScript(client, ACQUIRE_LEASE_READ, [key, sessionKey], [token, ttlMs]),
             sessionId,
-          )) as Reply;
-          if (reply[0] === 'busy') return undefined;
-          if (reply[0] === 'corrupt') {
-            // The script already freed the lease; the server's error names the problem.
-            throw connection.translate(new ReplyError(String(reply[1])), 'acquireLease', sessionId);
-          }
-          return reply.slice(1);
-        },
-        { sessionId, waitMs: input.waitMs, signal: input.signal },
-      );
+          );
+        }
+        const sample = sampleClock(Number(reply[1]), sentAt, Date.now());
+        this.#clock.observe(sample);
+        if (reply[0] === 'busy') return undefined;
+        this.#rememberLeaseClock(token, sample);
+        return reply.slice(2);
+      },
+      { sessionId, waitMs: input.waitMs, signal: input.signal },
+    );
+    let session: SessionRecord | null | undefined;
+    if (readSession) {
       try {
         session = this.#readRecord(sessionId, values) ?? null;
       } catch (error) {
@@ -447,18 +610,6 @@ export class RedisStorage implements SessionStorage {
         await release().catch(() => undefined);
         throw error;
       }
-    } else {
-      await waitForLease(
-        async () => {
-          const reply = await connection.run(
-            'acquireLease',
-            (client) => client.set(key, token, 'PX', ttlMs, 'NX'),
-            sessionId,
-          );
-          return reply === 'OK' ? true : undefined;
-        },
-        { sessionId, waitMs: input.waitMs, signal: input.signal },
-      );
     }
     return {
       sessionId,
@@ -476,74 +627,269 @@ export class RedisStorage implements SessionStorage {
     };
   }
 
-  async deleteSession(sessionId: string, options: { userId?: string } = {}): Promise<boolean> {
+  async deleteSession(sessionId: string, options?: { userId?: string }): Promise<boolean> {
     this.#connection.assertOpen();
-    assertNonEmptyString(sessionId, 'sessionId');
-    assertOptionalUserId(options.userId);
-    const reply = (await this.#connection.run(
-      'deleteSession',
-      (client) =>
-        callScript(client, DELETE_SESSION, this.#sessionKeys(sessionId), [
-          options.userId === undefined ? '0' : '1',
-          options.userId ?? '',
-        ]),
-      sessionId,
-    )) as Reply;
-    if (reply[0] === 'owner') throw sessionOwnershipError(sessionId, options.userId);
-    this.#known.delete(sessionId);
-    if (reply[0] !== 'deleted') return false;
-    await this.#dropFromIndexes([{ sessionId, truth: this.#truthOf(reply) }]);
+    assertId(sessionId, 'sessionId');
+    const { userId } = normalizeSessionOptions(options, 'deleteSession');
+    let reply = await this.#delete(sessionId, userId, false);
+    if (reply.status === 'corrupt' && userId !== undefined) {
+      // A session key of the wrong type has no readable owner: the user's index vouches for it.
+      const score = await this.#connection.run(
+        'deleteSession',
+        (client) => client.zscore(this.#keys.userIndex(userId), sessionId),
+        sessionId,
+      );
+      if (score === null) throw sessionOwnershipError(sessionId, userId);
+      reply = await this.#delete(sessionId, userId, true);
+      await this.#index.removeEntries(this.#keys.userIndex(userId), [
+        { member: sessionId, score: Number(score) },
+      ]);
+    }
+    if (reply.status === 'owner' || reply.status === 'corrupt') {
+      throw sessionOwnershipError(sessionId, userId);
+    }
+    this.#index.forget(sessionId);
+    if (reply.status !== 'deleted') return false;
+    await this.#index.dropDeleted([{ sessionId, truth: reply.truth }]);
     return true;
   }
 
   async deleteUserData(userId: string): Promise<number> {
     this.#connection.assertOpen();
-    assertNonEmptyString(userId, 'userId');
+    assertId(userId, 'userId');
     const userKey = this.#keys.userIndex(userId);
+    const seen = new Set<string>();
     let deleted = 0;
     for (;;) {
-      const members = await this.#connection.run('deleteUserData', (client) =>
-        client.zrange(userKey, 0, String(DELETE_BATCH - 1)),
+      const entries = toEntries(
+        await this.#connection.run('deleteUserData', (client) =>
+          client.zrange(userKey, '0', String(DELETE_BATCH - 1), 'WITHSCORES'),
+        ),
       );
-      if (members.length === 0) return deleted;
-      const pipeline = this.#connection.client.pipeline();
-      for (const sessionId of members) {
-        void callScript(pipeline, DELETE_SESSION, this.#sessionKeys(sessionId), ['1', userId]);
-      }
-      const replies = (await this.#connection.exec(pipeline, 'deleteUserData')) as Reply[];
+      const fresh = entries.filter((entry) => !seen.has(`${entry.member}\u0000${entry.score}`));
+      if (fresh.length === 0) return deleted;
+      for (const entry of fresh) seen.add(`${entry.member}\u0000${entry.score}`);
+      const replies = await this.#connection.batchValues(
+        fresh.map(
+          (entry) => (target: ScriptTarget) =>
+            callScript(target, DELETE_SESSION, this.#sessionKeys(entry.member), ['1', userId, '1']),
+        ),
+        'deleteUserData',
+      );
       const dropped: { sessionId: string; truth: IndexTruth }[] = [];
-      replies.forEach((reply, position) => {
-        const sessionId = members[position] as string;
-        this.#known.delete(sessionId);
-        if (reply[0] === 'deleted') {
+      replies.forEach((raw, position) => {
+        const sessionId = (fresh[position] as { member: string }).member;
+        const reply = parseDeleteReply(raw as Reply);
+        this.#index.forget(sessionId);
+        if (reply.status === 'deleted') {
           deleted++;
-          dropped.push({ sessionId, truth: this.#truthOf(reply) });
+          dropped.push({ sessionId, truth: reply.truth });
         }
       });
-      // Every member read is gone now: deleted, or a stale entry (session gone or someone else's).
-      await this.#connection.run('deleteUserData', (client) => client.zrem(userKey, ...members));
-      await this.#dropFromIndexes(dropped, userKey);
+      // Every entry read is gone now (deleted, or stale: session gone or someone else's), unless a
+      // write raised it meanwhile (its session may be being created again): that one stays.
+      await this.#index.removeEntries(userKey, fresh);
+      await this.#index.dropDeleted(dropped, userKey);
     }
   }
 
   /** Idempotent. Closes the client only if this storage created it. */
   async close(): Promise<void> {
+    this.#leaseClocks.clear();
     await this.#connection.close();
+  }
+
+  /** The same as `close()`, for `await using storage = new RedisStorage(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 
   // ------------------------------------------------------------------ internals
 
   #sessionKeys(sessionId: string): string[] {
-    return [this.#keys.session(sessionId), this.#keys.runs(sessionId), this.#keys.lease(sessionId)];
+    return [
+      this.#keys.session(sessionId),
+      this.#keys.runs(sessionId),
+      this.#keys.lease(sessionId),
+      this.#keys.runIds(sessionId),
+    ];
+  }
+
+  async #delete(
+    sessionId: string,
+    userId: string | undefined,
+    trusted: boolean,
+  ): Promise<DeleteReply> {
+    const raw = (await this.#connection.run(
+      'deleteSession',
+      (client) =>
+        callScript(client, DELETE_SESSION, this.#sessionKeys(sessionId), [
+          userId === undefined ? '0' : '1',
+          userId ?? '',
+          trusted ? '1' : '0',
+        ]),
+      sessionId,
+    )) as Reply;
+    return parseDeleteReply(raw);
+  }
+
+  #rememberLeaseClock(token: string, sample: ClockSample): void {
+    this.#leaseClocks.set(token, sample);
+    if (this.#leaseClocks.size > MAX_LEASE_CLOCKS) {
+      const oldest = this.#leaseClocks.keys().next().value;
+      if (oldest !== undefined) this.#leaseClocks.delete(oldest);
+    }
+  }
+
+  /**
+   * The server time after which a write started at `startedAt` must not happen. The clock comes
+   * from the lease (measured on the session's own server), else from the last reply that carried
+   * it, else from one `TIME` round trip (once per storage).
+   */
+  async #deadline(
+    startedAt: number,
+    leaseToken: string | undefined,
+    sessionId: string,
+  ): Promise<number> {
+    let sample =
+      (leaseToken === undefined ? undefined : this.#leaseClocks.get(leaseToken)) ??
+      this.#clock.sample;
+    if (sample === undefined) {
+      const sentAt = Date.now();
+      const reply = (await this.#connection.run(
+        'serverTime',
+        (client) => callScript(client, APPEND_OUTCOME, [this.#keys.runIds(sessionId)], ['']),
+        sessionId,
+      )) as Reply;
+      sample = sampleClock(Number(reply[0]), sentAt, Date.now());
+      this.#clock.observe(sample);
+    }
+    return writeDeadline(sample, startedAt, this.#connection.commandTimeoutMs);
+  }
+
+  /**
+   * Sends a session write with its index step: one pipeline on a standalone server (index raise,
+   * then the script, in one round trip), two steps on a Cluster (index raise, then the script). Resolves with
+   * the script's reply; rejects with the raw error (or a translated one from the index step,
+   * before the script was sent). Times out after the command timeout.
+   */
+  async #write(
+    sessionId: string,
+    indexKeys: readonly string[],
+    score: string,
+    script: BatchCall,
+    operation: string,
+  ): Promise<Reply> {
+    const timeoutMs = this.#connection.commandTimeoutMs;
+    const timedOut = () => new Error(`Command timed out after ${timeoutMs} ms`);
+    if (this.#connection.isCluster) {
+      await withTimeout(this.#index.raise(indexKeys, score, sessionId), timeoutMs, timedOut).catch(
+        (error: unknown) => {
+          throw this.#connection.translate(error, operation, sessionId);
+        },
+      );
+      const hook = this[afterIndexStep] as IndexStepHook | undefined;
+      await hook?.(sessionId);
+      return (await withTimeout(
+        script(this.#connection.client) as Promise<Reply>,
+        timeoutMs,
+        timedOut,
+      )) as Reply;
+    }
+    const hook = this[afterIndexStep] as IndexStepHook | undefined;
+    const calls = [...this.#index.raiseCalls(indexKeys, score, sessionId), script];
+    if (hook !== undefined) {
+      // Test hook: the index step alone, then the crash, as on a Cluster.
+      await this.#connection.batchValues(calls.slice(0, -1), operation, sessionId);
+      await hook(sessionId);
+    }
+    const results = await withTimeout(
+      this.#connection.pipelineRaw(hook === undefined ? calls : [script]),
+      timeoutMs,
+      timedOut,
+    );
+    const last = results.at(-1);
+    if (last === undefined) throw new Error('the pipeline returned no reply');
+    if (last.error !== undefined) throw last.error;
+    return last.value as Reply;
+  }
+
+  /**
+   * The truth about an append whose reply never came: asks the server (up to
+   * `MAX_OUTCOME_PROBE_MS`) whether the run id is stored, and whether its clock is past the
+   * append's deadline. Stored: the append's result. Not stored and past the deadline: it never
+   * will be, a retryable `STORAGE_UNAVAILABLE`. No answer: `STORAGE_OUTCOME_UNKNOWN`.
+   */
+  async #resolveAppend(
+    sessionId: string,
+    runId: string,
+    deadline: number,
+    cause: unknown,
+    leaseToken: string | undefined,
+  ): Promise<AppendRunResult> {
+    const budget = Math.min(this.#connection.commandTimeoutMs, MAX_OUTCOME_PROBE_MS);
+    const giveUpAt = Date.now() + budget;
+    const key = this.#keys.runIds(sessionId);
+    const original = this.#connection.translate(cause, 'appendRun', sessionId);
+    while (!this.#connection.isClosed) {
+      const remaining = giveUpAt - Date.now();
+      if (remaining <= 0) break;
+      let reply: Reply;
+      try {
+        reply = (await withTimeout(
+          callScript(this.#connection.client, APPEND_OUTCOME, [key], [runId]) as Promise<Reply>,
+          remaining,
+          () => new Error('no answer'),
+        )) as Reply;
+      } catch {
+        await sleep(Math.min(100, giveUpAt - Date.now()));
+        continue;
+      }
+      const serverMs = Number(reply[0]);
+      const stored = orUndefined(reply[1]);
+      if (stored !== undefined) {
+        if (leaseToken !== undefined) this.#leaseClocks.delete(leaseToken);
+        return parseStoredResult(stored);
+      }
+      if (serverMs > deadline) {
+        throw new BuddyError({
+          code: 'STORAGE_UNAVAILABLE',
+          message: `${original.message}; run ${describeValue(runId)} was not stored and never will be (the server is past the write's deadline)`,
+          cause,
+          retryable: true,
+          details: { backend: 'redis', operation: 'appendRun', sessionId, runId },
+        });
+      }
+      // The write may still be on its way: once the server's clock passes the deadline it cannot.
+      await sleep(Math.min(deadline - serverMs + 5, giveUpAt - Date.now()));
+    }
+    throw new BuddyError({
+      code: 'STORAGE_OUTCOME_UNKNOWN',
+      message: `${WHO}.appendRun: the reply for run ${describeValue(runId)} of session ${describeValue(sessionId)} never came (${original.message}) and the server did not answer within ${budget} ms; the run may or may not be stored (never after its deadline): read it with getRuns before retrying`,
+      cause,
+      details: { backend: 'redis', operation: 'appendRun', sessionId, runId },
+    });
   }
 
   /** Builds and validates a record from `SESSION_FIELDS` values; `undefined` when absent. */
   #toRecord(sessionId: string, values: Reply): SessionRecord | undefined {
     if (values.every((value) => value === null || value === undefined)) return undefined;
-    const [state, name, summary, version, runCount, createdAt, updatedAt, userId, agentId] = values;
+    const [
+      state,
+      name,
+      summary,
+      version,
+      runCount,
+      createdAt,
+      updatedAt,
+      userId,
+      agentId,
+      incarnation,
+    ] = values;
     return parseSessionRecord(
       {
         sessionId,
+        ...(incarnation == null ? {} : { incarnation }),
         ...(agentId == null ? {} : { agentId }),
         ...(userId == null ? {} : { userId }),
         ...(name == null ? {} : { sessionName: name }),
@@ -565,317 +911,11 @@ export class RedisStorage implements SessionStorage {
   #readRecord(sessionId: string, values: Reply): SessionRecord | undefined {
     const record = this.#toRecord(sessionId, values);
     if (record === undefined) {
-      this.#known.delete(sessionId);
+      this.#index.forget(sessionId);
       return undefined;
     }
-    this.#remember(sessionId, { userId: record.userId, agentId: record.agentId });
+    this.#index.remember(sessionId, { userId: record.userId, agentId: record.agentId });
     return record;
-  }
-
-  /** A session's listing view from `LISTING_FIELDS` values (state and summary are not read). */
-  #toSessionInfo(sessionId: string, values: Reply): SessionInfo | undefined {
-    if (values.every((value) => value === null || value === undefined)) return undefined;
-    const [name, version, runCount, createdAt, updatedAt, userId, agentId] = values;
-    const record = parseSessionRecord(
-      {
-        sessionId,
-        ...(agentId == null ? {} : { agentId }),
-        ...(userId == null ? {} : { userId }),
-        ...(name == null ? {} : { sessionName: name }),
-        sessionState: {},
-        createdAt: toNumber(createdAt),
-        updatedAt: toNumber(updatedAt),
-        version: toNumber(version),
-        runCount: toNumber(runCount),
-      },
-      sessionId,
-    );
-    return toSessionInfo(record);
-  }
-
-  /** The script's reply, or its error translated (a pipeline reports errors per command). */
-  #scriptReply(
-    result: { value: unknown; error: unknown } | undefined,
-    operation: string,
-    sessionId: string,
-  ): Reply {
-    if (result === undefined || result.error !== undefined) {
-      throw this.#connection.translate(
-        result?.error ?? new Error('no reply'),
-        operation,
-        sessionId,
-      );
-    }
-    return result.value as Reply;
-  }
-
-  #truthOf(reply: Reply): IndexTruth {
-    return {
-      userId: orUndefined(reply[1]),
-      agentId: orUndefined(reply[2]),
-      updatedAt: orUndefined(reply[3]),
-    };
-  }
-
-  #remember(sessionId: string, owners: SessionOwners): void {
-    this.#known.delete(sessionId);
-    this.#known.set(sessionId, owners);
-    if (this.#known.size > MAX_KNOWN_SESSIONS) {
-      const oldest = this.#known.keys().next().value;
-      if (oldest !== undefined) this.#known.delete(oldest);
-    }
-  }
-
-  /**
-   * Which indexes a write will belong to, before the script has said. For a session this
-   * instance has seen, its stored owner and agent; otherwise the caller's (for an existing
-   * session the owner check makes a given `userId` right; a wrong guess costs one more round
-   * trip to correct, in `#syncIndexes`).
-   */
-  #guessOwners(input: { sessionId: string; userId?: string; agentId?: string }): SessionOwners {
-    const known = this.#known.get(input.sessionId);
-    return {
-      userId: input.userId ?? known?.userId,
-      agentId: known === undefined ? input.agentId : known.agentId,
-    };
-  }
-
-  #indexKeys(owners: SessionOwners): string[] {
-    return [
-      this.#keys.allIndex(),
-      ...(owners.userId === undefined ? [] : [this.#keys.userIndex(owners.userId)]),
-      ...(owners.agentId === undefined ? [] : [this.#keys.agentIndex(owners.agentId)]),
-    ];
-  }
-
-  /**
-   * Queues "raise the session's score in `key` to `score`, never lower it": `ZADD GT` (a plain
-   * command, no script and no `ZSCORE`) on Redis 6.2+, the `INDEX_RAISE` script on older servers.
-   */
-  #queueRaise(
-    pipeline: ReturnType<Redis['pipeline']>,
-    key: string,
-    score: string,
-    sessionId: string,
-  ): void {
-    if (this.#hasZaddGt) void pipeline.zadd(key, 'GT', score, sessionId);
-    else void callScript(pipeline, INDEX_RAISE, [key], [score, sessionId]);
-  }
-
-  /**
-   * Queues the index updates of a write on its pipeline, right after the write's script: raise
-   * the session's score to `now` in every index it (probably) belongs to; with a TTL, also drop
-   * entries long expired and let idle indexes expire. Returns the index keys, in the order their
-   * raises were queued (pipeline replies 1..n).
-   */
-  #queueIndexRaise(
-    pipeline: ReturnType<Redis['pipeline']>,
-    sessionId: string,
-    owners: SessionOwners,
-    now: number,
-  ): string[] {
-    const keys = this.#indexKeys(owners);
-    for (const key of keys) this.#queueRaise(pipeline, key, String(now), sessionId);
-    if (this.ttlSeconds !== undefined) {
-      // Twice the TTL: a session whose last write is that old has expired even with some clock
-      // skew between writers.
-      const horizonSeconds = this.ttlSeconds * 2;
-      for (const key of keys) {
-        void pipeline.zremrangebyscore(key, '-inf', `(${now - horizonSeconds * 1000}`);
-        void pipeline.expire(key, horizonSeconds);
-      }
-    }
-    return keys;
-  }
-
-  /**
-   * The index keys whose raise succeeded, from the replies of a write's pipeline (`queued` are
-   * replies 1..n). A server older than 6.2 refuses `ZADD GT` as a syntax error: from then on this
-   * storage raises with the script, and the refused raises count as not done, so `#syncIndexes`
-   * makes them (one extra round trip, once).
-   */
-  #raisedKeys(
-    queued: readonly string[],
-    results: readonly { value: unknown; error: unknown }[],
-  ): string[] {
-    const raised: string[] = [];
-    queued.forEach((key, position) => {
-      const error = results[position + 1]?.error;
-      if (error === undefined) {
-        raised.push(key);
-      } else if (this.#hasZaddGt && /syntax error|not a valid float/i.test(String(error))) {
-        this.#hasZaddGt = false;
-      }
-    });
-    return raised;
-  }
-
-  /**
-   * Makes the indexes agree with what the script reported, in one extra round trip, only when
-   * they do not already: the guess of owner/agent was wrong, the write failed (undo the raise),
-   * or the stored updatedAt is ahead of this writer's clock.
-   */
-  async #syncIndexes(
-    sessionId: string,
-    touched: readonly string[],
-    triedScore: number,
-    truth: IndexTruth,
-  ): Promise<void> {
-    const exists = truth.updatedAt !== undefined;
-    const correct = exists ? this.#indexKeys(truth) : [];
-    const tried = String(triedScore);
-    // Each fix: move the entry from the tried score (INDEX_REPAIR; '' removes it), or raise it.
-    const fixes: { key: string; repairTo?: string; raiseTo?: string }[] = [];
-    for (const key of touched) {
-      if (!correct.includes(key)) fixes.push({ key, repairTo: '' });
-      else if (Number(truth.updatedAt) !== triedScore) {
-        fixes.push({ key, repairTo: truth.updatedAt ?? '' });
-      }
-    }
-    for (const key of correct) {
-      if (!touched.includes(key)) fixes.push({ key, raiseTo: truth.updatedAt ?? tried });
-    }
-    // The normal turn has nothing to fix: no pipeline, no round trip.
-    if (fixes.length === 0) return;
-    const pipeline = this.#connection.client.pipeline();
-    for (const { key, repairTo, raiseTo } of fixes) {
-      if (raiseTo !== undefined) this.#queueRaise(pipeline, key, raiseTo, sessionId);
-      else void callScript(pipeline, INDEX_REPAIR, [key], [tried, repairTo ?? '', sessionId]);
-    }
-    // The write itself is done (or refused); a failed repair is left to listing to fix lazily.
-    await this.#connection.execSettled(pipeline, 'indexRepair', sessionId).catch(() => undefined);
-  }
-
-  /** Removes deleted sessions from their indexes (only entries still at the deleted score). */
-  async #dropFromIndexes(
-    dropped: readonly { sessionId: string; truth: IndexTruth }[],
-    skipKey?: string,
-  ): Promise<void> {
-    if (dropped.length === 0) return;
-    const pipeline = this.#connection.client.pipeline();
-    for (const { sessionId, truth } of dropped) {
-      if (truth.updatedAt === undefined) continue;
-      for (const key of this.#indexKeys(truth)) {
-        if (key === skipKey) continue;
-        void callScript(pipeline, INDEX_REPAIR, [key], [truth.updatedAt, '', sessionId]);
-      }
-    }
-    await this.#connection.execSettled(pipeline, 'indexRepair').catch(() => undefined);
-  }
-
-  /**
-   * One attempt at a page. Walks the index from the cursor in (score DESC, member DESC) order,
-   * reads the candidates' hashes (one pipeline per batch), skips and removes stale entries, and
-   * moves misplaced ones to their true score. When it moved any, the page is discarded and the
-   * caller starts over (on the last attempt misplaced entries are listed where they stand).
-   */
-  async #listPage(
-    query: ReturnType<typeof normalizeListSessionsInput>,
-    isLastAttempt: boolean,
-  ): Promise<ListSessionsResult | undefined> {
-    const { userId, agentId, limit } = query;
-    const indexKey =
-      userId !== undefined
-        ? this.#keys.userIndex(userId)
-        : agentId !== undefined
-          ? this.#keys.agentIndex(agentId)
-          : this.#keys.allIndex();
-    const found: { info: SessionInfo; score: number }[] = [];
-    const repairs: { entry: IndexEntry; score: string }[] = [];
-    let moved = false;
-    let position: IndexEntry | undefined =
-      query.cursor === undefined
-        ? undefined
-        : { score: query.cursor.updatedAt, member: query.cursor.sessionId };
-    while (found.length <= limit && !moved) {
-      const wanted = limit + 1 - found.length;
-      const batch = await this.#readIndex(indexKey, position, wanted);
-      if (batch.length === 0) break;
-      const pipeline = this.#connection.client.pipeline();
-      for (const entry of batch)
-        void pipeline.hmget(this.#keys.session(entry.member), ...LISTING_FIELDS);
-      const replies = (await this.#connection.exec(pipeline, 'listSessions')) as Reply[];
-      for (const [position_, entry] of batch.entries()) {
-        position = entry;
-        const info = this.#toSessionInfo(entry.member, replies[position_] ?? []);
-        const isStale =
-          info === undefined ||
-          (userId !== undefined && info.userId !== userId) ||
-          (userId === undefined && agentId !== undefined && info.agentId !== agentId);
-        if (isStale || info === undefined) {
-          repairs.push({ entry, score: '' });
-          continue;
-        }
-        if (agentId !== undefined && info.agentId !== agentId) continue;
-        if (info.updatedAt !== entry.score) {
-          repairs.push({ entry, score: String(info.updatedAt) });
-          if (!isLastAttempt) {
-            moved = true;
-            continue;
-          }
-        }
-        found.push({ info, score: entry.score });
-        if (found.length > limit) break;
-      }
-      if (batch.length < wanted) break;
-    }
-    if (repairs.length > 0) {
-      const pipeline = this.#connection.client.pipeline();
-      for (const { entry, score } of repairs) {
-        void callScript(
-          pipeline,
-          INDEX_REPAIR,
-          [indexKey],
-          [String(entry.score), score, entry.member],
-        );
-      }
-      await this.#connection.exec(pipeline, 'listSessions');
-    }
-    if (moved) return undefined;
-    const sessions = found.slice(0, limit);
-    const last = sessions.at(-1);
-    if (found.length <= limit || last === undefined)
-      return { sessions: sessions.map((item) => item.info) };
-    const cursor: SessionCursor = { updatedAt: last.score, sessionId: last.info.sessionId };
-    return { sessions: sessions.map((item) => item.info), nextCursor: encodeSessionCursor(cursor) };
-  }
-
-  /**
-   * Up to `count` index entries strictly after `position` in (score DESC, member DESC) order.
-   * Entries with the cursor's own score are read separately and filtered by member, because a
-   * score range alone cannot start in the middle of a run of equal scores.
-   */
-  async #readIndex(
-    key: string,
-    position: IndexEntry | undefined,
-    count: number,
-  ): Promise<IndexEntry[]> {
-    const connection = this.#connection;
-    if (position === undefined) {
-      const reply = await connection.run('listSessions', (client) =>
-        client.zrevrangebyscore(key, '+inf', '-inf', 'WITHSCORES', 'LIMIT', 0, count),
-      );
-      return toEntries(reply);
-    }
-    const score = String(position.score);
-    const pipeline = connection.client.pipeline();
-    void pipeline.zrevrangebyscore(key, score, score, 'LIMIT', 0, TIE_CHUNK);
-    void pipeline.zrevrangebyscore(key, `(${score}`, '-inf', 'WITHSCORES', 'LIMIT', 0, count);
-    const [tiesReply, lowerReply] = await connection.exec(pipeline, 'listSessions');
-    let chunk = (tiesReply as string[]) ?? [];
-    const ties: IndexEntry[] = [];
-    for (let offset = 0; ; ) {
-      for (const member of chunk) {
-        if (compareBytes(member, position.member) < 0) ties.push({ member, score: position.score });
-      }
-      if (chunk.length < TIE_CHUNK || ties.length >= count) break;
-      offset += chunk.length;
-      const from = offset;
-      chunk = await connection.run('listSessions', (client) =>
-        client.zrevrangebyscore(key, score, score, 'LIMIT', from, TIE_CHUNK),
-      );
-    }
-    return [...ties, ...toEntries(lowerReply)].slice(0, count);
   }
 }
 

@@ -20,6 +20,7 @@ import {
   type Model,
   runsToPairs,
   type SessionSummaryRecord,
+  type Tool,
   throwIfAborted,
   type UserMemory,
 } from '@buddy/core';
@@ -35,6 +36,7 @@ import {
   modelGetter,
   type SessionSummary,
 } from '@buddy/summarizer';
+import { createAgenticMemoryTools } from './agentic-memory-tools.ts';
 import { assertMemoryDb } from './assert-memory-db.ts';
 import { UserWriteFence } from './internal/user-write-fence.ts';
 import { MemoryClassifier } from './memory-classifier.ts';
@@ -384,6 +386,55 @@ export class AgentMemory implements AgentMemoryContract {
     const count = await this.#fence.exclusive(userId, () => this.#db.deleteUserData(userId));
     if (this.#host !== undefined && userId === this.#host.userId) this.#memories = [];
     return count;
+  }
+
+  /**
+   * The tools of agentic memory for one run of `userId` (SPEC §16.1): `search_memories`,
+   * `add_memory`, `update_memory`, `delete_memory`, bound to that user and fenced like every other
+   * memory write. The Agent adds them with `enableAgenticMemory`.
+   */
+  agentTools(input: { userId: string; signal?: AbortSignal }): Tool[] {
+    assertId(input.userId, `${WHO}.agentTools: userId`);
+    const { userId, signal } = input;
+    const db = this.#db;
+    const fence = this.#fence;
+    const write = <T>(work: () => Promise<T>) => fence.write(userId, signal, work);
+    const fenced: MemoryDb = {
+      specificationVersion: db.specificationVersion,
+      backend: db.backend,
+      readMemories: (query) => db.readMemories(query),
+      upsertMemory: (memory) => write(() => db.upsertMemory(memory)),
+      deleteMemory: (query) => write(() => db.deleteMemory(query)),
+      clearMemories: (query) => write(() => db.clearMemories(query)),
+      deleteUserData: (id) => write(() => db.deleteUserData(id)),
+      close: () => Promise.resolve(),
+    };
+    return createAgenticMemoryTools({
+      userId,
+      db: fenced,
+      search: (query, limit) => this.#search(userId, query, limit),
+    });
+  }
+
+  /** Memories for a query: those sharing a word with it first, then the newest. */
+  async #search(userId: string, query: string, limit: number): Promise<UserMemory[]> {
+    const memories = await this.#db.readMemories({ userId, limit: 200 });
+    const words = new Set(
+      query
+        .toLowerCase()
+        .split(/\W+/)
+        .filter((word) => word.length > 2),
+    );
+    const score = (memory: UserMemory) =>
+      memory.memory
+        .toLowerCase()
+        .split(/\W+/)
+        .filter((word) => words.has(word)).length;
+    return memories
+      .map((memory, order) => ({ memory, order, score: score(memory) }))
+      .sort((a, b) => b.score - a.score || a.order - b.order)
+      .slice(0, limit)
+      .map((entry) => entry.memory);
   }
 
   /** Closes the memory db. Idempotent. */

@@ -4,17 +4,23 @@
  *   pnpm bench            # full run (a few minutes)
  *   pnpm bench --quick    # fewer turns, for a smoke check
  *
- * Redis is measured when it answers at BUDDY_REDIS_URL (default redis://127.0.0.1:6379), and
- * PostgreSQL when it answers at BUDDY_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test).
+ * Redis is measured when it answers at BUDDY_REDIS_URL (default redis://127.0.0.1:6379); the
+ * Redis Cluster row starts a throwaway local cluster when `redis-server` and `redis-cli` exist.
+ * PostgreSQL is measured when it answers at BUDDY_POSTGRES_URL (default
+ * postgresql://postgres@127.0.0.1:5432/test).
+ *
+ *   pnpm bench --only=redis,redis-cluster   # only the backends whose names start with these
+ *
+ * When `.bench-results/latest.json` exists, the turn table is compared with it (before → after).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InMemoryStorage, type SessionStorage } from '@buddy/core';
 import { RedisStorage } from '@buddy/db-redis';
 import { SqliteStorage } from '@buddy/db-sqlite';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { measureContextTokens } from './context-tokens.ts';
 import {
   measurePostgresListing,
@@ -23,8 +29,10 @@ import {
   postgresBackend,
   postgresUrl,
 } from './postgres-bench.ts';
+import { type BenchCluster, startBenchCluster } from './redis-cluster.ts';
 import { measureRedisCommandsPerTurn } from './redis-commands.ts';
 import { formatNumber, table } from './stats.ts';
+import { measureStudioPages } from './studio-pages.ts';
 import {
   type BackendFactory,
   measureThroughput,
@@ -33,6 +41,10 @@ import {
 } from './turn-overhead.ts';
 
 const quick = process.argv.includes('--quick');
+const only = process.argv
+  .find((arg) => arg.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 const HISTORY_SIZES = [0, 1_000, 10_000];
 const TURN_OPTIONS = quick ? { warmup: 50, turns: 300 } : { warmup: 300, turns: 3_000 };
 const redisUrl = process.env.BUDDY_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -75,6 +87,38 @@ const redisBackend: BackendFactory = {
   },
 };
 
+const clusterPrefixes = new Map<SessionStorage, { prefix: string; client: Cluster }>();
+/** The cluster row: one Cluster client per storage on a throwaway local cluster. */
+function clusterBackend(cluster: BenchCluster): BackendFactory {
+  return {
+    name: 'redis-cluster (3 masters, loopback)',
+    open: async () => {
+      const prefix = `buddy-bench:${process.pid}:${Date.now()}:`;
+      const client = new Cluster(cluster.nodes);
+      client.on('error', () => {});
+      const storage = new RedisStorage({ client, prefix });
+      clusterPrefixes.set(storage, { prefix, client });
+      return storage;
+    },
+    dispose: async (storage) => {
+      await storage.close();
+      clusterPrefixes.get(storage)?.client.disconnect();
+    },
+  };
+}
+
+/** The turn rows of the previous run (`latest.json`), to print before → after. */
+function previousTurns(file: string): TurnResult[] {
+  if (!existsSync(file)) return [];
+  try {
+    return (
+      (JSON.parse(readFileSync(file, 'utf8')) as { turnOverhead?: TurnResult[] }).turnOverhead ?? []
+    );
+  } catch {
+    return [];
+  }
+}
+
 async function redisAnswers(): Promise<boolean> {
   const client = new Redis(redisUrl, {
     lazyConnect: true,
@@ -109,13 +153,26 @@ async function deleteRedisPrefix(prefix: string): Promise<void> {
 
 async function main(): Promise<void> {
   const started = Date.now();
-  const backends = [memoryBackend, sqliteBackend];
+  const selected = (name: string) =>
+    only === undefined || only.some((prefix) => name.startsWith(prefix));
+  const backends = [memoryBackend, sqliteBackend].filter((backend) => selected(backend.name));
   const hasRedis = await redisAnswers();
-  if (hasRedis) backends.push(redisBackend);
-  else console.warn(`Redis does not answer at ${redisUrl}: skipping the Redis rows.`);
+  if (hasRedis && selected(redisBackend.name)) backends.push(redisBackend);
+  else if (!hasRedis)
+    console.warn(`Redis does not answer at ${redisUrl}: skipping the Redis rows.`);
+  let cluster: BenchCluster | undefined;
+  if (selected('redis-cluster')) {
+    cluster = await startBenchCluster();
+    if (cluster === undefined)
+      console.warn('redis-server/redis-cli not found: skipping the Redis Cluster row.');
+    else backends.push(clusterBackend(cluster));
+  }
   const hasPostgres = await postgresAnswers();
-  if (hasPostgres) backends.push(postgresBackend);
-  else console.warn(`PostgreSQL does not answer at ${postgresUrl}: skipping the PostgreSQL rows.`);
+  if (hasPostgres && selected(postgresBackend.name)) backends.push(postgresBackend);
+  else if (!hasPostgres)
+    console.warn(`PostgreSQL does not answer at ${postgresUrl}: skipping the PostgreSQL rows.`);
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+  const before = previousTurns(join(root, '.bench-results', 'latest.json'));
 
   console.log(
     `Buddy bench — Node ${process.version}, ${quick ? 'quick' : 'full'} mode, ${TURN_OPTIONS.turns} measured turns per row\n`,
@@ -124,18 +181,29 @@ async function main(): Promise<void> {
     'Per-turn framework overhead (whole agent turn with a zero-latency MockModel, history replay of 3 runs):\n',
   );
   const turnResults: TurnResult[] = [];
-  for (const backend of backends) {
-    turnResults.push(...(await measureTurns(backend, HISTORY_SIZES, TURN_OPTIONS)));
+  try {
+    for (const backend of backends) {
+      turnResults.push(...(await measureTurns(backend, HISTORY_SIZES, TURN_OPTIONS)));
+    }
+  } finally {
+    await cluster?.stop();
   }
+  const previous = (row: TurnResult) =>
+    before.find((old) => old.backend === row.backend && old.historyRuns === row.historyRuns);
+  const change = (now: number, old: number | undefined) =>
+    old === undefined
+      ? ''
+      : `${formatNumber(old)} → ${formatNumber(now)} (${formatNumber((now / old - 1) * 100, 1)} %)`;
   console.log(
     table(
-      ['backend', 'runs already stored', 'median µs', 'p99 µs', 'mean µs'],
+      ['backend', 'runs already stored', 'median µs', 'p99 µs', 'mean µs', 'median before → after'],
       turnResults.map((row) => [
         row.backend,
         row.historyRuns.toLocaleString('en-US'),
         formatNumber(row.medianUs),
         formatNumber(row.p99Us),
         formatNumber(row.meanUs),
+        change(row.medianUs, previous(row)?.medianUs),
       ]),
     ),
   );
@@ -149,18 +217,22 @@ async function main(): Promise<void> {
     `\ncost(10,000) / cost(0), by median: ${ratios.map((entry) => `${entry.backend} ${formatNumber(entry.ratio, 2)}`).join(' · ')}`,
   );
 
-  const throughput = await measureThroughput(
-    sqliteBackend,
-    quick
-      ? { sessions: 50, turns: 2_000, concurrency: 8 }
-      : { sessions: 200, turns: 20_000, concurrency: 8 },
-  );
-  console.log(
-    `\nSustained SQLite throughput: ${formatNumber(throughput.turnsPerSecond, 0)} turns/s (${throughput.turns.toLocaleString('en-US')} turns over ${throughput.sessions} sessions, ${throughput.concurrency} in flight, one process)`,
-  );
+  const throughput = selected(sqliteBackend.name)
+    ? await measureThroughput(
+        sqliteBackend,
+        quick
+          ? { sessions: 50, turns: 2_000, concurrency: 8 }
+          : { sessions: 200, turns: 20_000, concurrency: 8 },
+      )
+    : undefined;
+  if (throughput !== undefined) {
+    console.log(
+      `\nSustained SQLite throughput: ${formatNumber(throughput.turnsPerSecond, 0)} turns/s (${throughput.turns.toLocaleString('en-US')} turns over ${throughput.sessions} sessions, ${throughput.concurrency} in flight, one process)`,
+    );
+  }
 
   let redisCommands: Awaited<ReturnType<typeof measureRedisCommandsPerTurn>> | undefined;
-  if (hasRedis) {
+  if (hasRedis && selected(redisBackend.name)) {
     redisCommands = await measureRedisCommandsPerTurn(
       redisUrl,
       deleteRedisPrefix,
@@ -179,7 +251,7 @@ async function main(): Promise<void> {
         listing: Awaited<ReturnType<typeof measurePostgresListing>>;
       }
     | undefined;
-  if (hasPostgres) {
+  if (hasPostgres && selected(postgresBackend.name)) {
     const roundTripsPerTurn = await measurePostgresRoundTrips(quick ? 100 : 500);
     const listing = await measurePostgresListing(100_000, quick ? 300 : 2_000);
     postgres = { roundTripsPerTurn, listing };
@@ -187,9 +259,30 @@ async function main(): Promise<void> {
       `\nPostgreSQL round trips per turn (statements counted on the pool): ${formatNumber(roundTripsPerTurn, 2)}`,
     );
     console.log(
-      `PostgreSQL listing a user's 20 newest of ${listing.sessions.toLocaleString('en-US')} sessions: median ${formatNumber(listing.medianUs)} µs, p99 ${formatNumber(listing.p99Us)} µs`,
+      `PostgreSQL listing a user's 20 newest of ${listing.sessions.toLocaleString('en-US')} sessions (target ≤ 1 ms): median ${formatNumber(listing.medianUs)} µs, p99 ${formatNumber(listing.p99Us)} µs`,
     );
   }
+
+  const studio = await measureStudioPages({
+    sessions: 10_000,
+    longSessionRuns: 10_000,
+    warmup: quick ? 10 : 50,
+    requests: quick ? 100 : 500,
+  });
+  console.log(
+    `\nBuddy Studio server time (studio.fetch) on a SQLite file with ${studio.sessions.toLocaleString('en-US')} sessions of 100 users and one ${studio.runsInLongSession.toLocaleString('en-US')}-run session (target: first page < 50 ms):\n`,
+  );
+  console.log(
+    table(
+      ['request', 'median ms', 'p99 ms', 'mean ms'],
+      studio.rows.map((row) => [
+        row.request,
+        formatNumber(row.medianUs / 1000, 2),
+        formatNumber(row.p99Us / 1000, 2),
+        formatNumber(row.meanUs / 1000, 2),
+      ]),
+    ),
+  );
 
   console.log(
     '\nContext tokens per turn over a 200-turn scripted conversation (MockModel token estimate):\n',
@@ -220,7 +313,6 @@ async function main(): Promise<void> {
     ),
   );
 
-  const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
   const outDir = join(root, '.bench-results');
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -233,6 +325,7 @@ async function main(): Promise<void> {
     throughput,
     redisCommands,
     postgres,
+    studio,
     context,
   };
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);

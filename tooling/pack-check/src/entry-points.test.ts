@@ -77,6 +77,32 @@ await storage.close();
     });
   });
 
+  it('serves the Studio with its prebuilt UI from the tarball (no build step for users)', async () => {
+    const scratch = scratchDir();
+    writeFileSync(
+      join(scratch, 'studio.mjs'),
+      `
+import { InMemoryStorage } from '@buddy/core';
+import { createStudio } from '@buddy/studio';
+const studio = createStudio({ storage: new InMemoryStorage() });
+const { url } = await studio.listen({ port: 0 });
+const page = await fetch(url);
+const html = await page.text();
+const script = /src="\\.\\/(assets\\/[^"]+\\.js)"/.exec(html)?.[1];
+const asset = await fetch(new URL(script, url));
+const info = await (await fetch(new URL('api/info', url))).json();
+await studio.close();
+console.log(JSON.stringify({ page: page.status, asset: asset.status, info }));
+`,
+    );
+    const output = await runChecked(process.execPath, ['studio.mjs'], scratch);
+    expect(JSON.parse(output.trim().split('\n').at(-1) ?? '{}')).toEqual({
+      page: 200,
+      asset: 200,
+      info: { backend: 'memory', memories: false, chat: false },
+    });
+  });
+
   it('loads every entry point through require() (require(esm) on Node >= 20.19)', async () => {
     const scratch = scratchDir();
     writeFileSync(
@@ -106,8 +132,11 @@ import { OpenAIChat } from '@buddy/model-openai';
 import { Claude } from '@buddy/model-anthropic';
 import { AgentMemory } from '@buddy/memory';
 import { MockModel } from '@buddy/testkit';
+import { createStudio, type Studio, type StudioRunPage } from '@buddy/studio';
 import { z } from 'zod';
 
+export const studio: Studio = createStudio({ storage: new SqliteStorage({ dbFile: 'x.db' }) });
+export const runPage = (response: Response): Promise<StudioRunPage> => response.json() as Promise<StudioRunPage>;
 const add = tool({ name: 'add', parameters: z.object({ item: z.string() }), execute: ({ item }) => item.toUpperCase() });
 const storages: SessionStorage[] = [new SqliteStorage({ dbFile: 'x.db' }), new RedisStorage({ url: 'redis://localhost:6379' })];
 const agent = new Agent({ model: Math.random() > 2 ? new OpenAIChat() : Math.random() > 2 ? new Claude() : new MockModel(), storage: storages[0], memory: new AgentMemory(), tools: [add] });

@@ -123,6 +123,11 @@ export interface AgentOptions<
    * unchanged). Stored with the run like every other state change (SPEC §16.1).
    */
   enableAgenticState?: boolean;
+  /**
+   * Add the memory's own tools for the agent (`search_memories`, `add_memory`, `update_memory`,
+   * `delete_memory`), bound to the run's user; runs without a user get none. Needs `memory`.
+   */
+  enableAgenticMemory?: boolean;
   /** Add the tool `get_tool_call_history({ num_calls? })`: this session's latest tool calls. */
   readToolCallHistory?: boolean;
   /**

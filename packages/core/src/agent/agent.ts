@@ -33,7 +33,7 @@ import type {
 import { sessionOwnershipError, storageClosedError } from '../storage/storage-helpers.ts';
 import { assertSessionName } from '../storage/write-validators.ts';
 import { templateState } from '../templating/template-state.ts';
-import type { Tool, ToolContext } from '../tools/tool.ts';
+import { isTool, type Tool, type ToolContext } from '../tools/tool.ts';
 import { assertId, assertOptionalId } from '../validation/identifier.ts';
 import { assertJsonObject, cloneJson } from '../validation/json-value.ts';
 import { isPlainObject, readOptions } from '../validation/options.ts';
@@ -78,6 +78,13 @@ import { type ResolvedAgentOptions, validateAgentOptions } from './validate-agen
 import { type HeldLease, withSessionLease } from './with-session-lease.ts';
 
 const RUN_OPTION_KEYS = ['sessionId', 'userId', 'sessionState', 'signal'];
+/** The tools `enableAgenticMemory` adds (from the memory extension). */
+export const AGENTIC_MEMORY_TOOLS = [
+  'search_memories',
+  'add_memory',
+  'update_memory',
+  'delete_memory',
+];
 const LIST_OPTION_KEYS = ['userId', 'limit', 'cursor'];
 
 /** The per-run scope behind `agent.sessionState` during a run. */
@@ -178,11 +185,15 @@ export class Agent<
       this.#builtinTools.push(createToolCallHistoryTool(this.#storage));
     }
     const names = new Set(resolved.tools.map((entry) => entry.name));
-    for (const builtin of this.#builtinTools) {
-      if (names.has(builtin.name)) {
+    const reserved = [
+      ...this.#builtinTools.map((entry) => entry.name),
+      ...(resolved.enableAgenticMemory ? AGENTIC_MEMORY_TOOLS : []),
+    ];
+    for (const name of reserved) {
+      if (names.has(name)) {
         throw new BuddyError({
           code: 'INVALID_ARGUMENT',
-          message: `Agent: option 'tools' has a tool named '${builtin.name}', which is reserved for a built-in tool`,
+          message: `Agent: option 'tools' has a tool named '${name}', which is reserved for a built-in tool`,
         });
       }
     }
@@ -438,7 +449,7 @@ export class Agent<
           runToolLoop({
             model,
             messages,
-            tools: this.tools,
+            tools: this.#runTools(userId, signal),
             context: toolContext,
             streaming,
             onEvent: emit,
@@ -920,6 +931,24 @@ export class Agent<
       values.current_user_id = userId;
     }
     return (text) => templateState(text, values);
+  }
+
+  /** The tools of one run: the agent's, the built-in ones, and agentic memory for its user. */
+  #runTools(userId: string | undefined, signal: AbortSignal): readonly Tool[] {
+    const { memory, enableAgenticMemory } = this.#options;
+    if (!enableAgenticMemory || userId === undefined || memory?.agentTools === undefined) {
+      return this.tools;
+    }
+    const extra = memory.agentTools({ userId, signal });
+    for (const entry of extra) {
+      if (!isTool(entry)) {
+        throw new BuddyError({
+          code: 'INVALID_ARGUMENT',
+          message: `Agent: the memory's agentTools() returned ${describeValue(entry)}, which is not a tool made with tool()`,
+        });
+      }
+    }
+    return [...this.tools, ...(extra as Tool[])];
   }
 
   #getModel(): Promise<Model> {

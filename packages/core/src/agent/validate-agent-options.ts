@@ -49,6 +49,7 @@ export interface ResolvedAgentOptions {
   enableAgenticState: boolean;
   readToolCallHistory: boolean;
   telemetry: TelemetryOptions;
+  enableAgenticMemory: boolean;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
@@ -85,6 +86,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'enableAgenticState',
   'readToolCallHistory',
   'telemetry',
+  'enableAgenticMemory',
 ]);
 
 function fail(
@@ -273,6 +275,7 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
   const addMemoryReferences = boolean(options, 'addMemoryReferences', enableUserMemories);
   if (options.memory === undefined) {
     for (const key of [
+      'enableAgenticMemory',
       'enableSessionSummaries',
       'enableUserMemories',
       'addSessionSummaryReferences',
@@ -391,5 +394,6 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
     enableAgenticState: boolean(options, 'enableAgenticState', false),
     readToolCallHistory: boolean(options, 'readToolCallHistory', false),
     telemetry: telemetry as TelemetryOptions,
+    enableAgenticMemory: boolean(options, 'enableAgenticMemory', false),
   };
 }

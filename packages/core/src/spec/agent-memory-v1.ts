@@ -86,6 +86,22 @@ export interface AgentMemoryV1 {
   }): Promise<void>;
   /** Closes what the extension was given (its memory db). Optional; idempotent. */
   close?(): Promise<void>;
+  /**
+   * Optional: the tools of agentic memory (SPEC §16.1) for one run — `search_memories`,
+   * `add_memory`, `update_memory`, `delete_memory` — each bound to `userId` (whatever the model
+   * passes, no other user's row is read or written). The Agent adds them with
+   * `enableAgenticMemory`.
+   */
+  agentTools?(input: { userId: string; signal?: AbortSignal }): readonly AgentMemoryTool[];
+}
+
+/**
+ * A tool an extension gives the agent: made with `tool()` from `@buddy/core` (the Agent checks),
+ * described here only by what the contract needs, so the contract stays free of runtime types.
+ */
+export interface AgentMemoryTool {
+  readonly name: string;
+  readonly description: string | undefined;
 }
 
 /** The current agent-memory contract. */

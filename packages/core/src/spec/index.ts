@@ -17,7 +17,12 @@ export type {
   Usage,
   UserMessage,
 } from '../messages/message.ts';
-export type { AgentMemoryContract, AgentMemoryHost, AgentMemoryV1 } from './agent-memory-v1.ts';
+export type {
+  AgentMemoryContract,
+  AgentMemoryHost,
+  AgentMemoryTool,
+  AgentMemoryV1,
+} from './agent-memory-v1.ts';
 export type { Embedder, EmbedderV1 } from './embedder-v1.ts';
 export type { LogDetails, Logger } from './logger.ts';
 export type {

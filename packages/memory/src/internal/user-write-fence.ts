@@ -28,6 +28,34 @@ export class UserWriteFence {
   readonly #updates = new Map<string, Set<Update>>();
   /** userId → deletions in progress. */
   readonly #deleting = new Map<string, number>();
+  /** userId → single writes (of agentic memory tools) sent and not yet settled. */
+  readonly #writes = new Map<string, Set<Promise<unknown>>>();
+
+  /**
+   * One write for `userId` outside an update (the agent's own memory tools): refused while the
+   * user is being deleted or once `signal` fired; a deletion waits for it.
+   */
+  write<T>(userId: string, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+    if ((this.#deleting.get(userId) ?? 0) > 0 || signal?.aborted === true) {
+      return Promise.reject(
+        new BuddyError({
+          code: 'ABORTED',
+          message: `The memory of user ${describeValue(userId)} was not changed (the run was aborted, or the user's data is being deleted)`,
+          cause: signal?.reason,
+        }),
+      );
+    }
+    const sent = work();
+    const set = this.#writes.get(userId) ?? new Set<Promise<unknown>>();
+    set.add(sent);
+    this.#writes.set(userId, set);
+    const settled = () => {
+      set.delete(sent);
+      if (set.size === 0) this.#writes.delete(userId);
+    };
+    sent.then(settled, settled);
+    return sent;
+  }
 
   /** Registers an update of `userId` writing to `db`; `outer` (the caller's signal) aborts it. */
   begin(userId: string, db: MemoryDb, outer: AbortSignal | undefined): FencedUpdate {
@@ -84,7 +112,7 @@ export class UserWriteFence {
   async exclusive<T>(userId: string, work: () => Promise<T>): Promise<T> {
     this.#deleting.set(userId, (this.#deleting.get(userId) ?? 0) + 1);
     try {
-      const writes: Promise<unknown>[] = [];
+      const writes: Promise<unknown>[] = [...(this.#writes.get(userId) ?? [])];
       for (const update of this.#updates.get(userId) ?? []) {
         update.controller.abort(deletedError(userId));
         writes.push(...update.inFlight);
