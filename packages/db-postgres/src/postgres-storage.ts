@@ -151,6 +151,14 @@ interface AppendRow {
   out_version: number;
   out_updated_at: number;
   out_released: boolean;
+  out_incarnation: string;
+}
+
+interface FoundRunRow {
+  idx: number;
+  version: number;
+  written_at: number;
+  incarnation: string;
 }
 
 interface LeaseRow extends Omit<SessionRow, 'session_id' | 'incarnation'> {
@@ -466,6 +474,7 @@ export class PostgresStorage implements SessionStorage {
     }
     return {
       index: row.out_index,
+      incarnation: row.out_incarnation,
       version: row.out_version,
       updatedAt: row.out_updated_at,
       ...(release ? { leaseReleased: true } : {}),
@@ -484,9 +493,9 @@ export class PostgresStorage implements SessionStorage {
     release: boolean,
     failure: BuddyError,
   ): Promise<AppendRunResult> {
-    let found: { idx: number; version: number; written_at: number } | undefined;
+    let found: FoundRunRow | undefined;
     try {
-      const result = await this.#query<{ idx: number; version: number; written_at: number }>(
+      const result = await this.#query<FoundRunRow>(
         'appendRun',
         this.#sql.findRun,
         [sessionId, runId],
@@ -511,6 +520,7 @@ export class PostgresStorage implements SessionStorage {
     if (found !== undefined) {
       return {
         index: found.idx,
+        incarnation: found.incarnation,
         version: found.version,
         updatedAt: found.written_at,
         ...(release ? { leaseReleased: true } : {}),

@@ -120,7 +120,8 @@ function appendRunFunction({ sessions, runs, leases, appendRun }: SessionNames):
   return `CREATE FUNCTION ${appendRun}(
     p_session_id text, p_user_id text, p_agent_id text, p_session_name text, p_incarnation text,
     p_run_id text, p_run jsonb, p_state jsonb, p_lease_token text, p_release boolean)
-  RETURNS TABLE (out_index integer, out_version integer, out_updated_at bigint, out_released boolean)
+  RETURNS TABLE (out_index integer, out_version integer, out_updated_at bigint, out_released boolean,
+    out_incarnation text)
   LANGUAGE plpgsql AS $fn$
   DECLARE
     v_session record;
@@ -130,7 +131,7 @@ function appendRunFunction({ sessions, runs, leases, appendRun }: SessionNames):
     v_updated bigint;
   BEGIN
     LOOP
-      SELECT s.user_id, s.run_count INTO v_session
+      SELECT s.user_id, s.run_count, s.incarnation INTO v_session
         FROM ${sessions} s WHERE s.session_id = p_session_id FOR UPDATE;
       EXIT WHEN FOUND;
       -- A new session: a version-0 row, completed below (or rolled back with everything else).
@@ -150,7 +151,7 @@ function appendRunFunction({ sessions, runs, leases, appendRun }: SessionNames):
         DELETE FROM ${leases} l WHERE l.session_id = p_session_id AND l.token = p_lease_token;
       END IF;
       RETURN QUERY SELECT v_existing.idx, v_existing.version, v_existing.written_at,
-        p_release AND p_lease_token IS NOT NULL;
+        p_release AND p_lease_token IS NOT NULL, v_session.incarnation;
       RETURN;
     END IF;
     IF p_lease_token IS NOT NULL THEN
@@ -182,7 +183,7 @@ function appendRunFunction({ sessions, runs, leases, appendRun }: SessionNames):
     INSERT INTO ${runs} (session_id, idx, run_id, version, written_at, run)
       VALUES (p_session_id, v_session.run_count, p_run_id, v_version, v_updated, p_run);
     RETURN QUERY SELECT v_session.run_count, v_version, v_updated,
-      p_release AND p_lease_token IS NOT NULL;
+      p_release AND p_lease_token IS NOT NULL, v_session.incarnation;
   END
   $fn$`;
 }
@@ -307,11 +308,13 @@ export function sessionStatements(names: SessionNames) {
       RETURNING ${SESSION_COLUMNS}`,
     ),
     appendRun: statement(
-      `SELECT out_index, out_version, out_updated_at, out_released
+      `SELECT out_index, out_version, out_updated_at, out_released, out_incarnation
         FROM ${names.appendRun}($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10)`,
     ),
     findRun: statement(
-      `SELECT idx, version, written_at FROM ${runs} WHERE session_id = $1 AND run_id = $2`,
+      `SELECT r.idx, r.version, r.written_at, s.incarnation
+        FROM ${runs} r JOIN ${sessions} s ON s.session_id = r.session_id
+        WHERE r.session_id = $1 AND r.run_id = $2`,
     ),
     selectLastRuns: statement(
       `SELECT idx, run FROM ${runs} WHERE session_id = $1 ORDER BY idx DESC LIMIT $2`,
