@@ -46,6 +46,7 @@ import {
   assertInteger,
   assertLeaseInput,
   assertUpsertSessionInput,
+  incarnationGoneError,
   isAllowedOwner,
   leaseLostError,
   newIncarnation,
@@ -252,14 +253,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Pr
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-function notFoundIncarnation(sessionId: string): BuddyError {
-  return new BuddyError({
-    code: 'NOT_FOUND',
-    message: `Session ${describeValue(sessionId)} no longer exists as it was read (deleted, or deleted and created again); nothing was written`,
-    details: { sessionId },
-  });
-}
-
 function lateWriteError(operation: string, sessionId: string, cause?: unknown): BuddyError {
   return new BuddyError({
     code: 'STORAGE_UNAVAILABLE',
@@ -434,7 +427,7 @@ export class RedisStorage implements SessionStorage {
       // A refused write may have raised index entries of a session that stays as it was.
       await this.#index.reconcile(sessionId, touched, String(now), reply.truth);
       if (reply.status === 'owner') throw sessionOwnershipError(sessionId, userId);
-      if (reply.status === 'gone') throw notFoundIncarnation(sessionId);
+      if (reply.status === 'gone') throw incarnationGoneError(sessionId);
       throw lateWriteError('upsertSession', sessionId);
     }
     const values = reply.values;

@@ -84,7 +84,7 @@ describe('SqliteMemoryDb (SQLite specifics)', () => {
     await expectBuddyError(
       () => new SqliteMemoryDb({ table: 'x' } as unknown as { tableName: string }),
       'INVALID_ARGUMENT',
-      '"table"',
+      "'table'",
     );
     expect(track(createSqliteMemoryDb()).tableName).toBe('buddy_memories');
   });
@@ -203,7 +203,7 @@ describe('SqliteMemoryDb (SQLite specifics)', () => {
     expect(await memoryDb.readMemories({ userId })).toEqual([repaired]);
   });
 
-  it('rejects calls after close() with STORAGE_UNAVAILABLE, and maps a read-only database', async () => {
+  it('rejects calls after close() with STORAGE_CLOSED, and maps a read-only database', async () => {
     const file = tempDbFile();
     const memoryDb = new SqliteMemoryDb({ dbFile: file });
     await memoryDb.upsertMemory(makeMemory('dana', 'x'));
@@ -211,8 +211,8 @@ describe('SqliteMemoryDb (SQLite specifics)', () => {
     await memoryDb.close();
     const closed = await expectBuddyError(
       memoryDb.readMemories({ userId: 'dana' }),
-      'STORAGE_UNAVAILABLE',
-      'readMemories',
+      'STORAGE_CLOSED',
+      'SqliteMemoryDb',
     );
     expect(closed.retryable).toBe(false);
 

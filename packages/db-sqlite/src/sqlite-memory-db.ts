@@ -11,22 +11,29 @@
  * `user_id` through the `(user_id, created_at, id)` index, and there is no statement that touches
  * more than one user.
  *
+ * Every method checks its input with core's shared validators (`normalizeUpsertMemoryInput`,
+ * `normalizeReadMemoriesInput`, ...) before it touches the database; unknown keys, bad ids and
+ * malformed memories are `INVALID_ARGUMENT` and nothing is written.
+ *
  * Sharp edge: better-sqlite3 is synchronous; the async methods only wrap synchronous calls and
  * block the event loop while a statement runs.
  */
 import {
   BuddyError,
   describeValue,
+  type Logger,
   type MemoryDb,
   type ReadMemoriesInput,
   type UpsertMemoryInput,
   type UserMemory,
 } from '@buddy/core';
 import {
-  assertNonEmptyString,
+  assertId,
   memoryOwnershipError,
+  normalizeMemoryIdInput,
   normalizeReadMemoriesInput,
   normalizeUpsertMemoryInput,
+  normalizeUserIdInput,
   parseUserMemory,
 } from '@buddy/core/adapter-utils';
 import type Database from 'better-sqlite3';
@@ -42,7 +49,6 @@ import {
   resolveConnectionOptions,
   SqliteConnection,
   type SqliteDatabase,
-  toJsonText,
   toStorageError,
 } from './internal/sqlite-connection.ts';
 
@@ -54,6 +60,11 @@ export interface SqliteMemoryDbOptions {
   database?: SqliteDatabase;
   /** Name of the memory table (default `'buddy_memories'`). */
   tableName?: string;
+  /**
+   * Where the db reports what it recovers from (schema migrations applied on open, at `debug`).
+   * Default `consoleLogger` of `@buddy/core`.
+   */
+  logger?: Logger;
 }
 
 interface MemoryRow {
@@ -95,11 +106,17 @@ export class SqliteMemoryDb implements MemoryDb {
         tableName: names.memories,
         who: WHO,
         migrations: memoryMigrations(names),
+        logger: resolved.logger,
       });
       this.#statements = prepareStatements(connection, names);
     } catch (error) {
+      const mapped = toStorageError(error, {
+        who: WHO,
+        operation: 'open',
+        database: connection.db,
+      });
       connection.close();
-      throw toStorageError(error, { who: WHO, operation: 'open', database: connection.db });
+      throw mapped;
     }
     this.#upsertMemory = connection.db.transaction((memory: UserMemory) =>
       this.#upsertInTransaction(memory),
@@ -134,7 +151,8 @@ export class SqliteMemoryDb implements MemoryDb {
     }
     const stored: UserMemory =
       existing === undefined ? { ...memory } : { ...memory, createdAt: existing.created_at };
-    const json = toJsonText(stored, `${WHO}.upsertMemory`, 'memory');
+    // Built by the validator from strings and numbers only: serializing cannot fail.
+    const json = JSON.stringify(stored);
     if (existing === undefined) {
       statements.insertMemory.run(stored.id, stored.userId, stored.createdAt, json);
     } else {
@@ -145,29 +163,36 @@ export class SqliteMemoryDb implements MemoryDb {
 
   async deleteMemory(input: { id: string; userId: string }): Promise<boolean> {
     return this.#connection.run('deleteMemory', () => {
-      assertNonEmptyString(input.id, 'id');
-      assertNonEmptyString(input.userId, 'userId');
-      return this.#statements.deleteMemory.run(input.id, input.userId).changes > 0;
+      const { id, userId } = normalizeMemoryIdInput(input);
+      return this.#statements.deleteMemory.run(id, userId).changes > 0;
     });
   }
 
   async clearMemories(input: { userId: string }): Promise<number> {
     return this.#connection.run('clearMemories', () => {
-      assertNonEmptyString(input.userId, 'userId');
-      return this.#statements.deleteUserMemories.run(input.userId).changes;
+      const { userId } = normalizeUserIdInput(input, 'clearMemories');
+      return this.#statements.deleteUserMemories.run(userId).changes;
     });
   }
 
   async deleteUserData(userId: string): Promise<number> {
     return this.#connection.run('deleteUserData', () => {
-      assertNonEmptyString(userId, 'userId');
+      assertId(userId, 'userId');
       return this.#statements.deleteUserMemories.run(userId).changes;
     });
   }
 
-  /** Closes the connection if this db opened it. Idempotent; later calls reject. */
+  /**
+   * Closes the connection if this db opened it (a borrowed `database` stays open). Idempotent;
+   * every later call rejects with `STORAGE_CLOSED`.
+   */
   async close(): Promise<void> {
     this.#connection.close();
+  }
+
+  /** `close()`, for `await using db = new SqliteMemoryDb(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }
 

@@ -1,8 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent, type SessionStorage } from '@buddy/core';
+import { Agent, type Logger, type SessionStorage } from '@buddy/core';
 import { MockModel } from '@buddy/testkit';
-import { describeSessionStorageContract, makeRun, uniqueId } from '@buddy/testkit/storage';
+import {
+  describeSessionStorageContract,
+  makeRun,
+  recordingLogger,
+  uniqueId,
+} from '@buddy/testkit/storage';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { expectBuddyError, makeTempDir, tempDbFile } from '../test/helpers.ts';
@@ -19,6 +24,26 @@ function corruptState(db: Database.Database, sessionId: string, tableName = 'bud
   );
 }
 
+/**
+ * The contract's corrupt session: garbage state (so reads fail) and a created_at that is not a
+ * number (so listing, which reads only the small columns, cannot list it either and must skip it
+ * and report it).
+ */
+function corruptSessionRow(db: Database.Database, sessionId: string) {
+  corruptState(db, sessionId);
+  db.prepare(`UPDATE "${names.sessions}" SET created_at = 'yesterday' WHERE session_id = ?`).run(
+    sessionId,
+  );
+}
+
+/** A lease row of the wrong shape: an expires_at that is text sorts after every number. */
+function corruptLeaseRow(db: Database.Database, sessionId: string) {
+  db.prepare(
+    `INSERT INTO "${names.leases}" (session_id, token, expires_at) VALUES (?, 'tok', 'soon')
+     ON CONFLICT (session_id) DO UPDATE SET expires_at = 'soon'`,
+  ).run(sessionId);
+}
+
 function corruptFirstRun(db: Database.Database, sessionId: string) {
   db.prepare(`UPDATE "${names.runs}" SET run = ? WHERE session_id = ? AND idx = 0`).run(
     JSON.stringify({ runId: 'r', messages: 'not an array' }),
@@ -32,17 +57,23 @@ function corruptFirstRun(db: Database.Database, sessionId: string) {
 const memoryConnections = new Map<SessionStorage, Database.Database>();
 
 describeSessionStorageContract('SqliteStorage (:memory:)', {
-  create: async () => {
+  create: async ({ logger }) => {
     const db = new Database(':memory:');
-    const storage = new SqliteStorage({ database: db });
+    const storage = new SqliteStorage({
+      database: db,
+      ...(logger === undefined ? {} : { logger }),
+    });
     memoryConnections.set(storage, db);
     return storage;
   },
   corruptSession: async (storage, sessionId) => {
-    corruptState(memoryConnections.get(storage) as Database.Database, sessionId);
+    corruptSessionRow(memoryConnections.get(storage) as Database.Database, sessionId);
   },
   corruptRun: async (storage, sessionId) => {
     corruptFirstRun(memoryConnections.get(storage) as Database.Database, sessionId);
+  },
+  corruptLease: async (storage, sessionId) => {
+    corruptLeaseRow(memoryConnections.get(storage) as Database.Database, sessionId);
   },
   dispose: async (storage) => {
     memoryConnections.get(storage)?.close();
@@ -65,9 +96,12 @@ function withRawConnection(file: string, work: (db: Database.Database) => void):
 }
 
 describeSessionStorageContract('SqliteStorage (file, two connections)', {
-  create: async () => {
+  create: async ({ logger }) => {
     const file = tempDbFile();
-    const storage = new SqliteStorage({ dbFile: file });
+    const storage = new SqliteStorage({
+      dbFile: file,
+      ...(logger === undefined ? {} : { logger }),
+    });
     files.set(storage, file);
     return storage;
   },
@@ -78,10 +112,13 @@ describeSessionStorageContract('SqliteStorage (file, two connections)', {
     return peer;
   },
   corruptSession: async (storage, sessionId) => {
-    withRawConnection(files.get(storage) as string, (db) => corruptState(db, sessionId));
+    withRawConnection(files.get(storage) as string, (db) => corruptSessionRow(db, sessionId));
   },
   corruptRun: async (storage, sessionId) => {
     withRawConnection(files.get(storage) as string, (db) => corruptFirstRun(db, sessionId));
+  },
+  corruptLease: async (storage, sessionId) => {
+    withRawConnection(files.get(storage) as string, (db) => corruptLeaseRow(db, sessionId));
   },
   dispose: async (storage) => {
     files.delete(storage);
@@ -124,12 +161,22 @@ describe('SqliteStorage (SQLite specifics)', () => {
       await expectBuddyError(
         () => new SqliteStorage({ dbfile: 'x.db' } as unknown as { dbFile: string }),
         'INVALID_ARGUMENT',
-        '"dbfile"',
+        "'dbfile'",
       );
       await expectBuddyError(
         () => new SqliteStorage({ database: {} as Database.Database }),
         'INVALID_ARGUMENT',
         'database',
+      );
+      await expectBuddyError(
+        () => new SqliteStorage({ logger: { warn: () => {} } as unknown as Logger }),
+        'INVALID_ARGUMENT',
+        'logger',
+      );
+      await expectBuddyError(
+        () => new SqliteStorage(null as unknown as { dbFile: string }),
+        'INVALID_ARGUMENT',
+        'options',
       );
       await expectBuddyError(
         () => new SqliteStorage('agent.db' as unknown as { dbFile: string }),
@@ -196,7 +243,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
       await storage.close();
     });
 
-    it('rejects every call after close() with STORAGE_UNAVAILABLE, not retryable', async () => {
+    it('rejects every call after close() with STORAGE_CLOSED, not retryable, lease handles included', async () => {
       const storage = new SqliteStorage();
       const lease = await storage.acquireLease({ sessionId: 's', ttlMs: 1000, waitMs: 0 });
       await storage.close();
@@ -216,8 +263,8 @@ describe('SqliteStorage (SQLite specifics)', () => {
         ['deleteUserData', () => storage.deleteUserData('u')],
       ];
       for (const [operation, call] of calls) {
-        const error = await expectBuddyError(call, 'STORAGE_UNAVAILABLE', operation);
-        expect(error.retryable).toBe(false);
+        const error = await expectBuddyError(call, 'STORAGE_CLOSED', 'SqliteStorage');
+        expect(error.retryable, operation).toBe(false);
       }
     });
   });
@@ -280,10 +327,11 @@ describe('SqliteStorage (SQLite specifics)', () => {
       await first.appendRun({ sessionId: 's', run: makeRun('s', 'x'), sessionState: { n: 1 } });
       await first.close();
       const before = schemaRows(file);
-      expect(before).toHaveLength(2);
+      expect(before).toHaveLength(3);
       expect(before).toMatchObject([
         { version: 1, component: 'sessions' },
         { version: 2, component: 'sessions' },
+        { version: 3, component: 'sessions' },
       ]);
       const second = track(new SqliteStorage({ dbFile: file }));
       expect(schemaRows(file)).toEqual(before);
@@ -311,9 +359,16 @@ describe('SqliteStorage (SQLite specifics)', () => {
       expect(indexesBefore).toEqual([]);
       v1.close();
 
-      const storage = track(new SqliteStorage({ dbFile: file }));
-      expect(schemaRows(file)).toMatchObject([{ version: 1 }, { version: 2 }]);
+      const logger = recordingLogger();
+      const storage = track(new SqliteStorage({ dbFile: file, logger }));
+      expect(schemaRows(file)).toMatchObject([{ version: 1 }, { version: 2 }, { version: 3 }]);
+      expect(logger.lines.map((line) => `${line.level} ${line.message}`)).toEqual([
+        expect.stringMatching(/^debug .*schema version 2/),
+        expect.stringMatching(/^debug .*schema version 3/),
+      ]);
+      // Rows from before incarnations are not rewritten: they read as legacy:<createdAt>.
       expect(await storage.getSession('old')).toMatchObject({
+        incarnation: 'legacy:1000',
         userId: 'dana',
         sessionName: 'Old one',
         sessionState: { cart: ['milk'] },
@@ -335,7 +390,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
       const raw = new Database(file);
       raw
         .prepare(
-          `INSERT INTO "${names.schema}" (version, component, description, applied_at) VALUES (3, 'sessions', 'from the future', 0)`,
+          `INSERT INTO "${names.schema}" (version, component, description, applied_at) VALUES (4, 'sessions', 'from the future', 0)`,
         )
         .run();
       raw.close();
@@ -345,7 +400,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
         'newer',
       );
       expect(error.retryable).toBe(false);
-      expect(error.message).toContain('schema version 3');
+      expect(error.message).toContain('schema version 4');
     });
 
     it('refuses a tableName already used by a SqliteMemoryDb', async () => {
@@ -450,6 +505,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
         expect(transactions[1]?.filter((step) => step.endsWith(names.leases))).toHaveLength(1);
       }
       expect(db.prepare(`SELECT count(*) FROM "${names.leases}"`).pluck().get()).toBe(0);
+      expect(storage.capabilities).toEqual({ leaseReadsSession: true, appendReleasesLease: true });
       expect(await storage.getSession('s')).toMatchObject({ userId: 'dana', runCount: 2 });
     });
 
@@ -589,6 +645,143 @@ describe('SqliteStorage (SQLite specifics)', () => {
   });
 
   describe('corrupt data', () => {
+    /** Three sessions of `userId` at updated_at 1000, 2000, 3000 (a, b, c). */
+    async function threeSessions(storage: SqliteStorage, db: Database.Database, userId: string) {
+      for (const [index, sessionId] of ['a', 'b', 'c'].entries()) {
+        await storage.upsertSession({ sessionId, userId, agentId: 'agent-1' });
+        db.prepare(
+          `UPDATE "${names.sessions}" SET created_at = ?, updated_at = ? WHERE session_id = ?`,
+        ).run((index + 1) * 1000, (index + 1) * 1000, sessionId);
+      }
+    }
+
+    it('skips and reports a session whose updated_at is not a number (listing order cannot reach it), once per listing; deleteSession removes it', async () => {
+      const db = track(new Database(':memory:'));
+      const logger = recordingLogger();
+      const storage = track(new SqliteStorage({ database: db, logger }));
+      const userId = uniqueId('u');
+      await threeSessions(storage, db, userId);
+      db.prepare(
+        `UPDATE "${names.sessions}" SET updated_at = 'later' WHERE session_id = 'b'`,
+      ).run();
+      const listings = [
+        { userId },
+        {},
+        { agentId: 'agent-1' },
+        { userId, agentId: 'agent-1' },
+      ] as const;
+      for (const query of listings) {
+        logger.lines.length = 0;
+        const first = await storage.listSessions({ ...query, limit: 1 });
+        expect(first.sessions.map((session) => session.sessionId)).toEqual(['c']);
+        const second = await storage.listSessions({
+          ...query,
+          limit: 1,
+          cursor: first.nextCursor as string,
+        });
+        expect(second.sessions.map((session) => session.sessionId)).toEqual(['a']);
+        expect(second.nextCursor).toBeUndefined();
+        // Reported on the first page only, naming the session and what is wrong with it.
+        expect(logger.lines).toEqual([
+          { level: 'warn', message: expect.stringContaining('skipped session "b"') },
+        ]);
+        expect(logger.lines[0]?.message).toContain('updated_at is not a number');
+      }
+      expect(await storage.deleteSession('b', { userId })).toBe(true);
+      logger.lines.length = 0;
+      expect((await storage.listSessions({ userId })).sessions).toHaveLength(2);
+      expect(logger.lines).toEqual([]);
+    });
+
+    it('fills a page from the rows after a session it cannot list, and reports it', async () => {
+      const db = track(new Database(':memory:'));
+      const logger = recordingLogger();
+      const storage = track(new SqliteStorage({ database: db, logger }));
+      const userId = uniqueId('u');
+      await threeSessions(storage, db, userId);
+      db.prepare(
+        `UPDATE "${names.sessions}" SET session_name = x'00ff' WHERE session_id = 'b'`,
+      ).run();
+      const page = await storage.listSessions({ userId, limit: 2 });
+      expect(page.sessions.map((session) => session.sessionId)).toEqual(['c', 'a']);
+      expect(page.nextCursor).toBeUndefined();
+      const warnings = logger.lines.filter((line) => line.level === 'warn');
+      expect(warnings).toEqual([
+        { level: 'warn', message: expect.stringContaining('skipped session "b"') },
+      ]);
+      expect(warnings[0]?.message).toContain('session_name is not text');
+    });
+
+    it('reports a lease row of the wrong shape as STORAGE_CORRUPT on fenced appends too, writing nothing', async () => {
+      const db = track(new Database(':memory:'));
+      const storage = track(new SqliteStorage({ database: db }));
+      const lease = await storage.acquireLease({ sessionId: 's', ttlMs: 10_000, waitMs: 0 });
+      // A text expires_at sorts after every number: read naively, the lease would never expire.
+      db.prepare(`UPDATE "${names.leases}" SET expires_at = 'forever'`).run();
+      for (const releaseLease of [false, true]) {
+        await expectBuddyError(
+          storage.appendRun({
+            sessionId: 's',
+            run: makeRun('s', 'x'),
+            sessionState: {},
+            leaseToken: lease.token,
+            releaseLease,
+          }),
+          'STORAGE_CORRUPT',
+          'lease of session "s"',
+        );
+      }
+      expect(await storage.getSession('s')).toBeUndefined();
+      expect(db.prepare(`SELECT expires_at FROM "${names.leases}"`).pluck().get()).toBe('forever');
+    });
+
+    it('reads a session from before incarnations as legacy:<createdAt>, fences writes on it, and tells a recreated one apart', async () => {
+      const db = track(new Database(':memory:'));
+      const storage = track(new SqliteStorage({ database: db }));
+      const first = await storage.appendRun({
+        sessionId: 'old',
+        run: makeRun('old', 'a'),
+        sessionState: {},
+      });
+      expect(first.incarnation).toBe((await storage.getSession('old'))?.incarnation);
+      db.prepare(
+        `UPDATE "${names.sessions}" SET incarnation = NULL, created_at = 1000 WHERE session_id = 'old'`,
+      ).run();
+      expect((await storage.getSession('old'))?.incarnation).toBe('legacy:1000');
+      const appended = await storage.appendRun({
+        sessionId: 'old',
+        run: makeRun('old', 'b'),
+        sessionState: {},
+      });
+      expect(appended.incarnation).toBe('legacy:1000');
+      const summary = { summary: 'old times', runsCovered: 1, updatedAt: 2000 };
+      const written = await storage.upsertSession({
+        sessionId: 'old',
+        summary,
+        expectedIncarnation: 'legacy:1000',
+      });
+      expect(written).toMatchObject({ incarnation: 'legacy:1000', summary, runCount: 2 });
+      await expectBuddyError(
+        storage.upsertSession({ sessionId: 'old', summary, expectedIncarnation: 'legacy:999' }),
+        'NOT_FOUND',
+        '"old"',
+      );
+      await storage.deleteSession('old');
+      const again = await storage.appendRun({
+        sessionId: 'old',
+        run: makeRun('old', 'c'),
+        sessionState: {},
+      });
+      const recreated = await storage.getSession('old');
+      expect(recreated?.incarnation).toMatch(/^[0-9a-f-]{36}$/);
+      expect(again.incarnation).toBe(recreated?.incarnation);
+      await expectBuddyError(
+        storage.upsertSession({ sessionId: 'old', summary, expectedIncarnation: 'legacy:1000' }),
+        'NOT_FOUND',
+      );
+      expect((await storage.getSession('old'))?.summary).toBeUndefined();
+    });
+
     it('lists and deletes around a corrupt session; its owner can still delete it', async () => {
       const db = track(new Database(':memory:'));
       const storage = track(new SqliteStorage({ database: db }));

@@ -13,6 +13,11 @@
  * claims the lease and reads the session row, `appendRun({ releaseLease })` appends the run and
  * deletes the lease row.
  *
+ * Every method checks its input with core's shared validators (`@buddy/core/adapter-utils`)
+ * before it touches the database, so a malformed run, state, summary, id or options object is
+ * `INVALID_ARGUMENT` and nothing is written; those checks cost O(size of the input), never
+ * O(history).
+ *
  * Sharp edges:
  * - better-sqlite3 is synchronous. The async methods only wrap synchronous calls: a query blocks
  *   the event loop while it runs (microseconds for the small statements used here), and a write
@@ -26,33 +31,41 @@ import {
   type AcquireLeaseInput,
   type AppendRunInput,
   type AppendRunResult,
-  BuddyError,
+  type BuddyError,
   describeValue,
   type GetRunsInput,
   type ListSessionsInput,
   type ListSessionsResult,
+  type Logger,
   type SessionInfo,
   type SessionLease,
   type SessionRecord,
   type SessionStorage,
+  type SessionStorageCapabilities,
   type SessionSummaryRecord,
   type StoredRun,
   type UpsertSessionInput,
 } from '@buddy/core';
 import {
+  assertAppendRunInput,
+  assertId,
   assertLeaseInput,
-  assertNonEmptyString,
-  assertOptionalUserId,
-  assertSessionState,
+  assertUpsertSessionInput,
+  corruptLeaseError,
   encodeSessionCursor,
+  incarnationGoneError,
   isAllowedOwner,
   leaseLostError,
+  legacyIncarnation,
+  newIncarnation,
   normalizeGetRunsInput,
   normalizeListSessionsInput,
+  normalizeSessionOptions,
   parseSessionRecord,
   parseSessionState,
   parseSessionSummary,
   parseStoredRun,
+  type SessionCursor,
   sessionOwnershipError,
   shouldReplaceSummary,
   waitForLease,
@@ -70,7 +83,6 @@ import {
   resolveConnectionOptions,
   SqliteConnection,
   type SqliteDatabase,
-  toJsonText,
   toStorageError,
 } from './internal/sqlite-connection.ts';
 
@@ -88,10 +100,17 @@ export interface SqliteStorageOptions {
    * are named `<tableName>$runs`, `<tableName>$leases` and `<tableName>$schema`.
    */
   tableName?: string;
+  /**
+   * Where the storage reports what it recovers from: a session skipped by `listSessions` because
+   * its row cannot be read (`warn`), schema migrations applied on open (`debug`). Default
+   * `consoleLogger` of `@buddy/core`.
+   */
+  logger?: Logger;
 }
 
 interface SessionRow {
   session_id: string;
+  incarnation: string | null;
   user_id: string | null;
   agent_id: string | null;
   session_name: string | null;
@@ -110,13 +129,27 @@ interface SessionHeadRow {
   updated_at: number;
 }
 
-interface SessionInfoRow {
-  session_id: string;
+interface UpsertCheckRow {
   user_id: string | null;
-  agent_id: string | null;
-  session_name: string | null;
+  incarnation: string | null;
   created_at: number;
-  updated_at: number;
+  summary: string | null;
+}
+
+/** A listing row as SQLite returns it: checked before it becomes a `SessionInfo`. */
+interface SessionInfoRow {
+  session_id: unknown;
+  user_id: unknown;
+  agent_id: unknown;
+  session_name: unknown;
+  created_at: unknown;
+  updated_at: unknown;
+}
+
+/** A lease row as SQLite returns it: a row edited into another shape must not look held. */
+interface LeaseRow {
+  token: unknown;
+  expires_at: unknown;
 }
 
 /** A taken lease; `session` is `undefined` unless `readSession` asked for it. */
@@ -131,7 +164,7 @@ interface RunRow {
 
 const WHO = 'SqliteStorage';
 /** Listing without a cursor starts "after" this position, i.e. at the newest session. */
-const CURSOR_START = { updatedAt: Number.MAX_SAFE_INTEGER, sessionId: '' };
+const CURSOR_START: SessionCursor = { updatedAt: Number.MAX_SAFE_INTEGER, sessionId: '' };
 
 function optional<TKey extends string, TValue>(
   key: TKey,
@@ -142,12 +175,38 @@ function optional<TKey extends string, TValue>(
   };
 }
 
-function invalid(message: string): BuddyError {
-  return new BuddyError({ code: 'INVALID_ARGUMENT', message: `${WHO}.${message}` });
+/** An id for a message, in full: `describeValue` would shorten a long one. */
+function quoteId(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : describeValue(value);
 }
 
-function assertOptionalString(value: unknown, operation: string, what: string): void {
-  if (value !== undefined) assertNonEmptyString(value, `${WHO}.${operation}: ${what}`);
+/** The incarnation a row reads as: rows from before the column existed derive it. */
+function incarnationOf(row: { incarnation: string | null; created_at: number }): string {
+  return row.incarnation ?? legacyIncarnation(row.created_at);
+}
+
+function isLeaseRow(row: LeaseRow): row is { token: string; expires_at: number } {
+  return (
+    typeof row.token === 'string' &&
+    typeof row.expires_at === 'number' &&
+    Number.isFinite(row.expires_at)
+  );
+}
+
+/** Why a listing row cannot be listed, or `undefined` when it can. */
+function infoProblem(row: SessionInfoRow): string | undefined {
+  if (typeof row.session_id !== 'string') return 'its session_id is not text';
+  for (const column of ['user_id', 'agent_id', 'session_name'] as const) {
+    const value = row[column];
+    if (value !== null && typeof value !== 'string') return `its ${column} is not text`;
+  }
+  for (const column of ['created_at', 'updated_at'] as const) {
+    const value = row[column];
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      return `its ${column} is not a number (${describeValue(value)})`;
+    }
+  }
+  return undefined;
 }
 
 /**
@@ -157,22 +216,28 @@ function assertOptionalString(value: unknown, operation: string, what: string): 
  * import { Agent } from '@buddy/core';
  * import { SqliteStorage } from '@buddy/db-sqlite';
  *
- * const storage = new SqliteStorage({ dbFile: 'agent.db' });
+ * await using storage = new SqliteStorage({ dbFile: 'agent.db' });
  * const agent = new Agent({ model, storage, userId: 'dana@example.com' });
  * await agent.run('Add milk to my cart');
- * await storage.close();
  */
 export class SqliteStorage implements SessionStorage {
   readonly specificationVersion = 'v1' as const;
   readonly backend = 'sqlite';
+  /** Both optional lease capabilities: an agent turn is two transactions. */
+  readonly capabilities: SessionStorageCapabilities = Object.freeze({
+    leaseReadsSession: true,
+    appendReleasesLease: true,
+  });
   /** The sessions table; the others derive from it. */
   readonly tableName: string;
   readonly #connection: SqliteConnection;
   readonly #statements: Statements;
   readonly #appendRun: Database.Transaction<
-    (input: AppendRunInput, state: string) => AppendRunResult
+    (input: AppendRunInput, state: string, runTail: string) => AppendRunResult
   >;
-  readonly #upsertSession: Database.Transaction<(input: UpsertSessionInput) => SessionRecord>;
+  readonly #upsertSession: Database.Transaction<
+    (input: UpsertSessionInput, state: string | null, summary: string | null) => SessionRecord
+  >;
   readonly #claimLease: Database.Transaction<
     (sessionId: string, token: string, ttlMs: number, readSession: boolean) => Claim | undefined
   >;
@@ -194,18 +259,25 @@ export class SqliteStorage implements SessionStorage {
         tableName: names.sessions,
         who: WHO,
         migrations: sessionMigrations(names),
+        logger: resolved.logger,
       });
       this.#statements = prepareStatements(connection, names);
     } catch (error) {
+      const mapped = toStorageError(error, {
+        who: WHO,
+        operation: 'open',
+        database: connection.db,
+      });
       connection.close();
-      throw toStorageError(error, { who: WHO, operation: 'open', database: connection.db });
+      throw mapped;
     }
     const db = connection.db;
-    this.#appendRun = db.transaction((input: AppendRunInput, state: string) =>
-      this.#appendRunInTransaction(input, state),
+    this.#appendRun = db.transaction((input: AppendRunInput, state: string, runTail: string) =>
+      this.#appendRunInTransaction(input, state, runTail),
     );
-    this.#upsertSession = db.transaction((input: UpsertSessionInput) =>
-      this.#upsertSessionInTransaction(input),
+    this.#upsertSession = db.transaction(
+      (input: UpsertSessionInput, state: string | null, summary: string | null) =>
+        this.#upsertSessionInTransaction(input, state, summary),
     );
     // Free or expired: take it. Held: `changes` is 0 and the caller waits and retries.
     this.#claimLease = db.transaction(
@@ -218,7 +290,13 @@ export class SqliteStorage implements SessionStorage {
           expiresAt: now + ttlMs,
           now,
         });
-        if (claimed.changes !== 1) return undefined;
+        if (claimed.changes !== 1) {
+          // Only on the busy path: a row of the wrong shape (a text expires_at sorts after every
+          // number, so it would never expire) is reported instead of waited on.
+          const held = statements.selectLease.get(sessionId);
+          if (held !== undefined && !isLeaseRow(held)) throw corruptLeaseError(sessionId, held);
+          return undefined;
+        }
         if (!readSession) return { session: undefined };
         // Read under the same write lock, so the record is exactly what this holder starts from.
         // A corrupt row throws here, which rolls the claim back: the lease is not kept.
@@ -239,16 +317,16 @@ export class SqliteStorage implements SessionStorage {
 
   async getSession(
     sessionId: string,
-    options: { userId?: string } = {},
+    options?: { userId?: string },
   ): Promise<SessionRecord | undefined> {
     return this.#connection.run('getSession', () => {
-      assertNonEmptyString(sessionId, 'sessionId');
-      assertOptionalUserId(options.userId);
+      assertId(sessionId, 'sessionId');
+      const { userId } = normalizeSessionOptions(options, 'getSession');
       const row = this.#statements.selectSession.get(sessionId);
       if (row === undefined) return undefined;
       // Ownership first: another user learns nothing, not even that the row is corrupt.
-      if (!isAllowedOwner(row.user_id ?? undefined, options.userId)) {
-        throw sessionOwnershipError(sessionId, options.userId);
+      if (!isAllowedOwner(row.user_id ?? undefined, userId)) {
+        throw sessionOwnershipError(sessionId, userId);
       }
       return rowToRecord(row);
     });
@@ -256,36 +334,41 @@ export class SqliteStorage implements SessionStorage {
 
   async upsertSession(input: UpsertSessionInput): Promise<SessionRecord> {
     return this.#connection.run('upsertSession', () => {
-      assertNonEmptyString(input.sessionId, 'sessionId');
-      assertOptionalUserId(input.userId);
-      assertOptionalString(input.agentId, 'upsertSession', 'agentId');
-      if (input.sessionState !== undefined) assertSessionState(input.sessionState);
-      if (input.sessionName !== undefined) assertNonEmptyString(input.sessionName, 'sessionName');
-      return this.#upsertSession.immediate(input);
+      assertUpsertSessionInput(input);
+      // The validator guarantees JSON values, so serializing cannot fail or drop anything.
+      const state = input.sessionState === undefined ? null : JSON.stringify(input.sessionState);
+      const summary = input.summary === undefined ? null : JSON.stringify(input.summary);
+      return this.#upsertSession.immediate(input, state, summary);
     });
   }
 
-  #upsertSessionInTransaction(input: UpsertSessionInput): SessionRecord {
+  #upsertSessionInTransaction(
+    input: UpsertSessionInput,
+    state: string | null,
+    summary: string | null,
+  ): SessionRecord {
     const statements = this.#statements;
     const { sessionId } = input;
-    const state =
-      input.sessionState === undefined
-        ? null
-        : toJsonText(input.sessionState, `${WHO}.upsertSession`, 'sessionState');
-    const existing = statements.selectSessionSummary.get(sessionId);
+    const existing = statements.selectSessionForUpsert.get(sessionId);
+    // Checked under the write lock: a summary finishing after deleteSession (or after the
+    // session was deleted and created again) cannot bring the old incarnation back.
+    if (
+      input.expectedIncarnation !== undefined &&
+      (existing === undefined || incarnationOf(existing) !== input.expectedIncarnation)
+    ) {
+      throw incarnationGoneError(sessionId);
+    }
     if (existing === undefined) {
       // Rows left behind by an interrupted manual delete must not shift the new session's runs.
       statements.deleteRuns.run(sessionId);
       statements.insertSession.run({
         sessionId,
+        incarnation: newIncarnation(),
         userId: input.userId ?? null,
         agentId: input.agentId ?? null,
         sessionName: input.sessionName ?? null,
         state: state ?? '{}',
-        summary:
-          input.summary === undefined
-            ? null
-            : toJsonText(input.summary, `${WHO}.upsertSession`, 'summary'),
+        summary,
         runCount: 0,
         now: Date.now(),
       });
@@ -306,9 +389,7 @@ export class SqliteStorage implements SessionStorage {
         state,
         sessionName: input.sessionName ?? null,
         replaceSummary: replaceSummary ? 1 : 0,
-        summary: replaceSummary
-          ? toJsonText(input.summary, `${WHO}.upsertSession`, 'summary')
-          : null,
+        summary: replaceSummary ? summary : null,
         now: Date.now(),
       });
     }
@@ -320,26 +401,19 @@ export class SqliteStorage implements SessionStorage {
 
   async appendRun(input: AppendRunInput): Promise<AppendRunResult> {
     return this.#connection.run('appendRun', () => {
-      assertNonEmptyString(input.sessionId, 'sessionId');
-      assertOptionalUserId(input.userId);
-      assertOptionalString(input.agentId, 'appendRun', 'agentId');
-      if (input.sessionName !== undefined) assertNonEmptyString(input.sessionName, 'sessionName');
-      assertSessionState(input.sessionState);
-      if (typeof input.run !== 'object' || input.run === null) {
-        throw invalid(`appendRun: run must be an object, got ${describeValue(input.run)}`);
-      }
-      if (input.run.sessionId !== input.sessionId) {
-        throw invalid(
-          `appendRun: run.sessionId ${describeValue(input.run.sessionId)} does not match sessionId ${describeValue(input.sessionId)}`,
-        );
-      }
-      // Serialized before the transaction so the write lock is held as briefly as possible.
-      const state = toJsonText(input.sessionState, `${WHO}.appendRun`, 'sessionState');
-      return this.#appendRun.immediate(input, state);
+      assertAppendRunInput(input);
+      // Serialized before the transaction so the write lock is held as briefly as possible. The
+      // validator guarantees JSON values, so serializing cannot fail or drop anything.
+      const state = JSON.stringify(input.sessionState);
+      const { index: _index, stateAfter: _stateAfter, ...run } = input.run as StoredRun;
+      // The run's JSON without its index, which only the transaction knows (it prefixes
+      // `{"index":N,`); the state is serialized once for the session row and for `stateAfter`.
+      const runTail = `"stateAfter":${state},${JSON.stringify(run).slice(1)}`;
+      return this.#appendRun.immediate(input, state, runTail);
     });
   }
 
-  #appendRunInTransaction(input: AppendRunInput, state: string): AppendRunResult {
+  #appendRunInTransaction(input: AppendRunInput, state: string, runTail: string): AppendRunResult {
     const statements = this.#statements;
     const { sessionId, leaseToken } = input;
     const now = Date.now();
@@ -348,29 +422,42 @@ export class SqliteStorage implements SessionStorage {
       // Fencing and release in one statement: only a live lease of this token is deleted. A later
       // failure rolls the delete back, so the holder keeps its lease when nothing was written.
       const released = statements.releaseLiveLease.run({ sessionId, token: leaseToken, now });
-      if (released.changes !== 1) throw leaseLostError(sessionId);
+      if (released.changes !== 1) throw this.#lostLease(sessionId);
     } else if (leaseToken !== undefined) {
       const lease = statements.selectLease.get(sessionId);
+      if (lease !== undefined && !isLeaseRow(lease)) throw corruptLeaseError(sessionId, lease);
       if (lease === undefined || lease.token !== leaseToken || lease.expires_at <= now) {
         throw leaseLostError(sessionId);
       }
     }
-    // Only the counters: the turn path never reads the state, the summary or older runs.
-    const head = statements.selectSessionHead.get(sessionId);
-    if (head !== undefined && !isAllowedOwner(head.user_id ?? undefined, input.userId)) {
-      throw sessionOwnershipError(sessionId, input.userId);
-    }
-    const index = head?.run_count ?? 0;
-    const { index: _ignored, ...run } = input.run as StoredRun;
-    const runJson = toJsonText(
-      { ...run, index, stateAfter: input.sessionState },
-      `${WHO}.appendRun`,
-      'run',
-    );
-    if (head === undefined) {
+    // One statement on the session row for an existing session of this owner; the state, the
+    // summary and older runs are never read.
+    const updated = statements.updateSessionAfterRun.get({
+      sessionId,
+      userId: input.userId ?? null,
+      state,
+      sessionName: input.sessionName ?? null,
+      now,
+    });
+    let result: AppendRunResult;
+    if (updated !== undefined) {
+      result = {
+        index: updated.run_count - 1,
+        incarnation: incarnationOf(updated),
+        version: updated.version,
+        updatedAt: updated.updated_at,
+      };
+    } else {
+      // No row updated: another user's session, or a new one.
+      if (statements.selectSessionHead.get(sessionId) !== undefined) {
+        throw sessionOwnershipError(sessionId, input.userId);
+      }
+      // Rows left behind by an interrupted manual delete must not shift the new session's runs.
+      const incarnation = newIncarnation();
       statements.deleteRuns.run(sessionId);
       statements.insertSession.run({
         sessionId,
+        incarnation,
         userId: input.userId ?? null,
         agentId: input.agentId ?? null,
         sessionName: input.sessionName ?? null,
@@ -379,23 +466,19 @@ export class SqliteStorage implements SessionStorage {
         runCount: 1,
         now,
       });
-    } else {
-      statements.updateSessionAfterRun.run({
-        sessionId,
-        state,
-        sessionName: input.sessionName ?? null,
-        now,
-      });
+      result = { index: 0, incarnation, version: 1, updatedAt: now };
     }
-    statements.insertRun.run(sessionId, index, runJson);
-    const result: AppendRunResult = {
-      index,
-      version: head === undefined ? 1 : head.version + 1,
-      // The same max() the UPDATE applied: updatedAt never goes backwards for a session.
-      updatedAt: head === undefined ? now : Math.max(head.updated_at, now),
-    };
+    statements.insertRun.run(sessionId, result.index, `{"index":${result.index},${runTail}`);
     if (releaseLease) result.leaseReleased = true;
     return result;
+  }
+
+  /** Why a fenced append found no live lease of its token: lost, or a row of the wrong shape. */
+  #lostLease(sessionId: string): BuddyError {
+    const lease = this.#statements.selectLease.get(sessionId);
+    return lease !== undefined && !isLeaseRow(lease)
+      ? corruptLeaseError(sessionId, lease)
+      : leaseLostError(sessionId);
   }
 
   async getRuns(input: GetRunsInput): Promise<StoredRun[]> {
@@ -451,44 +534,78 @@ export class SqliteStorage implements SessionStorage {
     };
   }
 
-  async listSessions(input: ListSessionsInput = {}): Promise<ListSessionsResult> {
+  async listSessions(input?: ListSessionsInput): Promise<ListSessionsResult> {
     return this.#connection.run('listSessions', () => {
       const query = normalizeListSessionsInput(input);
-      const statements = this.#statements;
-      const cursor = query.cursor ?? CURSOR_START;
-      const parameters = {
-        cursorUpdatedAt: cursor.updatedAt,
-        cursorSessionId: cursor.sessionId,
-        // One extra row tells whether another page exists.
-        limit: query.limit + 1,
+      const { list, unsortable } = this.#listingStatements(query.userId, query.agentId);
+      const filter = {
+        ...(query.userId === undefined ? {} : { userId: query.userId }),
+        ...(query.agentId === undefined ? {} : { agentId: query.agentId }),
       };
-      let rows: SessionInfoRow[];
-      if (query.userId !== undefined && query.agentId !== undefined) {
-        rows = statements.listByUserAndAgent.all({
-          ...parameters,
-          userId: query.userId,
-          agentId: query.agentId,
-        });
-      } else if (query.userId !== undefined) {
-        rows = statements.listByUser.all({ ...parameters, userId: query.userId });
-      } else if (query.agentId !== undefined) {
-        rows = statements.listByAgent.all({ ...parameters, agentId: query.agentId });
-      } else {
-        rows = statements.listAll.all(parameters);
+      if (query.cursor === undefined) {
+        // Once per listing (on its first page): rows the keyset order can never reach.
+        for (const { session_id: sessionId } of unsortable.all(filter)) {
+          this.#reportSkipped(sessionId, 'its updated_at is not a number');
+        }
       }
-      const sessions = rows.slice(0, query.limit).map(rowToInfo);
-      const last = sessions.at(-1);
-      return rows.length > query.limit && last !== undefined
-        ? { sessions, nextCursor: encodeSessionCursor(last) }
-        : { sessions };
+      // One extra row tells whether another page exists. A row that cannot be read is skipped
+      // (and reported), and the page is filled up from the rows after it.
+      const sessions: SessionInfo[] = [];
+      let after = query.cursor ?? CURSOR_START;
+      for (;;) {
+        const wanted = query.limit + 1 - sessions.length;
+        const rows = list.all({
+          ...filter,
+          cursorUpdatedAt: after.updatedAt,
+          cursorSessionId: after.sessionId,
+          limit: wanted,
+        });
+        for (const row of rows) {
+          const problem = infoProblem(row);
+          if (problem === undefined) sessions.push(rowToInfo(row));
+          else this.#reportSkipped(row.session_id, problem);
+        }
+        const last = rows.at(-1);
+        if (rows.length < wanted || sessions.length > query.limit || last === undefined) break;
+        after = { updatedAt: last.updated_at as number, sessionId: last.session_id as string };
+      }
+      const page = sessions.slice(0, query.limit);
+      const last = page.at(-1);
+      return sessions.length > query.limit && last !== undefined
+        ? { sessions: page, nextCursor: encodeSessionCursor(last) }
+        : { sessions: page };
     });
   }
 
-  async deleteSession(sessionId: string, options: { userId?: string } = {}): Promise<boolean> {
+  #listingStatements(userId: string | undefined, agentId: string | undefined) {
+    const statements = this.#statements;
+    if (userId !== undefined && agentId !== undefined) {
+      return {
+        list: statements.listByUserAndAgent,
+        unsortable: statements.unsortableByUserAndAgent,
+      };
+    }
+    if (userId !== undefined) {
+      return { list: statements.listByUser, unsortable: statements.unsortableByUser };
+    }
+    if (agentId !== undefined) {
+      return { list: statements.listByAgent, unsortable: statements.unsortableByAgent };
+    }
+    return { list: statements.listAll, unsortable: statements.unsortableAll };
+  }
+
+  #reportSkipped(sessionId: unknown, problem: string): void {
+    this.#connection.logger.warn(
+      `${WHO}.listSessions skipped session ${quoteId(sessionId)}: its row is corrupt (${problem}); deleteSession removes it`,
+      { backend: 'sqlite', sessionId: typeof sessionId === 'string' ? sessionId : undefined },
+    );
+  }
+
+  async deleteSession(sessionId: string, options?: { userId?: string }): Promise<boolean> {
     return this.#connection.run('deleteSession', () => {
-      assertNonEmptyString(sessionId, 'sessionId');
-      assertOptionalUserId(options.userId);
-      return this.#deleteSession.immediate(sessionId, options.userId);
+      assertId(sessionId, 'sessionId');
+      const { userId } = normalizeSessionOptions(options, 'deleteSession');
+      return this.#deleteSession.immediate(sessionId, userId);
     });
   }
 
@@ -498,7 +615,8 @@ export class SqliteStorage implements SessionStorage {
     if (head !== undefined && !isAllowedOwner(head.user_id ?? undefined, userId)) {
       throw sessionOwnershipError(sessionId, userId);
     }
-    // The owner is a column, so a session whose JSON is corrupt can still be deleted.
+    // The owner is a column, so a session whose JSON is corrupt can still be deleted. The lease
+    // goes in the same transaction: a run in flight cannot write the session back (CONFLICT).
     statements.deleteRuns.run(sessionId);
     statements.deleteLease.run(sessionId);
     return head !== undefined && statements.deleteSession.run(sessionId).changes === 1;
@@ -506,14 +624,22 @@ export class SqliteStorage implements SessionStorage {
 
   async deleteUserData(userId: string): Promise<number> {
     return this.#connection.run('deleteUserData', () => {
-      assertNonEmptyString(userId, 'userId');
+      assertId(userId, 'userId');
       return this.#deleteUserData.immediate(userId);
     });
   }
 
-  /** Closes the connection if this storage opened it. Idempotent; later calls reject. */
+  /**
+   * Closes the connection if this storage opened it (a borrowed `database` stays open).
+   * Idempotent; every later call rejects with `STORAGE_CLOSED`.
+   */
   async close(): Promise<void> {
     this.#connection.close();
+  }
+
+  /** `close()`, for `await using storage = new SqliteStorage(...)`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
   }
 }
 
@@ -534,18 +660,22 @@ function prepareStatements(connection: SqliteConnection, names: SessionTableName
   return {
     selectSession: connection.prepare<SessionRow>(sql.selectSession),
     selectSessionHead: connection.prepare<SessionHeadRow>(sql.selectSessionHead),
-    selectSessionSummary: connection.prepare<{ user_id: string | null; summary: string | null }>(
-      sql.selectSessionSummary,
-    ),
+    selectSessionForUpsert: connection.prepare<UpsertCheckRow>(sql.selectSessionForUpsert),
     insertSession: connection.prepare(sql.insertSession),
-    updateSessionAfterRun: connection.prepare(sql.updateSessionAfterRun),
+    updateSessionAfterRun: connection.prepare<{
+      version: number;
+      run_count: number;
+      updated_at: number;
+      incarnation: string | null;
+      created_at: number;
+    }>(sql.updateSessionAfterRun),
     updateSession: connection.prepare(sql.updateSession),
     deleteSession: connection.prepare(sql.deleteSession),
     insertRun: connection.prepare(sql.insertRun),
     deleteRuns: connection.prepare(sql.deleteRuns),
     selectLastRuns: connection.prepare<RunRow>(sql.selectLastRuns),
     selectRunsFrom: connection.prepare<RunRow>(sql.selectRunsFrom),
-    selectLease: connection.prepare<{ token: string; expires_at: number }>(sql.selectLease),
+    selectLease: connection.prepare<LeaseRow>(sql.selectLease),
     claimLease: connection.prepare(sql.claimLease),
     renewLease: connection.prepare(sql.renewLease),
     releaseLease: connection.prepare(sql.releaseLease),
@@ -558,6 +688,12 @@ function prepareStatements(connection: SqliteConnection, names: SessionTableName
     listByUser: connection.prepare<SessionInfoRow>(sql.listByUser),
     listByAgent: connection.prepare<SessionInfoRow>(sql.listByAgent),
     listByUserAndAgent: connection.prepare<SessionInfoRow>(sql.listByUserAndAgent),
+    unsortableAll: connection.prepare<{ session_id: unknown }>(sql.unsortableAll),
+    unsortableByUser: connection.prepare<{ session_id: unknown }>(sql.unsortableByUser),
+    unsortableByAgent: connection.prepare<{ session_id: unknown }>(sql.unsortableByAgent),
+    unsortableByUserAndAgent: connection.prepare<{ session_id: unknown }>(
+      sql.unsortableByUserAndAgent,
+    ),
   };
 }
 
@@ -568,6 +704,8 @@ function rowToRecord(row: SessionRow): SessionRecord {
   return parseSessionRecord(
     {
       sessionId,
+      // NULL on rows from before incarnations: parseSessionRecord fills `legacy:<createdAt>`.
+      ...optional('incarnation', row.incarnation),
       ...optional('agentId', row.agent_id),
       ...optional('userId', row.user_id),
       ...optional('sessionName', row.session_name),
@@ -582,13 +720,14 @@ function rowToRecord(row: SessionRow): SessionRecord {
   );
 }
 
+/** A listing row already checked by `infoProblem`. */
 function rowToInfo(row: SessionInfoRow): SessionInfo {
   return {
-    sessionId: row.session_id,
-    ...optional('sessionName', row.session_name),
-    ...optional('userId', row.user_id),
-    ...optional('agentId', row.agent_id),
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
+    sessionId: row.session_id as string,
+    ...optional('sessionName', row.session_name as string | null),
+    ...optional('userId', row.user_id as string | null),
+    ...optional('agentId', row.agent_id as string | null),
+    createdAt: row.created_at as number,
+    updatedAt: row.updated_at as number,
   };
 }

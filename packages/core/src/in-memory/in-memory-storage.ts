@@ -9,7 +9,6 @@
  * sessions scans them: fine for tests and demos, not for millions of sessions.
  */
 import { randomUUID } from 'node:crypto';
-import { BuddyError } from '../errors/buddy-error.ts';
 import { describeValue } from '../errors/describe-value.ts';
 import { silentLogger } from '../logging/console-logger.ts';
 import type { Logger } from '../spec/logger.ts';
@@ -30,7 +29,9 @@ import type {
 } from '../spec/session-storage-v1.ts';
 import {
   compareSessionsForListing,
+  corruptLeaseError,
   encodeSessionCursor,
+  incarnationGoneError,
   isAfterCursor,
   isAllowedOwner,
   leaseLostError,
@@ -83,14 +84,6 @@ export interface InMemoryStorageOptions {
   logger?: Logger;
 }
 
-function notFoundIncarnation(sessionId: string): BuddyError {
-  return new BuddyError({
-    code: 'NOT_FOUND',
-    message: `Session ${describeValue(sessionId)} no longer exists as it was read (deleted, or deleted and created again); nothing was written`,
-    details: { sessionId },
-  });
-}
-
 /**
  * @example
  * const agent = new Agent({ model, storage: new InMemoryStorage() });
@@ -135,11 +128,7 @@ export class InMemoryStorage implements SessionStorage {
       typeof lease.token !== 'string' ||
       typeof lease.expiresAt !== 'number'
     ) {
-      throw new BuddyError({
-        code: 'STORAGE_CORRUPT',
-        message: `The lease of session ${describeValue(sessionId)} is corrupt (${describeValue(raw)}); delete the session or its lease entry`,
-        details: { sessionId },
-      });
+      throw corruptLeaseError(sessionId, raw);
     }
     return lease as InMemoryLease;
   }
@@ -183,7 +172,7 @@ export class InMemoryStorage implements SessionStorage {
       input.expectedIncarnation !== undefined &&
       existing?.incarnation !== input.expectedIncarnation
     ) {
-      throw notFoundIncarnation(input.sessionId);
+      throw incarnationGoneError(input.sessionId);
     }
     if (existing !== undefined && !isAllowedOwner(existing.userId, input.userId)) {
       throw sessionOwnershipError(input.sessionId, input.userId);

@@ -383,6 +383,27 @@ export async function waitForLease<T>(
   }
 }
 
+/**
+ * The error of a write fenced by `expectedIncarnation` when the session was deleted (or deleted
+ * and created again): `NOT_FOUND`, nothing written.
+ */
+export function incarnationGoneError(sessionId: string): BuddyError {
+  return new BuddyError({
+    code: 'NOT_FOUND',
+    message: `Session ${describeValue(sessionId)} no longer exists as it was read (deleted, or deleted and created again); nothing was written`,
+    details: { sessionId },
+  });
+}
+
+/** The error for a lease entry of the wrong shape: `STORAGE_CORRUPT`, never "busy forever". */
+export function corruptLeaseError(sessionId: string, found: unknown): BuddyError {
+  return new BuddyError({
+    code: 'STORAGE_CORRUPT',
+    message: `The lease of session ${describeValue(sessionId)} is corrupt (${describeValue(found)}); delete the session or its lease entry`,
+    details: { sessionId },
+  });
+}
+
 /** The error when a lease token no longer holds its session. */
 export function leaseLostError(sessionId: string): BuddyError {
   return new BuddyError({

@@ -139,6 +139,8 @@ export function assertStoredMessage(value: unknown, path: string): asserts value
       assertString(call.id, `${callPath}.id`);
       assertString(call.name, `${callPath}.name`);
       assertString(call.arguments, `${callPath}.arguments`);
+      // Whatever else an adapter put on the call must still be JSON.
+      assertJsonValue(call, callPath);
     });
   }
   if (role === 'tool') {
@@ -197,6 +199,7 @@ export function assertRunInput(
   assertObject(value.usage, `${path}.usage`);
   assertCount(value.usage.inputTokens, `${path}.usage.inputTokens`);
   assertCount(value.usage.outputTokens, `${path}.usage.outputTokens`);
+  assertJsonValue(value.usage, `${path}.usage`);
   assertObject(value.model, `${path}.model`);
   assertString(value.model.provider, `${path}.model.provider`);
   assertString(value.model.id, `${path}.model.id`);

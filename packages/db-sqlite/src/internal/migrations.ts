@@ -5,7 +5,7 @@
  * so two processes opening a fresh file at the same moment apply each step exactly once. An
  * up-to-date database is only read, never written, so a read-only connection can open it.
  */
-import { BuddyError, describeValue } from '@buddy/core';
+import { BuddyError, describeValue, type Logger } from '@buddy/core';
 import { quoteIdentifier, type SqliteDatabase } from './sqlite-connection.ts';
 
 /** One schema step. Versions start at 1 and increase by 1. */
@@ -25,6 +25,8 @@ export interface MigrationTarget {
   /** The class applying them, for messages. */
   who: string;
   migrations: readonly Migration[];
+  /** Told (`debug`) about each migration this connection applies. */
+  logger?: Logger;
 }
 
 interface SchemaState {
@@ -82,24 +84,33 @@ export function applyMigrations(db: SqliteDatabase, target: MigrationTarget): nu
   const table = quoteIdentifier(target.schemaTable);
   for (const migration of target.migrations) {
     if (migration.version <= initial.version) continue;
-    db.transaction(() => {
-      db.exec(
-        `CREATE TABLE IF NOT EXISTS ${table} (
-          version INTEGER PRIMARY KEY,
-          component TEXT NOT NULL,
-          description TEXT NOT NULL,
-          applied_at INTEGER NOT NULL
-        )`,
+    const applied = db
+      .transaction(() => {
+        db.exec(
+          `CREATE TABLE IF NOT EXISTS ${table} (
+            version INTEGER PRIMARY KEY,
+            component TEXT NOT NULL,
+            description TEXT NOT NULL,
+            applied_at INTEGER NOT NULL
+          )`,
+        );
+        // Another process may have migrated while we waited for the write lock.
+        const current = readSchemaState(db, target.schemaTable);
+        checkSchemaState(current, target, latest);
+        if (current.version >= migration.version) return false;
+        migration.up(db);
+        db.prepare(
+          `INSERT INTO ${table} (version, component, description, applied_at) VALUES (?, ?, ?, ?)`,
+        ).run(migration.version, target.component, migration.description, Date.now());
+        return true;
+      })
+      .immediate();
+    if (applied) {
+      target.logger?.debug(
+        `${target.who}: migrated the tables of ${describeValue(target.tableName)} to schema version ${migration.version} (${migration.description})`,
+        { backend: 'sqlite', schemaVersion: migration.version },
       );
-      // Another process may have migrated while we waited for the write lock.
-      const current = readSchemaState(db, target.schemaTable);
-      checkSchemaState(current, target, latest);
-      if (current.version >= migration.version) return;
-      migration.up(db);
-      db.prepare(
-        `INSERT INTO ${table} (version, component, description, applied_at) VALUES (?, ?, ?, ?)`,
-      ).run(migration.version, target.component, migration.description, Date.now());
-    }).immediate();
+    }
   }
   return initial.version;
 }

@@ -87,15 +87,33 @@ export function sessionMigrations(names: SessionTableNames): Migration[] {
         );
       },
     },
+    {
+      version: 3,
+      description:
+        'incarnation of each session (NULL for rows from before: read as legacy:<created_at>)',
+      up: (db) => {
+        // No backfill: ADD COLUMN is a schema change only, whatever the size of the table, and a
+        // NULL reads as `legacyIncarnation(created_at)` (stable, because created_at never changes).
+        // A row created from now on gets a random incarnation, so a legacy session deleted and
+        // created again is told apart from the old one.
+        db.exec(`ALTER TABLE ${sessions} ADD COLUMN incarnation TEXT`);
+      },
+    },
   ];
 }
 
 const SESSION_COLUMNS =
-  'session_id, user_id, agent_id, session_name, state, summary, version, run_count, created_at, updated_at';
+  'session_id, incarnation, user_id, agent_id, session_name, state, summary, version, run_count, created_at, updated_at';
 const INFO_COLUMNS = 'session_id, user_id, agent_id, session_name, created_at, updated_at';
 /** Keyset condition: strictly after the cursor in (updated_at DESC, session_id DESC) order. */
 const AFTER_CURSOR = '(updated_at, session_id) < (@cursorUpdatedAt, @cursorSessionId)';
 const LISTING_ORDER = 'ORDER BY updated_at DESC, session_id DESC LIMIT @limit';
+/**
+ * Rows whose `updated_at` is not a number (text or blob sort after every number in SQLite), which
+ * the keyset condition can never reach: listing reports them instead of losing them silently.
+ * `''` keeps TEXT affinity against the INTEGER column, so this is an index range, not a scan.
+ */
+const UNSORTABLE = "updated_at >= '' LIMIT 10";
 
 /**
  * Every statement `SqliteStorage` runs, keyed by purpose. Exported so tests can check their query
@@ -107,18 +125,25 @@ export function sessionSql(names: SessionTableNames) {
   const leases = quoteIdentifier(names.leases);
   return {
     selectSession: `SELECT ${SESSION_COLUMNS} FROM ${sessions} WHERE session_id = ?`,
-    /** The small columns appendRun needs: never the state, summary or any run. */
+    /** The owner and counters, for deletion and for telling "missing" from "not yours". */
     selectSessionHead: `SELECT user_id, version, run_count, updated_at FROM ${sessions} WHERE session_id = ?`,
-    selectSessionSummary: `SELECT user_id, summary FROM ${sessions} WHERE session_id = ?`,
+    /** What upsertSession checks before it writes: owner, incarnation, the summary rule. */
+    selectSessionForUpsert: `SELECT user_id, incarnation, created_at, summary FROM ${sessions} WHERE session_id = ?`,
     insertSession: `INSERT INTO ${sessions} (${SESSION_COLUMNS})
-      VALUES (@sessionId, @userId, @agentId, @sessionName, @state, @summary, 1, @runCount, @now, @now)`,
+      VALUES (@sessionId, @incarnation, @userId, @agentId, @sessionName, @state, @summary, 1, @runCount, @now, @now)`,
+    /**
+     * The turn's only statement on the session row: checks the owner in its WHERE (no row comes
+     * back for another user's session or a missing one) and returns the new counters, so the turn
+     * path never reads the state, the summary or older runs, and reads the row once.
+     */
     updateSessionAfterRun: `UPDATE ${sessions} SET
         state = @state,
         session_name = COALESCE(@sessionName, session_name),
         version = version + 1,
         run_count = run_count + 1,
         updated_at = MAX(updated_at, @now)
-      WHERE session_id = @sessionId`,
+      WHERE session_id = @sessionId AND (@userId IS NULL OR user_id = @userId)
+      RETURNING version, run_count, updated_at, incarnation, created_at`,
     updateSession: `UPDATE ${sessions} SET
         state = COALESCE(@state, state),
         session_name = COALESCE(@sessionName, session_name),
@@ -139,8 +164,13 @@ export function sessionSql(names: SessionTableNames) {
     renewLease: `UPDATE ${leases} SET expires_at = @expiresAt
       WHERE session_id = @sessionId AND token = @token AND expires_at > @now`,
     releaseLease: `DELETE FROM ${leases} WHERE session_id = ? AND token = ?`,
-    /** appendRun with `releaseLease`: `changes` is 1 only when this token's lease was still live. */
-    releaseLiveLease: `DELETE FROM ${leases} WHERE session_id = @sessionId AND token = @token AND expires_at > @now`,
+    /**
+     * appendRun with `releaseLease`: `changes` is 1 only when this token's lease was still live.
+     * The type check keeps a text `expires_at` (which sorts after every number) from counting as
+     * live forever.
+     */
+    releaseLiveLease: `DELETE FROM ${leases} WHERE session_id = @sessionId AND token = @token AND expires_at > @now
+      AND typeof(expires_at) IN ('integer', 'real')`,
     deleteLease: `DELETE FROM ${leases} WHERE session_id = ?`,
     deleteUserRuns: `DELETE FROM ${runs} WHERE session_id IN (SELECT session_id FROM ${sessions} WHERE user_id = ?)`,
     deleteUserLeases: `DELETE FROM ${leases} WHERE session_id IN (SELECT session_id FROM ${sessions} WHERE user_id = ?)`,
@@ -149,6 +179,10 @@ export function sessionSql(names: SessionTableNames) {
     listByUser: `SELECT ${INFO_COLUMNS} FROM ${sessions} WHERE user_id = @userId AND ${AFTER_CURSOR} ${LISTING_ORDER}`,
     listByAgent: `SELECT ${INFO_COLUMNS} FROM ${sessions} WHERE agent_id = @agentId AND ${AFTER_CURSOR} ${LISTING_ORDER}`,
     listByUserAndAgent: `SELECT ${INFO_COLUMNS} FROM ${sessions} WHERE user_id = @userId AND agent_id = @agentId AND ${AFTER_CURSOR} ${LISTING_ORDER}`,
+    unsortableAll: `SELECT session_id FROM ${sessions} WHERE ${UNSORTABLE}`,
+    unsortableByUser: `SELECT session_id FROM ${sessions} WHERE user_id = @userId AND ${UNSORTABLE}`,
+    unsortableByAgent: `SELECT session_id FROM ${sessions} WHERE agent_id = @agentId AND ${UNSORTABLE}`,
+    unsortableByUserAndAgent: `SELECT session_id FROM ${sessions} WHERE user_id = @userId AND agent_id = @agentId AND ${UNSORTABLE}`,
   };
 }
 

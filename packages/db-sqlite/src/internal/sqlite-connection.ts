@@ -3,7 +3,8 @@
  * (and owning) a better-sqlite3 connection, PRAGMAs, statement preparation and the mapping of
  * driver errors to `BuddyError`.
  */
-import { BuddyError, describeValue } from '@buddy/core';
+import { BuddyError, consoleLogger, describeValue, type Logger } from '@buddy/core';
+import { readOptions, storageClosedError } from '@buddy/core/adapter-utils';
 import Database from 'better-sqlite3';
 
 /** A better-sqlite3 connection. */
@@ -12,7 +13,7 @@ export type SqliteDatabase = Database.Database;
 /** What a table name must look like: a plain SQL identifier, at most 63 characters. */
 export const TABLE_NAME_PATTERN = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
-const OPTION_KEYS = new Set(['dbFile', 'database', 'tableName']);
+const OPTION_KEYS = ['dbFile', 'database', 'tableName', 'logger'];
 
 /** How long a connection we open waits for another connection's write lock. */
 export const BUSY_TIMEOUT_MS = 5000;
@@ -21,12 +22,6 @@ export const WAL_AUTOCHECKPOINT_PAGES = 4000;
 
 function invalid(who: string, message: string): BuddyError {
   return new BuddyError({ code: 'INVALID_ARGUMENT', message: `${who}: ${message}` });
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const prototype = Object.getPrototypeOf(value);
-  return prototype === Object.prototype || prototype === null;
 }
 
 /** Duck-typed, so a connection from another copy of better-sqlite3 is accepted too. */
@@ -41,11 +36,22 @@ function isDatabase(value: unknown): value is SqliteDatabase {
   );
 }
 
-/** Validated options: exactly one source of a connection, and a safe table name. */
+/** Validated options: exactly one source of a connection, a safe table name and a logger. */
 export interface ResolvedConnectionOptions {
   dbFile: string | undefined;
   database: SqliteDatabase | undefined;
   tableName: string;
+  logger: Logger;
+}
+
+function isLogger(value: unknown): value is Logger {
+  if (typeof value !== 'object' || value === null) return false;
+  const candidate = value as Record<string, unknown>;
+  return (
+    typeof candidate.debug === 'function' &&
+    typeof candidate.warn === 'function' &&
+    typeof candidate.error === 'function'
+  );
 }
 
 /**
@@ -57,20 +63,12 @@ export function resolveConnectionOptions(
   who: string,
   defaultTableName: string,
 ): ResolvedConnectionOptions {
-  if (options === undefined)
-    return { dbFile: undefined, database: undefined, tableName: defaultTableName };
-  if (!isPlainObject(options)) {
-    throw invalid(who, `options must be an object, got ${describeValue(options)}`);
-  }
-  for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) {
-      throw invalid(
-        who,
-        `unknown option ${describeValue(key)} (expected dbFile, database or tableName)`,
-      );
-    }
-  }
-  const { dbFile, database, tableName } = options;
+  // Unknown keys (a typo such as `dbfile`) are refused by the shared rule, naming the key.
+  const { dbFile, database, tableName, logger } = readOptions<Record<string, unknown>>(
+    options,
+    `${who}: options`,
+    OPTION_KEYS,
+  );
   if (dbFile !== undefined && (typeof dbFile !== 'string' || dbFile.trim() === '')) {
     throw invalid(who, `option 'dbFile' must be a non-empty path, got ${describeValue(dbFile)}`);
   }
@@ -95,10 +93,17 @@ export function resolveConnectionOptions(
       `option 'tableName' must match ${TABLE_NAME_PATTERN} (letters, digits and _), got ${describeValue(tableName)}`,
     );
   }
+  if (logger !== undefined && !isLogger(logger)) {
+    throw invalid(
+      who,
+      `option 'logger' must have debug(), warn() and error() methods, got ${describeValue(logger)}`,
+    );
+  }
   return {
     dbFile: dbFile as string | undefined,
     database: database as SqliteDatabase | undefined,
     tableName: (tableName as string | undefined) ?? defaultTableName,
+    logger: (logger as Logger | undefined) ?? consoleLogger,
   };
 }
 
@@ -107,30 +112,14 @@ export function quoteIdentifier(name: string): string {
   return `"${name}"`;
 }
 
-/** JSON text of a value a caller gave us; `INVALID_ARGUMENT` naming it when it has none. */
-export function toJsonText(value: unknown, where: string, what: string): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value);
-  } catch (error) {
-    throw new BuddyError({
-      code: 'INVALID_ARGUMENT',
-      message: `${where}: ${what} cannot be stored as JSON (${error instanceof Error ? error.message : String(error)})`,
-      cause: error,
-    });
-  }
-  if (text === undefined) {
-    throw new BuddyError({
-      code: 'INVALID_ARGUMENT',
-      message: `${where}: ${what} cannot be stored as JSON, got ${describeValue(value)}`,
-    });
-  }
-  return text;
-}
-
 const BUSY_CODES = /^SQLITE_(BUSY|LOCKED)/;
-/** Codes that retrying the same call cannot fix. */
-const PERMANENT_CODES = /^SQLITE_(READONLY|CANTOPEN|NOTADB|CORRUPT|PERM|AUTH|MISUSE|SCHEMA|ERROR)/;
+/**
+ * Codes that retrying the same call cannot fix without someone acting first. `SQLITE_FULL` is
+ * among them: a blind retry loop against a full disk fails the same way (and adds load); the
+ * storage works again, without reopening, once space is freed.
+ */
+const PERMANENT_CODES =
+  /^SQLITE_(READONLY|CANTOPEN|NOTADB|CORRUPT|PERM|AUTH|MISUSE|SCHEMA|ERROR|FULL)/;
 
 function sqliteCode(error: unknown): string | undefined {
   if (typeof error !== 'object' || error === null) return undefined;
@@ -138,10 +127,25 @@ function sqliteCode(error: unknown): string | undefined {
   return typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined;
 }
 
+/** What the code means for the caller, in words, when the driver's own text is too terse. */
+function explain(code: string, file: string): string | undefined {
+  if (code.startsWith('SQLITE_FULL')) {
+    return `no space left for database ${file}; nothing was written. Free space on its volume: the storage works again once there is room`;
+  }
+  if (code.startsWith('SQLITE_CANTOPEN')) {
+    return `cannot open database ${file} (its directory must exist and, for a WAL database, be writable: SQLite keeps the -wal and -shm files beside it)`;
+  }
+  if (code.startsWith('SQLITE_READONLY')) {
+    return `database ${file} is read-only (the file or its directory is not writable, or the connection was opened readonly); nothing was written`;
+  }
+  return undefined;
+}
+
 /**
  * Maps anything a driver call threw to a `BuddyError`: Buddy errors pass through,
  * `SQLITE_BUSY` / `SQLITE_LOCKED` become `STORAGE_BUSY` (retryable), other driver errors and a
- * closed connection become `STORAGE_UNAVAILABLE`. The driver error is kept as `cause`.
+ * connection closed by its owner become `STORAGE_UNAVAILABLE`, naming the database file. The
+ * driver error is kept as `cause`.
  */
 export function toStorageError(
   error: unknown,
@@ -151,37 +155,50 @@ export function toStorageError(
   const where = `${context.who}.${context.operation}`;
   const text = error instanceof Error ? error.message : String(error);
   const code = sqliteCode(error);
+  const name = context.database?.name;
+  // Not describeValue: it shortens long strings from the end, which is where a path says most.
+  const file = name === undefined ? 'file' : JSON.stringify(name);
+  const details = {
+    backend: 'sqlite',
+    operation: context.operation,
+    ...(code === undefined ? {} : { sqliteCode: code }),
+    ...(name === undefined ? {} : { file: name }),
+  };
   if (code !== undefined && BUSY_CODES.test(code)) {
     return new BuddyError({
       code: 'STORAGE_BUSY',
-      message: `${where} failed: the database is locked by another connection (${code}: ${text})`,
+      message: `${where} failed: database ${file} is locked by another connection (${code}: ${text})`,
       cause: error,
-      details: { backend: 'sqlite', operation: context.operation, sqliteCode: code },
+      details,
     });
   }
   if (code !== undefined) {
+    const explanation = explain(code, file);
     return new BuddyError({
       code: 'STORAGE_UNAVAILABLE',
-      message: `${where} failed: ${text} (${code})`,
+      message:
+        explanation === undefined
+          ? `${where} failed on database ${file}: ${text} (${code})`
+          : `${where} failed: ${explanation} (${code}: ${text})`,
       cause: error,
       retryable: !PERMANENT_CODES.test(code),
-      details: { backend: 'sqlite', operation: context.operation, sqliteCode: code },
+      details,
     });
   }
   if (context.database !== undefined && !context.database.open) {
     return new BuddyError({
       code: 'STORAGE_UNAVAILABLE',
-      message: `${where} failed: the database connection was closed by its owner`,
+      message: `${where} failed: the connection to database ${file} was closed by its owner`,
       cause: error,
       retryable: false,
-      details: { backend: 'sqlite', operation: context.operation },
+      details,
     });
   }
   return new BuddyError({
     code: 'INTERNAL',
     message: `${where} failed unexpectedly: ${text}`,
     cause: error,
-    details: { backend: 'sqlite', operation: context.operation },
+    details,
   });
 }
 
@@ -194,10 +211,13 @@ export class SqliteConnection {
   /** True when we opened the connection and so must close it. */
   readonly isOwned: boolean;
   readonly who: string;
+  /** Where problems the storage recovers from are reported (a corrupt row skipped by listing). */
+  readonly logger: Logger;
   #closed = false;
 
   constructor(options: ResolvedConnectionOptions, who: string) {
     this.who = who;
+    this.logger = options.logger;
     if (options.database !== undefined) {
       // Borrowed: its PRAGMAs (journal mode, timeout) are the owner's business.
       this.db = options.database;
@@ -208,7 +228,7 @@ export class SqliteConnection {
     try {
       this.db = new Database(file, { timeout: BUSY_TIMEOUT_MS });
     } catch (error) {
-      const operation = `open(${describeValue(file)})`;
+      const operation = `open(${JSON.stringify(file)})`;
       if (sqliteCode(error) !== undefined) {
         throw toStorageError(error, { who, operation, database: undefined });
       }
@@ -235,12 +255,9 @@ export class SqliteConnection {
         this.db.pragma(`wal_autocheckpoint = ${WAL_AUTOCHECKPOINT_PAGES}`);
       }
     } catch (error) {
+      const mapped = toStorageError(error, { who, operation: 'open', database: this.db });
       this.db.close();
-      throw toStorageError(error, {
-        who,
-        operation: `open(${describeValue(file)})`,
-        database: undefined,
-      });
+      throw mapped;
     }
   }
 
@@ -256,16 +273,9 @@ export class SqliteConnection {
     return this.db.prepare<unknown[], TResult>(sql).safeIntegers(false);
   }
 
-  /** Runs one operation: refuses after `close()`, maps driver errors. */
+  /** Runs one operation: `STORAGE_CLOSED` after `close()`, driver errors mapped. */
   run<T>(operation: string, work: () => T): T {
-    if (this.#closed) {
-      throw new BuddyError({
-        code: 'STORAGE_UNAVAILABLE',
-        message: `${this.who}.${operation}: the storage is closed`,
-        retryable: false,
-        details: { backend: 'sqlite', operation },
-      });
-    }
+    if (this.#closed) throw storageClosedError(this.who);
     try {
       return work();
     } catch (error) {
