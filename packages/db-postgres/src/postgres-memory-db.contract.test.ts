@@ -65,6 +65,31 @@ describe.skipIf(!hasPostgres)('PostgresMemoryDb', () => {
     expect(await db.readMemories({ userId: 'mallory' })).toEqual([]);
   });
 
+  it('validates every input before any SQL (an unreachable server still answers INVALID_ARGUMENT)', async () => {
+    const db = new PostgresMemoryDb({
+      connectionString: 'postgresql://postgres@127.0.0.1:1/test',
+      schema,
+      connectionTimeoutMs: 100,
+    });
+    opened.push(db);
+    const calls: (() => Promise<unknown>)[] = [
+      () => db.readMemories({ userId: '' }),
+      () => db.upsertMemory({ userId: 'u', memory: '' }),
+      () => db.deleteMemory({ id: 'x', userId: 'u', extra: 1 } as never),
+      () => db.clearMemories({ userId: '\u0000' }),
+      () => db.deleteUserData(''),
+    ];
+    for (const call of calls) {
+      let caught: unknown;
+      try {
+        await call();
+      } catch (error) {
+        caught = error;
+      }
+      expect(BuddyError.is(caught, 'INVALID_ARGUMENT'), String(caught)).toBe(true);
+    }
+  });
+
   it('stores metacharacters and strings jsonb cannot hold verbatim', async () => {
     const db = createPostgresMemoryDb({
       connectionString: POSTGRES_URL,

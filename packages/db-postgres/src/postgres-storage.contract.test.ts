@@ -141,6 +141,40 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       expect(() => new PostgresStorage({ pool, connectionString: POSTGRES_URL })).toThrow(/either/);
     });
 
+    it('validates every input before any SQL (a storage whose server is unreachable still answers INVALID_ARGUMENT)', async () => {
+      const storage = new PostgresStorage({
+        connectionString: 'postgresql://postgres@127.0.0.1:1/test',
+        schema,
+        connectionTimeoutMs: 100,
+      });
+      opened.push(storage);
+      const run = makeRun('s', 'hi');
+      const calls: [string, () => Promise<unknown>][] = [
+        ['getSession', () => storage.getSession('')],
+        ['getSession options', () => storage.getSession('s', { usrId: 'x' } as never)],
+        [
+          'upsertSession',
+          () => storage.upsertSession({ sessionId: 's', sessionState: [] as never }),
+        ],
+        [
+          'appendRun',
+          () =>
+            storage.appendRun({ sessionId: 's', run: { ...run, messages: [] }, sessionState: {} }),
+        ],
+        ['getRuns', () => storage.getRuns({ sessionId: 's', last: -1 })],
+        ['acquireLease', () => storage.acquireLease({ sessionId: 's', ttlMs: 0, waitMs: 0 })],
+        ['listSessions', () => storage.listSessions({ limit: 0 })],
+        ['deleteSession', () => storage.deleteSession('s', null as never)],
+        ['deleteUserData', () => storage.deleteUserData('\u0000')],
+      ];
+      for (const [what, call] of calls) {
+        const error = await codeOf(call());
+        expect(error.code, what).toBe('INVALID_ARGUMENT');
+      }
+      // The same storage does reach for the server with valid input.
+      expect((await codeOf(storage.getSession('s'))).code).toBe('STORAGE_UNAVAILABLE');
+    });
+
     it('createPostgresStorage is an alias', async () => {
       const storage = createPostgresStorage({ connectionString: POSTGRES_URL, schema });
       opened.push(storage);

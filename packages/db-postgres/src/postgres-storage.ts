@@ -48,7 +48,9 @@ import {
   assertId,
   assertLeaseInput,
   assertUpsertSessionInput,
+  corruptLeaseError,
   encodeSessionCursor,
+  incarnationGoneError,
   isAllowedOwner,
   isPlainObject,
   leaseLostError,
@@ -174,22 +176,6 @@ function optional<TKey extends string, TValue>(
   return (value === null || value === undefined ? {} : { [key]: value }) as {
     [K in TKey]?: TValue;
   };
-}
-
-function notFoundIncarnation(sessionId: string): BuddyError {
-  return new BuddyError({
-    code: 'NOT_FOUND',
-    message: `Session ${describeValue(sessionId)} no longer exists as it was read (deleted, or deleted and created again); nothing was written`,
-    details: { sessionId },
-  });
-}
-
-function leaseCorruptError(sessionId: string): BuddyError {
-  return new BuddyError({
-    code: 'STORAGE_CORRUPT',
-    message: `The lease of session ${describeValue(sessionId)} is corrupt (its row has no token or no expiry); delete the session or its lease row`,
-    details: { sessionId },
-  });
 }
 
 /** A session row as a validated record; `STORAGE_CORRUPT` naming the session otherwise. */
@@ -366,7 +352,7 @@ export class PostgresStorage implements SessionStorage {
       );
       const row = read.rows[0];
       if (row === undefined) {
-        if (input.expectedIncarnation !== undefined) throw notFoundIncarnation(sessionId);
+        if (input.expectedIncarnation !== undefined) throw incarnationGoneError(sessionId);
         const inserted = await this.#query<SessionRow>(
           'upsertSession',
           this.#sql.insertSession,
@@ -393,7 +379,7 @@ export class PostgresStorage implements SessionStorage {
         input.expectedIncarnation !== undefined &&
         existing.incarnation !== input.expectedIncarnation
       ) {
-        throw notFoundIncarnation(sessionId);
+        throw incarnationGoneError(sessionId);
       }
       const replaceSummary =
         input.summary !== undefined && shouldReplaceSummary(existing.summary, input.summary);
@@ -589,7 +575,10 @@ export class PostgresStorage implements SessionStorage {
             this.#sql.acquireLease,
             [sessionId, token, ttlMs, readSession],
             'read',
-            { [BUDDY_SQLSTATE.leaseCorrupt]: () => leaseCorruptError(sessionId) },
+            {
+              [BUDDY_SQLSTATE.leaseCorrupt]: () =>
+                corruptLeaseError(sessionId, 'a lease row without token or expiry'),
+            },
           );
         } catch (error) {
           if (BuddyError.is(error) && error.details.connection !== undefined) {
