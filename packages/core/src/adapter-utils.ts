@@ -15,6 +15,7 @@ export {
 } from './agent/default-model.ts';
 export { KeyedMutex } from './agent/keyed-mutex.ts';
 export { parseToolArguments } from './agent/run-tool-loop.ts';
+export { raceAbort } from './errors/to-buddy-error.ts';
 export { stampMessage } from './messages/message-helpers.ts';
 export {
   PendingRunRecordSchema,
@@ -28,12 +29,17 @@ export {
   UserMemorySchema,
 } from './messages/message-schema.ts';
 export {
+  type ApplyProviderOptionsConfig,
+  applyProviderOptions,
+} from './model-utils/apply-provider-options.ts';
+export {
   type AssertModelSettingsOptions,
   assertModelSettings,
   MODEL_CLIENT_SETTINGS,
   type ModelSettings,
 } from './model-utils/assert-model-settings.ts';
 export {
+  checkedStream,
   checkModelResponse,
   checkStreamPart,
   checkToolCall,

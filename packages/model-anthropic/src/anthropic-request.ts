@@ -12,7 +12,10 @@
  *   answered with an error result) are sent as `{}`, since the API only accepts an object there;
  * - empty text is dropped (the API rejects empty text blocks), and so is a turn left empty;
  * - `temperature` is never sent: API version 2026-10-21, which `@anthropic-ai/sdk` 1.x sends,
- *   removed the sampling parameters and answers 400 to any of them, even at default values;
+ *   removed the sampling parameters and answers 400 to any of them, even at default values; a
+ *   temperature set on the model or the request is reported as an `unsupported-setting` warning;
+ * - only the fields of `ModelV1Message` are read: storage fields never reach the wire;
+ * - `providerOptions.anthropic` is merged over the mapped body last (see `applyProviderOptions`);
  * - `responseFormat` becomes a forced tool whose input schema is the response schema (see
  *   `RESPONSE_TOOL_DESCRIPTION`); with other tools present the model must call one of them or the
  *   response tool (`tool_choice: any`).
@@ -29,10 +32,12 @@ import {
   BuddyError,
   describeValue,
   type JsonSchema,
-  type Message,
   type ModelRequest,
   type ModelToolChoice,
+  type ModelV1Message,
+  type ModelWarning,
 } from '@buddy/core';
+import { applyProviderOptions } from '@buddy/core/adapter-utils';
 
 /** `max_tokens` is required by the API; this is sent when neither the call nor the model sets it. */
 export const DEFAULT_MAX_TOKENS = 4096;
@@ -44,15 +49,32 @@ export const DEFAULT_RESPONSE_TOOL_NAME = 'json_response';
 export const RESPONSE_TOOL_DESCRIPTION =
   'Respond with a JSON object that matches the input schema. Call this tool to give your answer.';
 
+/** Why a temperature is not sent, in the warning. */
+export const TEMPERATURE_NOT_SENT =
+  'Anthropic API version 2026-10-21 (sent by @anthropic-ai/sdk 1.x) removed the sampling parameters and rejects any of them; the value was not sent';
+
+/**
+ * Body fields the adapter owns: `providerOptions.anthropic` cannot replace them (they decide how
+ * the reply is read), and trying is reported as an `unsupported-setting` warning.
+ */
+export const RESERVED_BODY_FIELDS = ['model', 'messages', 'stream'] as const;
+
+/** Settings of the model that apply when the request does not set its own. */
 export interface AnthropicRequestDefaults {
   model: string;
   maxTokens?: number;
+  /** The model's own temperature: never sent, only reported. */
+  temperature?: number;
 }
 
-/** The request body, and the name of the forced response tool when structured output is asked. */
+/**
+ * The request body, the name of the forced response tool when structured output is asked, and
+ * what of the request could not be honoured.
+ */
 export interface AnthropicRequest {
   body: MessageCreateParamsBase;
   responseToolName: string | undefined;
+  warnings: ModelWarning[];
 }
 
 function parseInput(text: string): Record<string, unknown> {
@@ -67,7 +89,7 @@ function parseInput(text: string): Record<string, unknown> {
   return {};
 }
 
-function blocksOf(message: Exclude<Message, { role: 'system' }>): ContentBlockParam[] {
+function blocksOf(message: Exclude<ModelV1Message, { role: 'system' }>): ContentBlockParam[] {
   switch (message.role) {
     case 'user':
       return message.content === '' ? [] : [{ type: 'text', text: message.content }];
@@ -96,7 +118,10 @@ function blocksOf(message: Exclude<Message, { role: 'system' }>): ContentBlockPa
   }
 }
 
-function toMessages(messages: readonly Message[]): { system: string[]; turns: MessageParam[] } {
+function toMessages(messages: readonly ModelV1Message[]): {
+  system: string[];
+  turns: MessageParam[];
+} {
   const system: string[] = [];
   const turns: { role: 'user' | 'assistant'; content: ContentBlockParam[] }[] = [];
   for (const message of messages) {
@@ -143,6 +168,14 @@ export function toAnthropicRequest(
   defaults: AnthropicRequestDefaults,
 ): AnthropicRequest {
   const { system, turns } = toMessages(request.messages);
+  const warnings: ModelWarning[] = [];
+  if ((request.temperature ?? defaults.temperature) !== undefined) {
+    warnings.push({
+      type: 'unsupported-setting',
+      setting: 'temperature',
+      details: TEMPERATURE_NOT_SENT,
+    });
+  }
   const body: MessageCreateParamsBase = {
     model: defaults.model,
     max_tokens: request.maxTokens ?? defaults.maxTokens ?? DEFAULT_MAX_TOKENS,
@@ -180,6 +213,17 @@ export function toAnthropicRequest(
   if (tools.length > 0) {
     body.tools = tools;
     if (choice !== undefined) body.tool_choice = choice;
+  } else if (choice?.type === 'any' || choice?.type === 'tool') {
+    // 'auto' and 'none' are what a request without tools gets anyway; these two cannot be met.
+    warnings.push({
+      type: 'unsupported-setting',
+      setting: 'toolChoice',
+      details: 'the request has no tools, so the model cannot be made to call one',
+    });
   }
-  return { body, responseToolName };
+  const merged = applyProviderOptions(body, warnings, request.providerOptions, {
+    provider: 'anthropic',
+    reserved: RESERVED_BODY_FIELDS,
+  });
+  return { body: merged.body, responseToolName, warnings: merged.warnings };
 }

@@ -8,7 +8,13 @@
  * content, other text is dropped, and a turn that only answered through it finishes with `stop`.
  */
 import type { Message, StopReason } from '@anthropic-ai/sdk/resources/messages';
-import { BuddyError, type FinishReason, type ModelResponse, type ToolCall } from '@buddy/core';
+import {
+  BuddyError,
+  describeValue,
+  type FinishReason,
+  type ModelResponse,
+  type ToolCall,
+} from '@buddy/core';
 
 /** Maps Anthropic's `stop_reason`. */
 export function toFinishReason(reason: StopReason | string | null | undefined): FinishReason {
@@ -58,7 +64,8 @@ export function finishReasonOf(
 }
 
 /**
- * Maps a non-streaming message; throws `MODEL_BAD_RESPONSE` when it has no content list.
+ * Maps a non-streaming message; throws `MODEL_BAD_RESPONSE` when it has no content list. The
+ * result still goes through `checkModelResponse` (in `Claude`), which rejects wrong types.
  * `responseToolName` is the forced structured-output tool of the request, if any.
  */
 export function fromMessage(
@@ -77,8 +84,16 @@ export function fromMessage(
   let structured: string | undefined;
   const toolCalls: ToolCall[] = [];
   for (const block of message.content) {
-    if (block.type === 'text') text += block.text;
-    else if (block.type === 'tool_use') {
+    if (block.type === 'text') {
+      if (typeof block.text !== 'string') {
+        throw new BuddyError({
+          code: 'MODEL_BAD_RESPONSE',
+          message: `${label}: a text block whose text is not text (${describeValue(block.text)})`,
+          details: { provider: 'anthropic' },
+        });
+      }
+      text += block.text;
+    } else if (block.type === 'tool_use') {
       const json = JSON.stringify(block.input ?? {});
       if (block.name === responseToolName) structured = json;
       else toolCalls.push({ id: block.id, name: block.name, arguments: json });

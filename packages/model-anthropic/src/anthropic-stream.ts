@@ -12,7 +12,7 @@
  * - Thinking, citations and server-tool blocks are ignored.
  */
 import type { RawMessageStreamEvent } from '@anthropic-ai/sdk/resources/messages';
-import { BuddyError, type ModelStreamPart } from '@buddy/core';
+import { BuddyError, type ModelStreamPart, type ModelWarning } from '@buddy/core';
 import { type AnthropicUsageFields, finishReasonOf, inputTokensOf } from './anthropic-response.ts';
 
 interface ToolBlock {
@@ -35,6 +35,8 @@ export async function* toStreamParts(
     signal: AbortSignal | undefined;
     onAbort: () => BuddyError;
     responseToolName: string | undefined;
+    /** What the request could not honour; sent with the `finish` part when not empty. */
+    warnings?: readonly ModelWarning[];
   },
 ): AsyncGenerator<ModelStreamPart> {
   const { signal, responseToolName } = options;
@@ -150,5 +152,8 @@ export async function* toStreamParts(
     type: 'finish',
     usage: { inputTokens: inputTokensOf(usage), outputTokens: usage.output_tokens ?? 0 },
     finishReason: finishReasonOf(stopReason, answeredWithResponseTool, toolCallCount),
+    ...(options.warnings === undefined || options.warnings.length === 0
+      ? {}
+      : { warnings: [...options.warnings] }),
   };
 }

@@ -99,4 +99,71 @@ describe('Agent over Claude (loopback provider)', () => {
     expectToolRoundTrip();
     expect(server.requests[1]?.body).toMatchObject({ stream: true });
   });
+
+  it('run(): sends the agent providerOptions of its own namespace, on every round', async () => {
+    server = await fixtures.startServer(
+      fixtures.script(['anthropic-cart-tool-call', 'anthropic-cart-answer']),
+    );
+    const model = new Claude({ baseURL: server.url, apiKey: 'sk-ant-test', maxRetries: 0 });
+    const agent = new Agent({
+      model,
+      tools: [addToCart],
+      sessionState: { cart: [] },
+      providerOptions: { anthropic: { metadata: { user_id: 'user-42' } }, openai: { seed: 7 } },
+    });
+    const response = await agent.run('Add milk to my cart');
+    expect(response.content).toBe(ANSWER);
+    expect(server.requests).toHaveLength(2);
+    for (const request of server.requests) {
+      expect(request.body).toMatchObject({ metadata: { user_id: 'user-42' } });
+      expect(request.body).not.toHaveProperty('seed');
+    }
+  });
+
+  describe('temperature, which the API no longer accepts', () => {
+    const WARNING =
+      "Model anthropic/claude-sonnet-5-5 does not support the setting 'temperature'; it was not sent";
+
+    async function agentWithTemperature(): Promise<Agent> {
+      server = await fixtures.startServer(
+        fixtures.script(['anthropic-cart-tool-call', 'anthropic-cart-answer']),
+      );
+      const model = new Claude({
+        baseURL: server.url,
+        apiKey: 'sk-ant-test',
+        maxRetries: 0,
+        temperature: 0.2,
+      });
+      return new Agent({ model, tools: [addToCart], sessionState: { cart: [] } });
+    }
+
+    it('run(): answers, sends no temperature and reports an unsupported-setting warning', async () => {
+      const agent = await agentWithTemperature();
+      const response = await agent.run('Add milk to my cart');
+      expect(response.content).toBe(ANSWER);
+      for (const request of server.requests) expect(request.body).not.toHaveProperty('temperature');
+      // Two model calls (tool round trip), one warning line: the loop removes duplicates.
+      const lines = response.warnings.filter((line) => line.includes("'temperature'"));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(WARNING);
+      expect(lines[0]).toContain('API version 2026-10-21');
+    });
+
+    it('stream(): the run-completed response carries the same warning', async () => {
+      const agent = await agentWithTemperature();
+      let completed: RunEvent | undefined;
+      for await (const event of agent.stream('Add milk to my cart')) {
+        if (event.type === 'run-completed') completed = event;
+      }
+      expect(completed?.type === 'run-completed' && completed.response.content).toBe(ANSWER);
+      const warnings = completed?.type === 'run-completed' ? completed.response.warnings : [];
+      expect(warnings.some((line) => line.includes(WARNING))).toBe(true);
+    });
+
+    it('run() without a temperature has no such warning', async () => {
+      const agent = await agentOverScriptedProvider();
+      const response = await agent.run('Add milk to my cart');
+      expect(response.warnings.filter((line) => line.includes("'temperature'"))).toEqual([]);
+    });
+  });
 });

@@ -25,4 +25,10 @@ describeModelAdapterContract('Claude', {
   error: (status) => over(errorResponse(status)),
   midStreamError: () =>
     over(sseResponse(eventFixture('anthropic-mid-stream-error'), { dialect: 'anthropic' })),
+  // The API version the SDK speaks rejects sampling parameters: temperature is not sent.
+  unsupportedSetting: {
+    setting: 'temperature',
+    request: { temperature: 0.7 },
+    scenario: () => over(scenario('anthropic-text')),
+  },
 });

@@ -15,7 +15,10 @@
  * - the SDK refuses non-streaming calls whose `max_tokens` could run past ten minutes;
  *   `generate()` then streams the same request and assembles the answer itself;
  * - the SDK retries 408/409/429/5xx twice by default (`maxRetries`), and ends an aborted stream
- *   silently (the adapter turns that into `ABORTED`).
+ *   silently (the adapter turns that into `ABORTED`);
+ * - `temperature` (on the model or the request) is never sent: the API version the SDK speaks
+ *   rejects sampling parameters. Every answer then carries an `unsupported-setting` warning,
+ *   which an `Agent` turns into a line of `RunResponse.warnings`.
  */
 import Anthropic, { AnthropicError, type ClientOptions } from '@anthropic-ai/sdk';
 import {
@@ -27,7 +30,14 @@ import {
   type ModelStreamPart,
   type ToolCall,
 } from '@buddy/core';
-import { assertModelSettings, createLazyClient } from '@buddy/core/adapter-utils';
+import {
+  assertModelSettings,
+  checkedStream,
+  checkModelResponse,
+  createLazyClient,
+  raceAbort,
+  readOptions,
+} from '@buddy/core/adapter-utils';
 import { type AnthropicRequest, toAnthropicRequest } from './anthropic-request.ts';
 import { fromMessage } from './anthropic-response.ts';
 import { toStreamParts } from './anthropic-stream.ts';
@@ -39,6 +49,7 @@ import { mapAnthropicError } from './map-anthropic-error.ts';
  */
 export const DEFAULT_CLAUDE_MODEL_ID = 'claude-sonnet-5-5';
 
+/** Options of `new Claude(...)`; every one is optional. */
 export interface ClaudeOptions {
   /** Model id or alias, e.g. `'claude-sonnet-5-5'`, `'claude-haiku-4-5'`. */
   id?: string;
@@ -50,8 +61,9 @@ export interface ClaudeOptions {
   client?: Anthropic;
   /**
    * Accepted for symmetry with `OpenAIChat`, validated, and not sent: API version 2026-10-21,
-   * which `@anthropic-ai/sdk` 1.x speaks, removed `temperature` (any value is a 400). The same
-   * holds for `ModelRequest.temperature`.
+   * which `@anthropic-ai/sdk` 1.x speaks, removed `temperature` (any value is a 400). Every answer
+   * then reports `{ type: 'unsupported-setting', setting: 'temperature' }` in its warnings. The
+   * same holds for `ModelRequest.temperature`.
    */
   temperature?: number;
   /** `max_tokens` for every call that does not set its own. Default `DEFAULT_MAX_TOKENS` (4096). */
@@ -61,6 +73,17 @@ export interface ClaudeOptions {
   /** How often the SDK retries 408/409/429/5xx and connection errors. Default: the SDK's (2). */
   maxRetries?: number;
 }
+
+const OPTION_KEYS = [
+  'id',
+  'apiKey',
+  'baseURL',
+  'client',
+  'temperature',
+  'maxTokens',
+  'fetch',
+  'maxRetries',
+] as const satisfies readonly (keyof ClaudeOptions)[];
 
 /** The SDK's refusal of a long non-streaming call (it computes the limit from `max_tokens`). */
 function isStreamingRequired(error: unknown): boolean {
@@ -85,6 +108,7 @@ export class Claude implements Model {
   readonly #getClient: () => Anthropic;
 
   constructor(options: ClaudeOptions = {}) {
+    readOptions(options, 'Claude: options', OPTION_KEYS);
     assertModelSettings('Claude', options, { clientDescription: 'an Anthropic client' });
     this.#options = { ...options };
     this.id = options.id ?? DEFAULT_CLAUDE_MODEL_ID;
@@ -102,10 +126,11 @@ export class Claude implements Model {
   }
 
   #request(request: ModelRequest): AnthropicRequest {
-    const { maxTokens } = this.#options;
+    const { maxTokens, temperature } = this.#options;
     return toAnthropicRequest(request, {
       model: this.id,
       ...(maxTokens === undefined ? {} : { maxTokens }),
+      ...(temperature === undefined ? {} : { temperature }),
     });
   }
 
@@ -113,12 +138,19 @@ export class Claude implements Model {
     const { signal } = options;
     try {
       if (signal?.aborted) throw signal.reason;
-      const { body, responseToolName } = this.#request(request);
-      const message = await this.#getClient().messages.create(
-        { ...body, stream: false },
-        signal === undefined ? {} : { signal },
+      const { body, responseToolName, warnings } = this.#request(request);
+      const message = await raceAbort(
+        this.#getClient().messages.create(
+          { ...body, stream: false },
+          signal === undefined ? {} : { signal },
+        ),
+        signal,
       );
-      return fromMessage(message, responseToolName, this.#label);
+      const response = fromMessage(message, responseToolName, this.#label);
+      return checkModelResponse(
+        warnings.length === 0 ? response : { ...response, warnings },
+        this.#label,
+      );
     } catch (error) {
       if (!isStreamingRequired(error)) throw mapAnthropicError(error, this.#label, signal);
     }
@@ -133,17 +165,19 @@ export class Claude implements Model {
     const label = this.#label;
     try {
       if (signal?.aborted) throw signal.reason;
-      const { body, responseToolName } = this.#request(request);
+      const { body, responseToolName, warnings } = this.#request(request);
       const events = await this.#getClient().messages.create(
         { ...body, stream: true },
         signal === undefined ? {} : { signal },
       );
-      yield* toStreamParts(events, {
+      const parts = toStreamParts(events, {
         label,
         signal,
         responseToolName,
+        warnings,
         onAbort: () => mapAnthropicError(signal?.reason, label, signal),
       });
+      yield* checkedStream(parts, label);
     } catch (error) {
       throw mapAnthropicError(error, label, signal);
     }
@@ -158,7 +192,14 @@ async function collect(parts: AsyncIterable<ModelStreamPart>): Promise<ModelResp
     if (part.type === 'text-delta') content += part.delta;
     else if (part.type === 'tool-call') toolCalls.push(part.toolCall);
     else if (part.type === 'finish') {
-      return { content, toolCalls, usage: part.usage, finishReason: part.finishReason };
+      const { usage, finishReason, warnings } = part;
+      return {
+        content,
+        toolCalls,
+        usage,
+        finishReason,
+        ...(warnings === undefined ? {} : { warnings }),
+      };
     }
   }
   // toStreamParts always ends with finish or throws; this guards against a future change.

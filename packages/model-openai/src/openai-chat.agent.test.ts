@@ -93,4 +93,45 @@ describe('Agent over OpenAIChat (loopback provider)', () => {
     expectToolRoundTrip();
     expect(server.requests[1]?.body).toMatchObject({ stream: true });
   });
+
+  it('run(): sends the agent providerOptions of its own namespace, on every round', async () => {
+    server = await fixtures.startServer(
+      fixtures.script(['openai-cart-tool-call', 'openai-cart-answer']),
+    );
+    const model = new OpenAIChat({ baseURL: `${server.url}/v1`, apiKey: 'sk-test', maxRetries: 0 });
+    const agent = new Agent({
+      model,
+      tools: [addToCart],
+      sessionState: { cart: [] },
+      providerOptions: { openai: { seed: 7, parallel_tool_calls: false }, anthropic: { x: 1 } },
+    });
+    const response = await agent.run('Add milk to my cart');
+    expect(response.content).toBe(ANSWER);
+    expect(server.requests).toHaveLength(2);
+    for (const request of server.requests) {
+      expect(request.body).toMatchObject({ seed: 7, parallel_tool_calls: false });
+      expect(request.body).not.toHaveProperty('x');
+    }
+    expect(response.warnings).toEqual([]);
+  });
+
+  it('run(): a reasoning model with a temperature answers and says it was not sent', async () => {
+    server = await fixtures.startServer(
+      fixtures.script(['openai-cart-tool-call', 'openai-cart-answer']),
+    );
+    const model = new OpenAIChat({
+      id: 'o4-mini',
+      temperature: 0.2,
+      baseURL: `${server.url}/v1`,
+      apiKey: 'sk-test',
+      maxRetries: 0,
+    });
+    const agent = new Agent({ model, tools: [addToCart], sessionState: { cart: [] } });
+    const response = await agent.run('Add milk to my cart');
+    expect(response.content).toBe(ANSWER);
+    for (const request of server.requests) expect(request.body).not.toHaveProperty('temperature');
+    expect(response.warnings).toEqual([
+      "Model openai/o4-mini does not support the setting 'temperature'; it was not sent (o4-mini is a reasoning model, which accepts no temperature; the value 0.2 was not sent).",
+    ]);
+  });
 });

@@ -1,6 +1,12 @@
 import { isStreamRequest, sseResponse } from '@buddy/testkit/fetch';
 import { describeModelAdapterContract } from '@buddy/testkit/model';
-import { chunkFixture, errorResponse, fixtures, scenario } from './__fixtures__/openai-fixtures.ts';
+import {
+  chunkFixture,
+  errorResponse,
+  fixtures,
+  modelOver,
+  scenario,
+} from './__fixtures__/openai-fixtures.ts';
 
 const over = fixtures.modelScenario;
 
@@ -19,4 +25,17 @@ describeModelAdapterContract('OpenAIChat', {
   error: (status) => over(errorResponse(status)),
   midStreamError: () =>
     over(sseResponse(chunkFixture('openai-mid-stream-error'), { dialect: 'openai' })),
+  // Reasoning models refuse temperature: it is not sent, and a warning says so.
+  unsupportedSetting: {
+    setting: 'temperature',
+    request: { temperature: 0.4 },
+    scenario: () => {
+      const { model, fetch } = modelOver(scenario('openai-text'), { id: 'o4-mini' });
+      return {
+        model,
+        requests: () => fetch.requests,
+        bodies: () => fetch.requests.map((r) => r.body),
+      };
+    },
+  },
 });

@@ -11,7 +11,9 @@
  * OpenAI-compatible servers (a proxy, vLLM, Ollama, LiteLLM) reached through `baseURL`.
  *
  * Sharp edges: the SDK retries 408/409/429/5xx twice by default (`maxRetries`), and stops an
- * aborted stream silently (the adapter turns that into `ABORTED`).
+ * aborted stream silently (the adapter turns that into `ABORTED`). `countTokens` needs the optional
+ * peer `gpt-tokenizer`, loaded on its first call (so importing this package stays cheap).
+ * Reasoning models (o-series, gpt-5) get no `temperature`: it is reported as a warning instead.
  */
 import type {
   Model,
@@ -20,16 +22,25 @@ import type {
   ModelResponse,
   ModelStreamPart,
 } from '@buddy/core';
-import { assertModelSettings, createLazyClient } from '@buddy/core/adapter-utils';
+import {
+  assertModelSettings,
+  checkedStream,
+  checkModelResponse,
+  createLazyClient,
+  raceAbort,
+  readOptions,
+} from '@buddy/core/adapter-utils';
 import OpenAI, { type ClientOptions } from 'openai';
 import { mapOpenAIError } from './map-openai-error.ts';
-import { toChatCompletionRequest } from './openai-request.ts';
+import { type OpenAIRequest, toChatCompletionRequest } from './openai-request.ts';
 import { fromChatCompletion } from './openai-response.ts';
 import { toStreamParts } from './openai-stream.ts';
+import { encodingForModel, loadTokenCounter, type TokenCounter } from './token-counter.ts';
 
 /** The model used when `id` is not given (also Buddy's default model, SPEC §2.8). */
 export const DEFAULT_OPENAI_MODEL_ID = 'gpt-4o';
 
+/** Options of `new OpenAIChat(...)`; every one is optional. */
 export interface OpenAIChatOptions {
   /** Model id, e.g. `'gpt-4o'`, `'gpt-4o-mini'`, or a compatible server's model name. */
   id?: string;
@@ -48,6 +59,17 @@ export interface OpenAIChatOptions {
   /** How often the SDK retries 408/409/429/5xx and connection errors. Default: the SDK's (2). */
   maxRetries?: number;
 }
+
+const OPTION_KEYS = [
+  'id',
+  'apiKey',
+  'baseURL',
+  'client',
+  'temperature',
+  'maxTokens',
+  'fetch',
+  'maxRetries',
+] as const satisfies readonly (keyof OpenAIChatOptions)[];
 
 /** Also said when the default model (SPEC §2.8) finds no key, so it names the other way out. */
 const DEFAULT_MODEL_HINT =
@@ -69,8 +91,10 @@ export class OpenAIChat implements Model {
   readonly #options: OpenAIChatOptions;
   /** The SDK client, created on first use so that construction never needs a key. */
   readonly #getClient: () => OpenAI;
+  #counter: TokenCounter | undefined;
 
   constructor(options: OpenAIChatOptions = {}) {
+    readOptions(options, 'OpenAIChat: options', OPTION_KEYS);
     assertModelSettings('OpenAIChat', options, { clientDescription: 'an OpenAI client' });
     this.#options = { ...options };
     this.id = options.id ?? DEFAULT_OPENAI_MODEL_ID;
@@ -93,7 +117,22 @@ export class OpenAIChat implements Model {
     return `OpenAIChat(${this.id})`;
   }
 
-  #body(request: ModelRequest) {
+  /**
+   * The tokens `text` counts for this model: o200k_base for gpt-4o, gpt-4.1, gpt-4.5, gpt-5 and the
+   * o-series (and for ids it does not know, e.g. a compatible server's model), cl100k_base for
+   * gpt-4, gpt-3.5 and the embedding models. Special-token text such as `<|endoftext|>` counts as
+   * plain text, as the API treats it in messages. Needs the optional peer `gpt-tokenizer`, loaded
+   * on the first call; without it this throws `MODEL_NOT_CONFIGURED` naming the package.
+   *
+   * @example
+   * new OpenAIChat({ id: 'gpt-4o' }).countTokens('Hello, world!'); // 4
+   */
+  countTokens(text: string): number {
+    this.#counter ??= loadTokenCounter(encodingForModel(this.id), this.#label);
+    return this.#counter(text);
+  }
+
+  #body(request: ModelRequest): OpenAIRequest {
     return toChatCompletionRequest(request, {
       model: this.id,
       ...(this.#options.temperature === undefined
@@ -107,11 +146,19 @@ export class OpenAIChat implements Model {
     const { signal } = options;
     try {
       if (signal?.aborted) throw signal.reason;
-      const completion = await this.#getClient().chat.completions.create(
-        { ...this.#body(request), stream: false },
-        signal === undefined ? {} : { signal },
+      const { body, warnings } = this.#body(request);
+      const completion = await raceAbort(
+        this.#getClient().chat.completions.create(
+          { ...body, stream: false },
+          signal === undefined ? {} : { signal },
+        ),
+        signal,
       );
-      return fromChatCompletion(completion, this.#label);
+      const response = fromChatCompletion(completion, this.#label);
+      return checkModelResponse(
+        warnings.length === 0 ? response : { ...response, warnings },
+        this.#label,
+      );
     } catch (error) {
       throw mapOpenAIError(error, this.#label, signal);
     }
@@ -125,15 +172,18 @@ export class OpenAIChat implements Model {
     const label = this.#label;
     try {
       if (signal?.aborted) throw signal.reason;
+      const { body, warnings } = this.#body(request);
       const chunks = await this.#getClient().chat.completions.create(
-        { ...this.#body(request), stream: true, stream_options: { include_usage: true } },
+        { ...body, stream: true, stream_options: { include_usage: true } },
         signal === undefined ? {} : { signal },
       );
-      yield* toStreamParts(chunks, {
+      const parts = toStreamParts(chunks, {
         label,
         signal,
+        warnings,
         onAbort: () => mapOpenAIError(signal?.reason, label, signal),
       });
+      yield* checkedStream(parts, label);
     } catch (error) {
       throw mapOpenAIError(error, label, signal);
     }

@@ -10,9 +10,22 @@
  * - `responseFormat` becomes `response_format: { type: 'json_schema' }`, `strict: true` only when
  *   the schema fits the strict subset (see `isStrictJsonSchema`);
  * - the output limit is sent as `max_completion_tokens`, the field that replaced the deprecated
- *   `max_tokens` and the only one reasoning models accept.
+ *   `max_tokens` and the only one reasoning models accept;
+ * - reasoning models (`isReasoningModel`) refuse `temperature` with a 400, so it is not sent to
+ *   them and an `unsupported-setting` warning says so; likewise a `toolChoice` that needs tools on
+ *   a request without tools;
+ * - only the fields of `ModelV1Message` are read, so storage fields (`id`, `createdAt`, `runId`) of
+ *   messages never reach the wire;
+ * - `providerOptions.openai` is merged over the mapped body last (see `applyProviderOptions`).
  */
-import type { JsonSchema, Message, ModelRequest, ModelToolChoice } from '@buddy/core';
+import type {
+  JsonSchema,
+  ModelRequest,
+  ModelToolChoice,
+  ModelV1Message,
+  ModelWarning,
+} from '@buddy/core';
+import { applyProviderOptions } from '@buddy/core/adapter-utils';
 import type {
   ChatCompletionCreateParamsBase,
   ChatCompletionMessageParam,
@@ -31,7 +44,28 @@ export interface OpenAIRequestDefaults {
   maxTokens?: number;
 }
 
-function toMessage(message: Message): ChatCompletionMessageParam {
+/**
+ * Body fields the adapter owns: `providerOptions.openai` cannot replace them (they decide how the
+ * reply is read), and trying is reported as an `unsupported-setting` warning.
+ */
+export const RESERVED_BODY_FIELDS = ['model', 'messages', 'stream', 'stream_options'] as const;
+
+/** A request body, and what of the request could not be honoured. */
+export interface OpenAIRequest {
+  body: ChatCompletionCreateParamsBase;
+  warnings: ModelWarning[];
+}
+
+/**
+ * Reasoning models, which answer 400 to `temperature`: the o-series (`o1`, `o3-mini`, `o4-mini`,
+ * ...) and the first gpt-5 family (`gpt-5`, `gpt-5-mini`, `gpt-5-nano`, not `gpt-5-chat-*`).
+ * `gpt-5.1` and later accept it at their default reasoning effort, so it is sent to them.
+ */
+export function isReasoningModel(id: string): boolean {
+  return /^o\d/.test(id) || /^gpt-5(?![.\d])(?!-chat)/.test(id);
+}
+
+function toMessage(message: ModelV1Message): ChatCompletionMessageParam {
   switch (message.role) {
     case 'system':
       return { role: 'system', content: message.content };
@@ -67,22 +101,34 @@ export function withoutSchemaMarker(schema: JsonSchema): JsonSchema {
 }
 
 /**
- * Builds the request body (without `stream`) for one call.
+ * Builds the request body (without `stream`) for one call, and the warnings for what it could not
+ * honour. Only for the non-streaming body is `stream` left out: `stream()` adds its own fields.
  *
  * @example
  * toChatCompletionRequest({ messages: [{ role: 'user', content: 'Hi' }] }, { model: 'gpt-4o' });
- * // { model: 'gpt-4o', messages: [{ role: 'user', content: 'Hi' }] }
+ * // { body: { model: 'gpt-4o', messages: [{ role: 'user', content: 'Hi' }] }, warnings: [] }
  */
 export function toChatCompletionRequest(
   request: ModelRequest,
   defaults: OpenAIRequestDefaults,
-): ChatCompletionCreateParamsBase {
+): OpenAIRequest {
+  const warnings: ModelWarning[] = [];
   const body: ChatCompletionCreateParamsBase = {
     model: defaults.model,
     messages: request.messages.map(toMessage),
   };
   const temperature = request.temperature ?? defaults.temperature;
-  if (temperature !== undefined) body.temperature = temperature;
+  if (temperature !== undefined) {
+    if (isReasoningModel(defaults.model)) {
+      warnings.push({
+        type: 'unsupported-setting',
+        setting: 'temperature',
+        details: `${defaults.model} is a reasoning model, which accepts no temperature; the value ${temperature} was not sent`,
+      });
+    } else {
+      body.temperature = temperature;
+    }
+  }
   const maxTokens = request.maxTokens ?? defaults.maxTokens;
   if (maxTokens !== undefined) body.max_completion_tokens = maxTokens;
   if (request.tools !== undefined && request.tools.length > 0) {
@@ -97,6 +143,13 @@ export function toChatCompletionRequest(
       }),
     );
     if (request.toolChoice !== undefined) body.tool_choice = toToolChoice(request.toolChoice);
+  } else if (request.toolChoice === 'required' || typeof request.toolChoice === 'object') {
+    // 'auto' and 'none' are what a request without tools gets anyway; these two cannot be met.
+    warnings.push({
+      type: 'unsupported-setting',
+      setting: 'toolChoice',
+      details: 'the request has no tools, so the model cannot be made to call one',
+    });
   }
   const format = request.responseFormat;
   if (format !== undefined) {
@@ -111,5 +164,8 @@ export function toChatCompletionRequest(
       },
     };
   }
-  return body;
+  return applyProviderOptions(body, warnings, request.providerOptions, {
+    provider: 'openai',
+    reserved: RESERVED_BODY_FIELDS,
+  });
 }

@@ -6,12 +6,16 @@
  */
 import {
   BuddyError,
+  describeValue,
   type FinishReason,
   type ModelResponse,
   type ToolCall,
   type Usage,
 } from '@buddy/core';
-import type { ChatCompletion } from 'openai/resources/chat/completions';
+import type {
+  ChatCompletion,
+  ChatCompletionMessageToolCall,
+} from 'openai/resources/chat/completions';
 import type { CompletionUsage } from 'openai/resources/completions';
 
 /** Maps OpenAI's `finish_reason`. */
@@ -44,16 +48,26 @@ function badResponse(label: string, what: string): BuddyError {
   });
 }
 
-/** Maps a non-streaming completion; throws `MODEL_BAD_RESPONSE` when it has no usable choice. */
+/**
+ * Maps a non-streaming completion; throws `MODEL_BAD_RESPONSE` when it has no usable choice. The
+ * result still goes through `checkModelResponse` (in `OpenAIChat`), which rejects wrong types.
+ */
 export function fromChatCompletion(completion: ChatCompletion, label: string): ModelResponse {
   const choice = completion?.choices?.[0];
   if (choice === undefined || typeof choice.message !== 'object' || choice.message === null) {
     throw badResponse(label, 'the completion has no choices');
   }
   const { message } = choice;
-  const toolCalls: ToolCall[] = (message.tool_calls ?? []).map((call) => {
-    if (call.type !== 'function') {
-      throw badResponse(label, `unexpected tool call of type ${JSON.stringify(call.type)}`);
+  const rawCalls: unknown = message.tool_calls ?? [];
+  if (!Array.isArray(rawCalls)) {
+    throw badResponse(label, `tool_calls that is not an array (${describeValue(rawCalls)})`);
+  }
+  const toolCalls: ToolCall[] = rawCalls.map((call: ChatCompletionMessageToolCall, index) => {
+    if (call?.type !== 'function' || typeof call.function !== 'object' || call.function === null) {
+      throw badResponse(
+        label,
+        `tool_calls[${index}] that is not a function call (${describeValue(call)})`,
+      );
     }
     return { id: call.id, name: call.function.name, arguments: call.function.arguments };
   });

@@ -8,9 +8,24 @@
  * finish reason, so `finish` is emitted only after the stream is exhausted.
  */
 import { randomUUID } from 'node:crypto';
-import { BuddyError, type FinishReason, type ModelStreamPart, type Usage } from '@buddy/core';
+import {
+  BuddyError,
+  describeValue,
+  type FinishReason,
+  type ModelStreamPart,
+  type ModelWarning,
+  type Usage,
+} from '@buddy/core';
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions';
 import { toFinishReason, toUsage } from './openai-response.ts';
+
+function badChunk(label: string, what: string): BuddyError {
+  return new BuddyError({
+    code: 'MODEL_BAD_RESPONSE',
+    message: `${label}: ${what.startsWith('the stream') ? what : `a stream chunk has ${what}`}`,
+    details: { provider: 'openai' },
+  });
+}
 
 interface PendingCall {
   id: string;
@@ -24,7 +39,13 @@ interface PendingCall {
  */
 export async function* toStreamParts(
   chunks: AsyncIterable<ChatCompletionChunk>,
-  options: { label: string; signal: AbortSignal | undefined; onAbort: () => BuddyError },
+  options: {
+    label: string;
+    signal: AbortSignal | undefined;
+    onAbort: () => BuddyError;
+    /** What the request could not honour; sent with the `finish` part when not empty. */
+    warnings?: readonly ModelWarning[];
+  },
 ): AsyncGenerator<ModelStreamPart> {
   const { signal } = options;
   const calls = new Map<number, PendingCall>();
@@ -46,8 +67,21 @@ export async function* toStreamParts(
       refused = true;
       yield { type: 'text-delta', delta: delta.refusal };
     }
-    for (const fragment of delta.tool_calls ?? []) {
-      const argumentsDelta = fragment.function?.arguments ?? '';
+    const fragments: unknown = delta.tool_calls ?? [];
+    if (!Array.isArray(fragments)) {
+      throw badChunk(
+        options.label,
+        `tool_calls that is not an array (${describeValue(fragments)})`,
+      );
+    }
+    for (const fragment of fragments as ChatCompletionChunk.Choice.Delta.ToolCall[]) {
+      const argumentsDelta = fragment?.function?.arguments ?? '';
+      if (typeof argumentsDelta !== 'string' || typeof fragment.index !== 'number') {
+        throw badChunk(
+          options.label,
+          `a tool call fragment without an index or with arguments that are not text (${describeValue(fragment)})`,
+        );
+      }
       let call = calls.get(fragment.index);
       if (call === undefined) {
         // Some OpenAI-compatible servers omit the id; the call still needs one to pair its result.
@@ -69,11 +103,7 @@ export async function* toStreamParts(
 
   if (signal?.aborted) throw options.onAbort();
   if (finishReason === undefined) {
-    throw new BuddyError({
-      code: 'MODEL_BAD_RESPONSE',
-      message: `${options.label}: the stream ended without a finish reason (truncated response)`,
-      details: { provider: 'openai' },
-    });
+    throw badChunk(options.label, 'the stream ended without a finish reason (truncated response)');
   }
   const ordered = [...calls.entries()].sort(([a], [b]) => a - b);
   for (const [, call] of ordered) {
@@ -82,5 +112,12 @@ export async function* toStreamParts(
       toolCall: { id: call.id, name: call.name, arguments: call.arguments },
     };
   }
-  yield { type: 'finish', usage, finishReason: refused ? 'content-filter' : finishReason };
+  yield {
+    type: 'finish',
+    usage,
+    finishReason: refused ? 'content-filter' : finishReason,
+    ...(options.warnings === undefined || options.warnings.length === 0
+      ? {}
+      : { warnings: [...options.warnings] }),
+  };
 }

@@ -99,4 +99,39 @@ describe('MockModel', () => {
     expect(splitIntoDeltas('')).toEqual([]);
     expect(splitIntoDeltas('   ')).toEqual(['   ']);
   });
+
+  it('reports the warnings option in generate() results and the finish part', async () => {
+    const warning = { type: 'unsupported-setting', setting: 'temperature' } as const;
+    const model = new MockModel({ replies: ['a', 'b'], warnings: [warning] });
+    expect((await model.generate(request('x'))).warnings).toEqual([warning]);
+    const parts: ModelStreamPart[] = [];
+    for await (const part of model.stream(request('y'))) parts.push(part);
+    expect(parts.at(-1)).toMatchObject({ type: 'finish', warnings: [warning] });
+    expect(await new MockModel().generate(request('z'))).not.toHaveProperty('warnings');
+  });
+
+  it('computes warnings per call with a function', async () => {
+    const model = new MockModel({
+      warnings: (req, index) =>
+        req.temperature === undefined ? undefined : [{ type: 'other', message: `call ${index}` }],
+    });
+    expect(await model.generate(request('x'))).not.toHaveProperty('warnings');
+    expect((await model.generate({ ...request('x'), temperature: 1 })).warnings).toEqual([
+      { type: 'other', message: 'call 1' },
+    ]);
+  });
+
+  it('has countTokens only when the option is given', () => {
+    expect(new MockModel().countTokens).toBeUndefined();
+    expect('countTokens' in new MockModel()).toBe(false);
+    const model = new MockModel({ countTokens: (text) => text.split(' ').length });
+    expect(model.countTokens?.('one two three')).toBe(3);
+  });
+
+  it.each([
+    [{ warnings: 'temperature' }, 'warnings must be an array of warnings or a function'],
+    [{ countTokens: 4 }, 'countTokens must be a function'],
+  ])('rejects %o with INVALID_ARGUMENT', (options, message) => {
+    expect(() => new MockModel(options as never)).toThrow(message);
+  });
 });

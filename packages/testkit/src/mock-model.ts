@@ -4,7 +4,9 @@
  * It answers from a list of replies (one per call) or a `respond` function, records every request
  * it receives (deep copies, so later mutation by the caller does not change the record), streams
  * text in several deltas and tool calls as argument deltas followed by the assembled call, and
- * reports token usage estimated at four characters per token.
+ * reports token usage estimated at four characters per token. Optionally it reports warnings (as an
+ * adapter does for a setting it cannot honour) and counts tokens (the optional `countTokens`
+ * capability of the `Model` contract).
  */
 import {
   BuddyError,
@@ -14,6 +16,7 @@ import {
   type ModelRequest,
   type ModelResponse,
   type ModelStreamPart,
+  type ModelWarning,
   type ToolCall,
   type Usage,
 } from '@buddy/core';
@@ -26,6 +29,7 @@ export type MockReply =
       toolCalls?: { name: string; arguments: object | string; id?: string }[];
     };
 
+/** Options of `new MockModel(...)`; every one is optional. */
 export interface MockModelOptions {
   /** One reply per call, in order. */
   replies?: MockReply[];
@@ -35,6 +39,18 @@ export interface MockModelOptions {
   latencyMs?: number;
   provider?: string;
   id?: string;
+  /**
+   * Warnings reported with every answer (in `generate()` results and the stream's `finish` part),
+   * or a function computing them per call (`undefined` or `[]`: none). Absent: no `warnings` field.
+   */
+  warnings?:
+    | readonly ModelWarning[]
+    | ((request: ModelRequest, index: number) => readonly ModelWarning[] | undefined);
+  /**
+   * Gives the model the optional `countTokens` capability with this counter (e.g. `estimateTokens`
+   * from `@buddy/core`, or a fake that counts words). Absent: the model has no `countTokens`.
+   */
+  countTokens?: (text: string) => number;
 }
 
 function abortError(signal: AbortSignal): BuddyError {
@@ -84,6 +100,9 @@ export class MockModel implements Model {
   readonly #replies: readonly MockReply[] | undefined;
   readonly #respond: MockModelOptions['respond'];
   readonly #latencyMs: number;
+  readonly #warnings: MockModelOptions['warnings'];
+  /** Present only when the `countTokens` option was given (an optional `Model` capability). */
+  declare readonly countTokens?: (text: string) => number;
 
   constructor(options: MockModelOptions = {}) {
     if (options.replies !== undefined && !Array.isArray(options.replies)) {
@@ -98,6 +117,30 @@ export class MockModel implements Model {
         message: 'MockModel: respond must be a function',
       });
     }
+    if (
+      options.warnings !== undefined &&
+      !Array.isArray(options.warnings) &&
+      typeof options.warnings !== 'function'
+    ) {
+      throw new BuddyError({
+        code: 'INVALID_ARGUMENT',
+        message: 'MockModel: warnings must be an array of warnings or a function',
+      });
+    }
+    const { countTokens } = options;
+    if (countTokens !== undefined) {
+      if (typeof countTokens !== 'function') {
+        throw new BuddyError({
+          code: 'INVALID_ARGUMENT',
+          message: 'MockModel: countTokens must be a function',
+        });
+      }
+      Object.defineProperty(this, 'countTokens', {
+        value: (text: string) => countTokens(text),
+        enumerable: false,
+      });
+    }
+    this.#warnings = options.warnings;
     this.#replies = options.replies;
     this.#respond = options.respond;
     this.#latencyMs = options.latencyMs ?? 0;
@@ -132,7 +175,10 @@ export class MockModel implements Model {
       reply = `Echo: ${lastUser?.content ?? ''}`;
     }
     if (signal?.aborted) throw abortError(signal);
-    return toResponse(reply, request, index);
+    const response = toResponse(reply, request, index);
+    const warnings =
+      typeof this.#warnings === 'function' ? this.#warnings(request, index) : this.#warnings;
+    return warnings === undefined ? response : { ...response, warnings: [...warnings] };
   }
 
   generate(request: ModelRequest, options: ModelCallOptions = {}): Promise<ModelResponse> {
@@ -163,7 +209,12 @@ export class MockModel implements Model {
       };
       yield { type: 'tool-call', toolCall };
     }
-    yield { type: 'finish', usage: response.usage, finishReason: response.finishReason };
+    yield {
+      type: 'finish',
+      usage: response.usage,
+      finishReason: response.finishReason,
+      ...(response.warnings === undefined ? {} : { warnings: response.warnings }),
+    };
   }
 }
 

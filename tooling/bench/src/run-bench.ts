@@ -6,6 +6,8 @@
  *
  * Redis is measured when it answers at BUDDY_REDIS_URL (default redis://127.0.0.1:6379); the
  * Redis Cluster row starts a throwaway local cluster when `redis-server` and `redis-cli` exist.
+ * PostgreSQL is measured when it answers at BUDDY_POSTGRES_URL (default
+ * postgresql://postgres@127.0.0.1:5432/test).
  *
  *   pnpm bench --only=redis,redis-cluster   # only the backends whose names start with these
  *
@@ -20,6 +22,13 @@ import { RedisStorage } from '@buddy/db-redis';
 import { SqliteStorage } from '@buddy/db-sqlite';
 import { Cluster, Redis } from 'ioredis';
 import { measureContextTokens } from './context-tokens.ts';
+import {
+  measurePostgresListing,
+  measurePostgresRoundTrips,
+  postgresAnswers,
+  postgresBackend,
+  postgresUrl,
+} from './postgres-bench.ts';
 import { type BenchCluster, startBenchCluster } from './redis-cluster.ts';
 import { measureRedisCommandsPerTurn } from './redis-commands.ts';
 import { formatNumber, table } from './stats.ts';
@@ -158,6 +167,10 @@ async function main(): Promise<void> {
       console.warn('redis-server/redis-cli not found: skipping the Redis Cluster row.');
     else backends.push(clusterBackend(cluster));
   }
+  const hasPostgres = await postgresAnswers();
+  if (hasPostgres && selected(postgresBackend.name)) backends.push(postgresBackend);
+  else if (!hasPostgres)
+    console.warn(`PostgreSQL does not answer at ${postgresUrl}: skipping the PostgreSQL rows.`);
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
   const before = previousTurns(join(root, '.bench-results', 'latest.json'));
 
@@ -232,6 +245,24 @@ async function main(): Promise<void> {
     );
   }
 
+  let postgres:
+    | {
+        roundTripsPerTurn: number;
+        listing: Awaited<ReturnType<typeof measurePostgresListing>>;
+      }
+    | undefined;
+  if (hasPostgres && selected(postgresBackend.name)) {
+    const roundTripsPerTurn = await measurePostgresRoundTrips(quick ? 100 : 500);
+    const listing = await measurePostgresListing(100_000, quick ? 300 : 2_000);
+    postgres = { roundTripsPerTurn, listing };
+    console.log(
+      `\nPostgreSQL round trips per turn (statements counted on the pool): ${formatNumber(roundTripsPerTurn, 2)}`,
+    );
+    console.log(
+      `PostgreSQL listing a user's 20 newest of ${listing.sessions.toLocaleString('en-US')} sessions (target ≤ 1 ms): median ${formatNumber(listing.medianUs)} µs, p99 ${formatNumber(listing.p99Us)} µs`,
+    );
+  }
+
   const studio = await measureStudioPages({
     sessions: 10_000,
     longSessionRuns: 10_000,
@@ -293,6 +324,7 @@ async function main(): Promise<void> {
     ratios,
     throughput,
     redisCommands,
+    postgres,
     studio,
     context,
   };

@@ -44,3 +44,33 @@ export function throwIfAborted(signal: AbortSignal | undefined): void {
     });
   }
 }
+
+/**
+ * Settles with `promise`, or rejects with the signal's reason as soon as `signal` fires, whichever
+ * comes first, so a call whose library misses an abort (it fired while the library was between
+ * two awaits) still ends at once. The late outcome of `promise` is ignored.
+ */
+export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      promise.catch(() => {});
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}

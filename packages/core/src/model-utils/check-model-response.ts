@@ -138,17 +138,44 @@ export function checkStreamPart(value: unknown, who: string): ModelStreamPart | 
       return { type: 'tool-call', toolCall: checkToolCall(value.toolCall, who, 'toolCall') };
     case 'finish': {
       const finish = value.finishReason;
+      const warnings = checkWarnings(value.warnings, who);
       return {
         type: 'finish',
         usage: checkUsage(value.usage, who),
         finishReason: FINISH_REASONS.includes(finish as FinishReason)
           ? (finish as FinishReason)
           : 'other',
+        ...(warnings === undefined ? {} : { warnings }),
       };
     }
-    case 'tool-call-delta':
-      return value as ModelStreamPart;
+    case 'tool-call-delta': {
+      const { toolCallId, toolName, argumentsDelta } = value;
+      if (
+        typeof toolCallId !== 'string' ||
+        typeof argumentsDelta !== 'string' ||
+        (toolName !== undefined && typeof toolName !== 'string')
+      ) {
+        return fail(who, `a tool call delta that is not text (${describeValue(value)})`);
+      }
+      return {
+        type: 'tool-call-delta',
+        toolCallId,
+        ...(toolName === undefined ? {} : { toolName }),
+        argumentsDelta,
+      };
+    }
     default:
       return undefined;
+  }
+}
+
+/** Yields every part of a model stream checked (`checkStreamPart`), skipping unknown part types. */
+export async function* checkedStream(
+  parts: AsyncIterable<unknown>,
+  who: string,
+): AsyncGenerator<ModelStreamPart> {
+  for await (const part of parts) {
+    const checked = checkStreamPart(part, who);
+    if (checked !== undefined) yield checked;
   }
 }

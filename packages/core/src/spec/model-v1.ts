@@ -22,7 +22,7 @@ export type ModelV1Message =
 
 /**
  * Provider-specific options, namespaced by provider (`model.provider`):
- * `{ openai: { parallel_tool_calls: false }, anthropic: { top_k: 5 } }`. Each adapter passes its
+ * `{ openai: { parallel_tool_calls: false }, anthropic: { stop_sequences: ['END'] } }`. Each adapter passes its
  * own namespace through to the provider's request and ignores the others.
  */
 export type ProviderOptions = Record<string, Record<string, unknown>>;

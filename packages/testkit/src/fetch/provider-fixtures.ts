@@ -126,7 +126,12 @@ export function createProviderFixtures<TModel extends Model, TOptions = never>(
     modelOver,
     modelScenario: (respond, usage) => {
       const { model, fetch } = modelOver(respond);
-      return { model, requests: () => fetch.requests, ...(usage === undefined ? {} : { usage }) };
+      return {
+        model,
+        requests: () => fetch.requests,
+        bodies: () => fetch.requests.map((request) => request.body),
+        ...(usage === undefined ? {} : { usage }),
+      };
     },
     startServer: (respond) => startFixtureServer({ match: route, respond }),
   };

@@ -6,7 +6,7 @@ function answering(reply: MockReply, options: { latencyMs?: number } = {}): Mode
   return { model, requests: () => model.requests };
 }
 
-// MockModel has no HTTP layer: the status-code, stall and in-stream error cases are skipped.
+// MockModel has no HTTP layer: the status-code, stall, in-stream error and wire cases are skipped.
 describeModelAdapterContract('MockModel', {
   text: () => answering(modelContract.text),
   toolCall: () => answering({ toolCalls: [modelContract.toolCall] }),
@@ -14,4 +14,19 @@ describeModelAdapterContract('MockModel', {
     answering({ toolCalls: [modelContract.toolCall, modelContract.secondToolCall] }),
   structured: () => answering(JSON.stringify(modelContract.structured)),
   hang: () => answering(modelContract.text, { latencyMs: 60_000 }),
+  // A mock that, like Claude, does not honour temperature and says so.
+  unsupportedSetting: {
+    setting: 'temperature',
+    request: { temperature: 0.5 },
+    scenario: () => {
+      const model = new MockModel({
+        respond: () => modelContract.text,
+        warnings: (request) =>
+          request.temperature === undefined
+            ? undefined
+            : [{ type: 'unsupported-setting', setting: 'temperature', details: 'mock' }],
+      });
+      return { model, requests: () => model.requests };
+    },
+  },
 });

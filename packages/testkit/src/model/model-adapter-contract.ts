@@ -15,17 +15,21 @@
  * same way, to `generate()` (JSON) and `stream()` (SSE) alike.
  *
  * Optional factories are capabilities: when one is absent (MockModel has no HTTP status codes),
- * its cases are skipped, never failed.
+ * its cases are skipped, never failed. Where a scenario exposes `bodies` (what reached the
+ * provider), the suite also checks the wire: provider options of the model's own namespace arrive,
+ * other namespaces and storage fields of messages never do.
  */
 import {
   BuddyError,
   type BuddyErrorCode,
-  type Message,
   type Model,
   type ModelRequest,
+  type ModelResponse,
   type ModelResponseFormat,
   type ModelStreamPart,
   type ModelToolDefinition,
+  type ModelV1Message,
+  type ModelWarning,
   type ToolCall,
   type Usage,
 } from '@buddy/core';
@@ -38,10 +42,26 @@ export interface ModelScenario {
   usage?: Usage;
   /** The requests the model sent so far (fixture fetch records, `MockModel.requests`). */
   requests?: () => readonly unknown[];
+  /**
+   * Capability: the JSON bodies the provider received so far, in order (the wire). Turns on the
+   * wire checks: provider-options pass-through and no storage fields.
+   */
+  bodies?: () => readonly unknown[];
+}
+
+/** A setting the model cannot honour, and a scenario in which to ask for it. */
+export interface UnsupportedSettingCase {
+  /** The setting named by the expected warning, e.g. `'temperature'`. */
+  setting: string;
+  /** Merged into the text request (`modelContract.requests.text`); may be `{}` when the model itself is configured with the setting. */
+  request: Omit<Partial<ModelRequest>, 'messages'>;
+  /** A model that answers `modelContract.text` (like `text`), set up so that `request` is not fully honoured. */
+  scenario: Factory;
 }
 
 type Factory = () => ModelScenario | Promise<ModelScenario>;
 
+/** What an implementation gives `describeModelAdapterContract`: one factory per scenario, optional ones are capabilities. */
 export interface ModelAdapterHarness {
   /** Answers `modelContract.text`, streamed in two or more text deltas. */
   text: Factory;
@@ -59,9 +79,14 @@ export interface ModelAdapterHarness {
   error?: (status: number) => ModelScenario | Promise<ModelScenario>;
   /** Capability: the provider sends some text, then an overload/server error inside the stream. */
   midStreamError?: Factory;
+  /**
+   * Capability: a setting the model does not honour; it must still answer, and report an
+   * `unsupported-setting` warning naming the setting in `generate()` and in the `finish` part.
+   */
+  unsupportedSetting?: UnsupportedSettingCase;
 }
 
-const system: Message = { role: 'system', content: 'You are a helpful assistant.' };
+const system: ModelV1Message = { role: 'system', content: 'You are a helpful assistant.' };
 
 const tools: ModelToolDefinition[] = [
   {
@@ -177,13 +202,77 @@ function expectUsage(actual: Usage, expected: Usage | undefined): void {
   expect(Number.isInteger(actual.outputTokens) && actual.outputTokens > 0).toBe(true);
 }
 
+/** Checks that `warnings` is absent or a list of well-formed `ModelWarning`s. */
+function expectWarningsShape(warnings: unknown): asserts warnings is ModelWarning[] | undefined {
+  if (warnings === undefined) return;
+  expect(Array.isArray(warnings), 'warnings is an array').toBe(true);
+  for (const warning of warnings as unknown[]) {
+    const entry = warning as Record<string, unknown>;
+    if (entry.type === 'unsupported-setting') {
+      expect(typeof entry.setting === 'string' && entry.setting !== '', 'warning.setting').toBe(
+        true,
+      );
+      expect(['undefined', 'string'], 'warning.details').toContain(typeof entry.details);
+      expect(Object.keys(entry).every((key) => ['type', 'setting', 'details'].includes(key))).toBe(
+        true,
+      );
+    } else {
+      expect(entry.type, `a known warning type in ${JSON.stringify(warning)}`).toBe('other');
+      expect(typeof entry.message === 'string' && entry.message !== '', 'warning.message').toBe(
+        true,
+      );
+    }
+  }
+}
+
+/** A `generate()` result with well-formed warnings (absent or valid). */
+function expectResponseShape(response: ModelResponse): void {
+  expectWarningsShape(response.warnings);
+}
+
 /** Checks the part order of a finished stream and returns its finish part. */
 function expectFinishedLast(parts: readonly ModelStreamPart[]) {
   const finishes = parts.filter((part) => part.type === 'finish');
   expect(finishes, 'exactly one finish part').toHaveLength(1);
   const last = parts.at(-1);
   expect(last?.type, 'the finish part comes last').toBe('finish');
-  return last as Extract<ModelStreamPart, { type: 'finish' }>;
+  const finish = last as Extract<ModelStreamPart, { type: 'finish' }>;
+  expectWarningsShape(finish.warnings);
+  return finish;
+}
+
+/** Values that must never reach a provider: the storage fields of a stored message. */
+const STORAGE_MARKERS = {
+  id: 'msg_contract_storage_only',
+  createdAt: 1_234_567_890_123,
+  runId: 'run_contract_storage_only',
+} as const;
+
+/** The messages of `request` as stored messages (extra `id`, `createdAt`, `runId` fields). */
+function withStorageFields(request: ModelRequest): ModelRequest {
+  const messages = request.messages.map((message, index): ModelV1Message => {
+    const stored: Record<string, unknown> = {
+      ...message,
+      ...STORAGE_MARKERS,
+      id: `${STORAGE_MARKERS.id}_${index}`,
+    };
+    return stored as unknown as ModelV1Message;
+  });
+  return { ...request, messages };
+}
+
+function expectNoStorageFields(body: unknown): void {
+  const text = JSON.stringify(body);
+  expect(text, 'no message id on the wire').not.toContain(STORAGE_MARKERS.id);
+  expect(text, 'no runId on the wire').not.toContain(STORAGE_MARKERS.runId);
+  expect(text, 'no createdAt on the wire').not.toContain(String(STORAGE_MARKERS.createdAt));
+}
+
+/** The `bodies` capability of a scenario (the suite skips the case without it). */
+function bodiesOf(scenario: ModelScenario): () => readonly unknown[] {
+  const { bodies } = scenario;
+  if (bodies === undefined) throw new Error('the scenario has no bodies() capability');
+  return bodies;
 }
 
 function toolCallsOf(parts: readonly ModelStreamPart[]): ToolCall[] {
@@ -244,6 +333,7 @@ export function describeModelAdapterContract(name: string, harness: ModelAdapter
         expect(response.toolCalls).toEqual([]);
         expect(response.finishReason).toBe('stop');
         expectUsage(response.usage, scenario.usage);
+        expectResponseShape(response);
         if (scenario.requests !== undefined) expect(scenario.requests()).toHaveLength(1);
       });
 
@@ -254,6 +344,7 @@ export function describeModelAdapterContract(name: string, harness: ModelAdapter
         expectCall(response.toolCalls[0], modelContract.toolCall);
         expect(response.finishReason).toBe('tool-calls');
         expectUsage(response.usage, scenario.usage);
+        expectResponseShape(response);
       });
 
       it('returns two tool calls of one turn in order, with distinct ids', async () => {
@@ -272,6 +363,7 @@ export function describeModelAdapterContract(name: string, harness: ModelAdapter
         expect(JSON.parse(response.content)).toEqual(modelContract.structured);
         expect(response.toolCalls).toEqual([]);
         expect(response.finishReason).toBe('stop');
+        expectResponseShape(response);
       });
     });
 
@@ -333,6 +425,129 @@ export function describeModelAdapterContract(name: string, harness: ModelAdapter
         expect(JSON.parse(text)).toEqual(modelContract.structured);
         expect(expectFinishedLast(parts).finishReason).toBe('stop');
       });
+    });
+
+    describe('messages: ModelV1Message fields only', () => {
+      it('answers messages that carry storage fields (id, createdAt, runId) like plain ones', async () => {
+        const scenario = await harness.text();
+        const response = await scenario.model.generate(withStorageFields(requests.text));
+        expect(response.content).toBe(modelContract.text);
+        const { parts, error } = await collect(
+          scenario.model.stream(withStorageFields(requests.text)),
+        );
+        expect(error).toBeUndefined();
+        expect(expectFinishedLast(parts).finishReason).toBe('stop');
+      });
+
+      it('never sends storage fields: the wire body equals that of the plain messages (capability: bodies)', async (context) => {
+        const scenario = await harness.toolCall();
+        if (scenario.bodies === undefined) return context.skip('the harness cannot see the wire');
+        const bodies = bodiesOf(scenario);
+        // A conversation with every role, stored: system, user, assistant tool call, tool result.
+        const call = {
+          id: 'call_contract_1',
+          name: 'get_weather',
+          arguments: '{"city":"Paris","unit":"celsius"}',
+        };
+        const conversation: ModelRequest = {
+          ...requests.toolCall,
+          messages: [
+            ...requests.toolCall.messages,
+            { role: 'assistant', content: '', toolCalls: [call] },
+            { role: 'tool', toolCallId: call.id, toolName: call.name, content: '18 °C, sunny' },
+            { role: 'user', content: 'And tomorrow?' },
+          ],
+        };
+        await scenario.model.generate(conversation);
+        await scenario.model.generate(withStorageFields(conversation));
+        await collect(scenario.model.stream(withStorageFields(conversation)));
+        const [plain, stored, streamed] = bodies();
+        expect(stored, 'same body with and without storage fields').toEqual(plain);
+        expectNoStorageFields(stored);
+        expectNoStorageFields(streamed);
+      });
+    });
+
+    describe('providerOptions', () => {
+      const probe = { buddy_contract_probe: 'sent-through', buddy_contract_number: 7 };
+      const foreign = { buddy_contract_foreign: 'must-not-be-sent' };
+
+      it('passes its own namespace through into the request body (capability: bodies)', async (context) => {
+        const scenario = await harness.text();
+        if (scenario.bodies === undefined) return context.skip('the harness cannot see the wire');
+        const { model } = scenario;
+        const providerOptions = { [model.provider]: probe, 'contract-other-provider': foreign };
+        const response = await model.generate({ ...requests.text, providerOptions });
+        expect(response.content).toBe(modelContract.text);
+        const { error } = await collect(model.stream({ ...requests.text, providerOptions }));
+        expect(error).toBeUndefined();
+        for (const body of bodiesOf(scenario)()) {
+          expect(body, 'own provider options in the body').toMatchObject(probe);
+          expect(JSON.stringify(body), 'other namespaces stay out').not.toContain(
+            'buddy_contract_foreign',
+          );
+        }
+      });
+
+      it('ignores the namespaces of other providers entirely (capability: bodies)', async (context) => {
+        const scenario = await harness.text();
+        if (scenario.bodies === undefined) return context.skip('the harness cannot see the wire');
+        const { model } = scenario;
+        await model.generate(requests.text);
+        await model.generate({
+          ...requests.text,
+          providerOptions: { 'contract-other-provider': foreign },
+        });
+        const [plain, withForeign] = bodiesOf(scenario)();
+        expect(withForeign).toEqual(plain);
+      });
+
+      it('answers a request with provider options for other providers only', async () => {
+        const scenario = await harness.text();
+        const request = {
+          ...requests.text,
+          providerOptions: { 'contract-other-provider': foreign },
+        };
+        const response = await scenario.model.generate(request);
+        expect(response.content).toBe(modelContract.text);
+        expectResponseShape(response);
+      });
+    });
+
+    describe('warnings', () => {
+      it('reports warnings, if any, as well-formed ModelWarning lists in generate() and finish', async () => {
+        const scenario = await harness.text();
+        const response = await scenario.model.generate(requests.text);
+        expectResponseShape(response);
+        const { parts } = await collect(scenario.model.stream(requests.text));
+        expect(expectFinishedLast(parts).warnings).toEqual(response.warnings);
+      });
+
+      itIf(harness.unsupportedSetting)(
+        'answers despite a setting it cannot honour, with an unsupported-setting warning in generate() and finish (capability: unsupportedSetting)',
+        async () => {
+          const {
+            setting,
+            request,
+            scenario: make,
+          } = harness.unsupportedSetting as UnsupportedSettingCase;
+          const scenario = await make();
+          const full: ModelRequest = { ...requests.text, ...request };
+          const response = await scenario.model.generate(full);
+          expect(response.content).toBe(modelContract.text);
+          expectResponseShape(response);
+          const warning = response.warnings?.find(
+            (entry) => entry.type === 'unsupported-setting' && entry.setting === setting,
+          );
+          expect(warning, `an unsupported-setting warning for ${setting}`).toBeDefined();
+          const { parts, error } = await collect(scenario.model.stream(full));
+          expect(error).toBeUndefined();
+          const finish = expectFinishedLast(parts);
+          expect(finish.warnings, 'the finish part carries the same warnings').toEqual(
+            response.warnings,
+          );
+        },
+      );
     });
 
     describe('abort', () => {

@@ -1,0 +1,14 @@
+/**
+ * `@buddy/db-postgres`: Buddy's session storage (`PostgresStorage`) and user-memory db
+ * (`PostgresMemoryDb`) on PostgreSQL, through node-postgres (`pg`, a peer dependency).
+ */
+export {
+  createPostgresMemoryDb,
+  PostgresMemoryDb,
+  type PostgresMemoryDbOptions,
+} from './postgres-memory-db.ts';
+export {
+  createPostgresStorage,
+  PostgresStorage,
+  type PostgresStorageOptions,
+} from './postgres-storage.ts';

@@ -1,0 +1,101 @@
+/**
+ * Query plans on realistic sizes, against a real server: with 100,000 sessions and a session of
+ * 100,000 runs, every listing statement and both run reads use an index, with no sequential scan
+ * and no sort, both as custom plans and as the generic plans prepared statements switch to.
+ */
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  adminPool,
+  dropSchema,
+  POSTGRES_URL,
+  requirePostgres,
+  testSchema,
+} from '../test/postgres-test-env.ts';
+import { sessionNames, sessionStatements } from './internal/session-schema.ts';
+import { PostgresStorage } from './postgres-storage.ts';
+
+const hasPostgres = await requirePostgres();
+const schema = testSchema('plans');
+const admin = hasPostgres ? adminPool() : (undefined as unknown as pg.Pool);
+const SESSIONS = 100_000;
+const RUNS = 100_000;
+
+interface PlanNode {
+  'Node Type': string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
+
+function nodes(plan: PlanNode): PlanNode[] {
+  return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
+}
+
+afterAll(async () => {
+  if (!hasPostgres) return;
+  await dropSchema(admin, schema);
+  await admin.end();
+});
+
+describe.skipIf(!hasPostgres)('query plans on 100k sessions and 100k runs', () => {
+  const names = sessionNames(schema, 'buddy_');
+  const sql = sessionStatements(names);
+
+  beforeAll(async () => {
+    const storage = new PostgresStorage({ connectionString: POSTGRES_URL, schema });
+    await storage.ready();
+    await storage.close();
+    await admin.query(
+      `INSERT INTO ${names.sessions} (session_id, incarnation, user_id, agent_id, session_name, state, version, run_count, created_at, updated_at)
+       SELECT 's' || i, 'inc', 'u' || (i % 1000), 'a' || (i % 50), NULL, '{}', 1, 0, 1700000000000 + i, 1700000000000 + i
+       FROM generate_series(1, $1) AS i`,
+      [SESSIONS],
+    );
+    await admin.query(
+      `INSERT INTO ${names.runs} (session_id, idx, run_id, version, written_at, run)
+       SELECT 's1', i, 'r' || i, i + 1, 0, '{"runId": "r"}' FROM generate_series(0, $1 - 1) AS i`,
+      [RUNS],
+    );
+    await admin.query(`ANALYZE ${names.sessions}`);
+    await admin.query(`ANALYZE ${names.runs}`);
+  }, 120_000);
+
+  const cursor = [1700000000000 + 50_000, 's50000'];
+  const cases: [string, { text: string }, unknown[], string][] = [
+    ['listing all sessions', sql.listAll, [...cursor, 21], 'buddy_sessions_updated_idx'],
+    ['listing one user', sql.listByUser, [...cursor, 21, 'u7'], 'buddy_sessions_user_idx'],
+    ['listing one agent', sql.listByAgent, [...cursor, 21, 'a7'], 'buddy_sessions_agent_idx'],
+    [
+      'listing one user and agent',
+      sql.listByUserAndAgent,
+      [...cursor, 21, 'u7', 'a7'],
+      'buddy_sessions_user_agent_idx',
+    ],
+    ['the last 3 runs', sql.selectLastRuns, ['s1', 3], 'buddy_runs_pkey'],
+    ['runs from an index', sql.selectRunsFrom, ['s1', 50_000, 20], 'buddy_runs_pkey'],
+    ['a session row', sql.selectSession, ['s1'], 'buddy_sessions_pkey'],
+  ];
+
+  for (const mode of ['auto', 'force_generic_plan'] as const) {
+    for (const [what, statement, values, index] of cases) {
+      it(`${what} (${mode === 'auto' ? 'custom plan' : 'generic plan'}) uses ${index}, no Seq Scan, no Sort`, async () => {
+        const client = await admin.connect();
+        try {
+          await client.query(`SET plan_cache_mode = ${mode}`);
+          const result = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+            `EXPLAIN (FORMAT JSON) ${statement.text}`,
+            values,
+          );
+          const plan = result.rows[0]?.['QUERY PLAN'][0]?.Plan as PlanNode;
+          const types = nodes(plan).map((node) => node['Node Type']);
+          expect(types).not.toContain('Seq Scan');
+          expect(types).not.toContain('Sort');
+          expect(nodes(plan).map((node) => node['Index Name'])).toContain(index);
+        } finally {
+          await client.query('RESET plan_cache_mode');
+          client.release();
+        }
+      });
+    }
+  }
+});
