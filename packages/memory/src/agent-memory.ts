@@ -403,6 +403,7 @@ export class AgentMemory implements AgentMemoryContract {
       specificationVersion: db.specificationVersion,
       backend: db.backend,
       readMemories: (query) => db.readMemories(query),
+      searchMemories: (query) => db.searchMemories(query),
       upsertMemory: (memory) => write(() => db.upsertMemory(memory)),
       deleteMemory: (query) => write(() => db.deleteMemory(query)),
       clearMemories: (query) => write(() => db.clearMemories(query)),
