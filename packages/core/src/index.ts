@@ -50,6 +50,21 @@ export {
   SUMMARY_CLOSE_TAG,
   SUMMARY_OPEN_TAG,
 } from './agent/system-message.ts';
+// Encryption at rest (SPEC §15.3)
+export {
+  type EncryptedMemoryDbOptions,
+  encryptedMemoryDb,
+} from './encryption/encrypted-memory-db.ts';
+export {
+  ENCRYPTED_STATE_KEY,
+  type EncryptedStorageOptions,
+  encryptedStorage,
+} from './encryption/encrypted-storage.ts';
+export {
+  type EncryptionKey,
+  type EncryptionKeys,
+  encryptionKeyId,
+} from './encryption/record-cipher.ts';
 // Errors
 export { describeValue } from './errors/describe-value.ts';
 export {
@@ -80,6 +95,23 @@ export {
 } from './logging/console-logger.ts';
 // Messages
 export { estimateTokens, runsToPairs, runToPair } from './messages/message-helpers.ts';
+// The portable export format (SPEC §15.1)
+export {
+  EXPORT_FORMAT,
+  EXPORT_VERSION,
+  type ExportEnd,
+  ExportEndSchema,
+  type ExportHeader,
+  ExportHeaderSchema,
+  type ExportMemory,
+  ExportMemorySchema,
+  type ExportRecord,
+  ExportRecordSchema,
+  type ExportRun,
+  ExportRunSchema,
+  type ExportSession,
+  ExportSessionSchema,
+} from './portability/export-record-schema.ts';
 // Contracts (types only; also on their own in `@buddy/core/spec`)
 export type * from './spec/index.ts';
 export { templateState } from './templating/template-state.ts';
