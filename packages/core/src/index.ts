@@ -64,6 +64,7 @@ export {
   type EncryptionKey,
   type EncryptionKeys,
   encryptionKeyId,
+  isEncryptedText,
 } from './encryption/record-cipher.ts';
 // Errors
 export { describeValue } from './errors/describe-value.ts';

@@ -66,6 +66,14 @@ export function encryptionKeyId(key: EncryptionKey): string {
   return idOf(readEncryptionKey(key, 'key'));
 }
 
+/**
+ * Whether a stored string is a ciphertext of `encryptedStorage` / `encryptedMemoryDb` (any key):
+ * for tools that convert a store to encryption row by row and must not encrypt twice.
+ */
+export function isEncryptedText(value: unknown): value is string {
+  return RecordCipher.isCiphertext(value);
+}
+
 /** What a failed decryption names: the record, for the message, and its ids, for `details`. */
 export interface CipherSubject {
   /** E.g. `the state of session "s1"`. */

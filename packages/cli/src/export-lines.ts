@@ -1,0 +1,89 @@
+/**
+ * The lines of an export (the format of `ExportRecordSchema` in `@buddy/core`), produced one at a
+ * time: the header, each session (oldest update first) followed by its runs, the memories of
+ * every user seen (or of the one user asked for), and the end line with the counts.
+ */
+import {
+  BuddyError,
+  EXPORT_FORMAT,
+  EXPORT_VERSION,
+  type ExportRecord,
+  type MemoryDb,
+  type SessionStorage,
+} from '@buddy/core';
+import { firstKeptIndex, readRuns, walkSessionsOldestFirst } from './session-source.ts';
+import { toPortable } from './session-writer.ts';
+
+/** Counts of what an export holds so far. */
+export interface ExportCounts {
+  sessions: number;
+  runs: number;
+  memories: number;
+}
+
+/** Options of `exportLines`. */
+export interface ExportLinesOptions {
+  /** The header's `source` (a URL without its password). */
+  source: string;
+  /** Only this user's sessions and memories. */
+  userId?: string | undefined;
+  /** Called with the total number of sessions once known, then after every record. */
+  onProgress?: (counts: ExportCounts, totalSessions: number) => void;
+  /** Called for a session that could not be read (corrupt, or deleted meanwhile), then skipped. */
+  onSkip?: (sessionId: string, error: BuddyError | undefined) => void;
+}
+
+/** The export's lines, each one JSON text without its newline. */
+export async function* exportLines(
+  storage: SessionStorage,
+  memoryDb: MemoryDb,
+  options: ExportLinesOptions,
+): AsyncGenerator<string> {
+  const counts: ExportCounts = { sessions: 0, runs: 0, memories: 0 };
+  const line = (record: ExportRecord) => JSON.stringify(record);
+  yield line({
+    type: 'header',
+    format: EXPORT_FORMAT,
+    version: EXPORT_VERSION,
+    exportedAt: new Date().toISOString(),
+    source: options.source,
+    ...(options.userId === undefined ? {} : { userId: options.userId }),
+  });
+  const walk = await walkSessionsOldestFirst(storage, options.userId);
+  options.onProgress?.(counts, walk.total);
+  const users = new Set<string>(options.userId === undefined ? [] : [options.userId]);
+  for await (const info of walk.sessions) {
+    let record: Awaited<ReturnType<SessionStorage['getSession']>>;
+    try {
+      record = await storage.getSession(info.sessionId);
+    } catch (error) {
+      if (BuddyError.is(error) && error.code === 'STORAGE_CORRUPT') {
+        options.onSkip?.(info.sessionId, error);
+        continue;
+      }
+      throw error;
+    }
+    if (record === undefined) {
+      options.onSkip?.(info.sessionId, undefined);
+      continue;
+    }
+    if (record.userId !== undefined) users.add(record.userId);
+    yield line({ type: 'session', ...toPortable(record) });
+    counts.sessions++;
+    const first = await firstKeptIndex(storage, record);
+    for await (const run of readRuns(storage, record, first)) {
+      yield line({ type: 'run', ...run });
+      counts.runs++;
+      if (counts.runs % 100 === 0) options.onProgress?.(counts, walk.total);
+    }
+    options.onProgress?.(counts, walk.total);
+  }
+  for (const userId of users) {
+    for (const memory of await memoryDb.readMemories({ userId, sort: 'oldest' })) {
+      yield line({ type: 'memory', ...memory });
+      counts.memories++;
+    }
+    options.onProgress?.(counts, walk.total);
+  }
+  yield line({ type: 'end', ...counts });
+}

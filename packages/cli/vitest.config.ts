@@ -1,0 +1,3 @@
+import { buddyVitestConfig } from '../../tooling/vitest/preset.ts';
+
+export default buddyVitestConfig;
