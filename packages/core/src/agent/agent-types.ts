@@ -10,7 +10,7 @@ import type {
 import type { AgentMemoryContract } from '../spec/agent-memory-v1.ts';
 import type { Logger } from '../spec/logger.ts';
 import type { Model, ProviderOptions } from '../spec/model-v1.ts';
-import type { SessionStorage } from '../spec/session-storage-v1.ts';
+import type { SessionMetadata, SessionStorage } from '../spec/session-storage-v1.ts';
 import type { Tool } from '../tools/tool.ts';
 import type { Agent } from './agent.ts';
 import type { ContextBudget } from './context-budget.ts';
@@ -128,6 +128,8 @@ export interface AgentOptions<
    * `delete_memory`), bound to the run's user; runs without a user get none. Needs `memory`.
    */
   enableAgenticMemory?: boolean;
+  /** Metadata of a new session (a JSON object, at most 16 kB), stored when it is created. */
+  sessionMetadata?: SessionMetadata;
   /** Add the tool `get_tool_call_history({ num_calls? })`: this session's latest tool calls. */
   readToolCallHistory?: boolean;
   /**
@@ -202,6 +204,10 @@ export type RunInput = string | UserMessage;
 export interface AgentListSessionsOptions {
   /** Defaults to the agent's `userId`. */
   userId?: string;
+  /** Page size, 1..1000; default 20. */
   limit?: number;
+  /** `nextCursor` of the previous page. */
   cursor?: string;
+  /** Only sessions whose metadata has these top-level keys with equal JSON values. */
+  metadata?: SessionMetadata;
 }

@@ -25,13 +25,14 @@ import type { Model, ModelWarning } from '../spec/model-v1.ts';
 import type {
   ListSessionsResult,
   SessionLease,
+  SessionMetadata,
   SessionRecord,
   SessionStorage,
   SessionSummaryRecord,
   StoredRun,
 } from '../spec/session-storage-v1.ts';
 import { sessionOwnershipError, storageClosedError } from '../storage/storage-helpers.ts';
-import { assertSessionName } from '../storage/write-validators.ts';
+import { assertSessionMetadata, assertSessionName } from '../storage/write-validators.ts';
 import { templateState } from '../templating/template-state.ts';
 import { isTool, type Tool, type ToolContext } from '../tools/tool.ts';
 import { assertId, assertOptionalId } from '../validation/identifier.ts';
@@ -85,7 +86,7 @@ export const AGENTIC_MEMORY_TOOLS = [
   'update_memory',
   'delete_memory',
 ];
-const LIST_OPTION_KEYS = ['userId', 'limit', 'cursor'];
+const LIST_OPTION_KEYS = ['userId', 'limit', 'cursor', 'metadata'];
 
 /** The per-run scope behind `agent.sessionState` during a run. */
 interface RunScope {
@@ -482,6 +483,9 @@ export class Agent<
           ...(userId === undefined ? {} : { userId }),
           agentId: options.agentId,
           ...(sessionName === undefined ? {} : { sessionName }),
+          ...(record === undefined && options.sessionMetadata !== undefined
+            ? { metadata: options.sessionMetadata }
+            : {}),
           run: storedRun,
           sessionState: stored,
           leaseToken: held.lease.token,
@@ -570,6 +574,9 @@ export class Agent<
           ...(userId === undefined ? {} : { userId }),
           agentId: this.#options.agentId,
           ...(this.#own.sessionName === undefined ? {} : { sessionName: this.#own.sessionName }),
+          ...(this.#options.sessionMetadata === undefined
+            ? {}
+            : { metadata: this.#options.sessionMetadata }),
           sessionState: checkStateToStore(this.#options.stateSchema, state, sessionId),
         });
       }
@@ -612,36 +619,72 @@ export class Agent<
 
   /** Renames the agent's own session (creating the record if missing). */
   async renameSession(name: string): Promise<void> {
-    this.#assertOpen();
     assertSessionName(name, 'Agent.renameSession: name');
+    await this.updateSession({ sessionName: name });
+  }
+
+  /**
+   * Changes the agent's own session: its name and/or its metadata (a JSON object of at most
+   * 16 kB that replaces the stored one; SPEC §16.2). Creates the record when it is missing.
+   */
+  async updateSession(changes: {
+    sessionName?: string;
+    metadata?: SessionMetadata;
+  }): Promise<void> {
+    this.#assertOpen();
+    const checked = readOptions<{ sessionName?: string; metadata?: SessionMetadata }>(
+      changes,
+      'Agent.updateSession',
+      ['sessionName', 'metadata'],
+    );
+    if (checked.sessionName === undefined && checked.metadata === undefined) {
+      throw new BuddyError({
+        code: 'INVALID_ARGUMENT',
+        message: 'Agent.updateSession: pass sessionName and/or metadata',
+      });
+    }
+    if (checked.sessionName !== undefined) {
+      assertSessionName(checked.sessionName, 'Agent.updateSession: sessionName');
+    }
+    if (checked.metadata !== undefined) {
+      assertSessionMetadata(checked.metadata, 'Agent.updateSession: metadata');
+    }
     const sessionId = this.#own.sessionId;
     const userId = this.#options.userId;
     const edits = this.#own.edits();
     await this.#withLease(sessionId, undefined, false, async () => {
       const existing = await this.#readRecord(sessionId, userId, undefined);
-      const state =
+      const created =
         existing === undefined
-          ? checkStateToStore(
-              this.#options.stateSchema,
-              this.#startState({
-                record: existing,
+          ? {
+              sessionState: checkStateToStore(
+                this.#options.stateSchema,
+                this.#startState({
+                  record: existing,
+                  sessionId,
+                  userId,
+                  edits,
+                  overrides: undefined,
+                }),
                 sessionId,
-                userId,
-                edits,
-                overrides: undefined,
-              }),
-              sessionId,
-            )
-          : undefined;
+              ),
+              ...(this.#options.sessionMetadata === undefined || checked.metadata !== undefined
+                ? {}
+                : { metadata: this.#options.sessionMetadata }),
+            }
+          : {};
       const record = await this.#storage.upsertSession({
         sessionId,
         ...(userId === undefined ? {} : { userId }),
         agentId: this.#options.agentId,
-        sessionName: name,
-        ...(state === undefined ? {} : { sessionState: state }),
+        ...(checked.sessionName === undefined ? {} : { sessionName: checked.sessionName }),
+        ...(checked.metadata === undefined ? {} : { metadata: checked.metadata }),
+        ...created,
       });
       this.#cache.advance(record);
-      if (sessionId === this.#own.sessionId) this.#own.rename(name);
+      if (sessionId === this.#own.sessionId && checked.sessionName !== undefined) {
+        this.#own.rename(checked.sessionName);
+      }
     });
   }
 
@@ -729,6 +772,7 @@ export class Agent<
       ...(userId === undefined ? {} : { userId }),
       ...(checked.limit === undefined ? {} : { limit: checked.limit }),
       ...(checked.cursor === undefined ? {} : { cursor: checked.cursor }),
+      ...(checked.metadata === undefined ? {} : { metadata: checked.metadata }),
     });
   }
 
