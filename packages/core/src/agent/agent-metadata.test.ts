@@ -44,6 +44,6 @@ describe('Agent: session metadata', () => {
     });
     expect(
       () => new Agent({ model: new MockModel(), sessionMetadata: { big: 'x'.repeat(20_000) } }),
-    ).toThrow(/metadata/);
+    ).toThrow(/sessionMetadata/);
   });
 });
