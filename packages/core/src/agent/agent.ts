@@ -376,6 +376,10 @@ export class Agent<
     const isOwn = sessionId === this.#own.sessionId;
     // Read before the queue: the caller's edits of the state as they were when the run was asked.
     const edits = isOwn ? this.#own.edits() : undefined;
+    // The user's memories (with relevant retrieval: the input embedded) load while the session
+    // does; a failure surfaces where they are used.
+    const memoriesRead = this.#readMemories(userId, signal, run.input.content);
+    memoriesRead.catch(() => {});
 
     // 1. Serialize.
     const turn = this.#withLease(
@@ -387,7 +391,7 @@ export class Agent<
         const record = await this.#readRecord(sessionId, userId, held.lease, storage);
         const [history, memories] = await Promise.all([
           this.#history(record, storage),
-          this.#readMemories(userId, signal),
+          memoriesRead,
         ]);
         // 3. State.
         const state = this.#startState({
@@ -1007,7 +1011,11 @@ export class Agent<
     return this.#modelPromise;
   }
 
-  async #readMemories(userId: string | undefined, signal: AbortSignal): Promise<UserMemory[]> {
+  async #readMemories(
+    userId: string | undefined,
+    signal: AbortSignal,
+    query: string,
+  ): Promise<UserMemory[]> {
     const { memory, enableUserMemories, addMemoryReferences } = this.#options;
     if (
       memory === undefined ||
@@ -1016,7 +1024,7 @@ export class Agent<
     ) {
       return [];
     }
-    return memory.readMemories({ userId, signal });
+    return memory.readMemories({ userId, signal, query });
   }
 
   #systemMessage(input: {
