@@ -128,6 +128,13 @@ export interface AgentOptions<
    * `delete_memory`), bound to the run's user; runs without a user get none. Needs `memory`.
    */
   enableAgenticMemory?: boolean;
+  /**
+   * Store a run that was aborted (signal, stream consumer gone) or failed after the model started
+   * answering, with `status: 'aborted' | 'failed'`: the user message, the text so far, the tool
+   * calls with their results and `Error: interrupted` for a call left without one (SPEC §16.3).
+   * Default `false`: nothing of such a run is stored.
+   */
+  persistAbortedRuns?: boolean;
   /** Metadata of a new session (a JSON object, at most 16 kB), stored when it is created. */
   sessionMetadata?: SessionMetadata;
   /** Add the tool `get_tool_call_history({ num_calls? })`: this session's latest tool calls. */

@@ -16,7 +16,14 @@ import { BuddyError } from '../errors/buddy-error.ts';
 import { describeValue } from '../errors/describe-value.ts';
 import { throwIfAborted, toBuddyError } from '../errors/to-buddy-error.ts';
 import { InMemoryStorage } from '../in-memory/in-memory-storage.ts';
-import type { Message, StoredMessage, SystemMessage, UserMessage } from '../messages/message.ts';
+import type {
+  AssistantMessage,
+  Message,
+  StoredMessage,
+  SystemMessage,
+  ToolMessage,
+  UserMessage,
+} from '../messages/message.ts';
 import { runsToPairs, stampMessage } from '../messages/message-helpers.ts';
 import type { AgentMemoryContract, AgentMemoryHost } from '../spec/agent-memory-v1.ts';
 import type { Logger } from '../spec/logger.ts';
@@ -60,7 +67,7 @@ import { EventChannel } from './event-channel.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import { OwnSession } from './own-session.ts';
 import { PostAnswerWork } from './post-answer-work.ts';
-import { runToolLoop } from './run-tool-loop.ts';
+import { runToolLoop, type ToolLoopProgress } from './run-tool-loop.ts';
 import { SessionCache } from './session-cache.ts';
 import {
   applyEdits,
@@ -450,7 +457,15 @@ export class Agent<
           signal,
         };
         const startedAt = Date.now();
-        const result = await runScope.run({ agent: this as never, state }, () =>
+        const progress: ToolLoopProgress = {
+          messages: [],
+          partialText: '',
+          started: false,
+          usage: { inputTokens: 0, outputTokens: 0 },
+        };
+        // With persistAbortedRuns, the state at the start is kept to store if the tools' is not.
+        const startState = options.persistAbortedRuns ? cloneJson(state) : undefined;
+        const loop = runScope.run({ agent: this as never, state }, () =>
           runToolLoop({
             model,
             messages,
@@ -463,8 +478,32 @@ export class Agent<
               : { settings: { providerOptions: options.providerOptions } }),
             ...(prepareRequest === undefined ? {} : { prepareRequest }),
             traceTool: trace.tool,
+            progress,
           }),
         );
+        let result: Awaited<typeof loop>;
+        try {
+          result = await loop;
+        } catch (error) {
+          if (options.persistAbortedRuns && progress.started) {
+            await this.#storePartialRun({
+              storage,
+              leaseToken: held.lease.token,
+              record,
+              sessionId,
+              userId,
+              runId,
+              model,
+              userMessage: userMessage as StoredMessage,
+              progress,
+              state,
+              startState: startState as Record<string, unknown>,
+              startedAt,
+              status: signal.aborted ? 'aborted' : 'failed',
+            });
+          }
+          throw error;
+        }
         // 6. Persist atomically (nothing is stored when the state the tools left is not storable).
         const stored = checkStateToStore(options.stateSchema, state, sessionId);
         const runMessages: StoredMessage[] = [userMessage as StoredMessage, ...result.messages];
@@ -979,6 +1018,99 @@ export class Agent<
       values.current_user_id = userId;
     }
     return (text) => templateState(text, values);
+  }
+
+  /**
+   * Stores what a failed or aborted run did (`persistAbortedRuns`, SPEC §16.3): the user message,
+   * the text streamed so far, the tool calls with their results, and `Error: interrupted` for a
+   * call left without one, so the history stays valid for every provider. Never throws: a failure
+   * here is logged and the run's own error stands.
+   */
+  async #storePartialRun(input: {
+    storage: SessionStorage;
+    leaseToken: string;
+    record: SessionRecord | undefined;
+    sessionId: string;
+    userId: string | undefined;
+    runId: string;
+    model: Model;
+    userMessage: StoredMessage;
+    progress: ToolLoopProgress;
+    state: Record<string, unknown>;
+    startState: Record<string, unknown>;
+    startedAt: number;
+    status: 'aborted' | 'failed';
+  }): Promise<void> {
+    const { sessionId, userId, runId, progress } = input;
+    const messages: StoredMessage[] = [input.userMessage, ...progress.messages];
+    const answered = new Set(
+      progress.messages.flatMap((message) => (message.role === 'tool' ? [message.toolCallId] : [])),
+    );
+    for (const message of progress.messages) {
+      if (message.role !== 'assistant') continue;
+      for (const call of message.toolCalls ?? []) {
+        if (answered.has(call.id)) continue;
+        messages.push(
+          stampMessage<ToolMessage>(
+            {
+              role: 'tool',
+              toolCallId: call.id,
+              toolName: call.name,
+              content: 'Error: interrupted',
+              isError: true,
+            },
+            runId,
+          ) as StoredMessage,
+        );
+      }
+    }
+    if (progress.partialText !== '') {
+      messages.push(
+        stampMessage<AssistantMessage>(
+          { role: 'assistant', content: progress.partialText },
+          runId,
+        ) as StoredMessage,
+      );
+    }
+    let sessionState: Record<string, unknown>;
+    try {
+      sessionState = checkStateToStore(this.#options.stateSchema, input.state, sessionId);
+    } catch {
+      sessionState = input.startState;
+    }
+    try {
+      await input.storage.appendRun({
+        sessionId,
+        ...(userId === undefined ? {} : { userId }),
+        agentId: this.#options.agentId,
+        run: {
+          runId,
+          sessionId,
+          ...(userId === undefined ? {} : { userId }),
+          agentId: this.#options.agentId,
+          messages,
+          usage: progress.usage,
+          model: { provider: input.model.provider, id: input.model.id },
+          createdAt: input.startedAt,
+          completedAt: Date.now(),
+          status: input.status,
+        },
+        sessionState,
+        leaseToken: input.leaseToken,
+      });
+      this.#cache.forget(sessionId);
+      if (sessionId === this.#own.sessionId) {
+        this.#own.adopt({
+          ...(input.record === undefined ? {} : { record: input.record }),
+          state: sessionState as TState,
+        });
+      }
+    } catch (error) {
+      this.#options.logger.warn(
+        `The partial run of session ${describeValue(sessionId)} could not be stored`,
+        { sessionId, runId, error },
+      );
+    }
   }
 
   /** The tools of one run: the agent's, the built-in ones, and agentic memory for its user. */

@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { BuddyError } from '../errors/buddy-error.ts';
 import { describeValue } from '../errors/describe-value.ts';
-import { throwIfAborted, toBuddyError } from '../errors/to-buddy-error.ts';
+import { raceAbort, throwIfAborted, toBuddyError } from '../errors/to-buddy-error.ts';
 import type {
   AssistantMessage,
   Message,
@@ -79,6 +79,23 @@ export interface ToolLoopInput {
   who?: string;
   /** Runs each tool call (tracing wraps it in a span). Default: run it. */
   traceTool?: <T>(toolCall: ToolCall, run: () => Promise<T>) => Promise<T>;
+  /**
+   * Filled as the loop goes, so a caller can keep a partial run when the loop fails or is
+   * aborted (`persistAbortedRuns`).
+   */
+  progress?: ToolLoopProgress;
+}
+
+/** What a loop did so far (see `ToolLoopInput.progress`). */
+export interface ToolLoopProgress {
+  /** The assistant and tool messages added so far, stamped. */
+  messages: StoredMessage[];
+  /** Text streamed of the assistant turn in progress (not yet a message). */
+  partialText: string;
+  /** Whether the model had started answering (a text delta or a message). */
+  started: boolean;
+  /** Usage of the model calls that completed. */
+  usage: Usage;
 }
 
 /** What `runToolLoop` resolves with. */
@@ -132,8 +149,14 @@ export async function runToolLoop(input: ToolLoopInput): Promise<ToolLoopResult>
   const toolsByName = new Map(tools.map((entry) => [entry.name, entry]));
   const definitions: ModelToolDefinition[] = tools.map(toModelToolDefinition);
   const conversation: Message[] = [...input.messages];
-  const produced: StoredMessage[] = [];
-  const usage: Usage = { inputTokens: 0, outputTokens: 0 };
+  const progress: ToolLoopProgress = input.progress ?? {
+    messages: [],
+    partialText: '',
+    started: false,
+    usage: { inputTokens: 0, outputTokens: 0 },
+  };
+  const produced = progress.messages;
+  const usage = progress.usage;
   const warnings = new Map<string, ModelWarning>();
 
   for (let round = 0; ; round++) {
@@ -144,13 +167,22 @@ export async function runToolLoop(input: ToolLoopInput): Promise<ToolLoopResult>
       ...(definitions.length === 0 ? {} : { tools: definitions }),
     };
     if (input.prepareRequest !== undefined) request = input.prepareRequest(request, round);
+    const onDelta = (event: ToolLoopEvent) => {
+      if (event.type === 'text-delta') {
+        progress.partialText += event.delta;
+        progress.started = true;
+      }
+      emit(event);
+    };
     const answer = await callModel(
       model,
       request,
       signal,
-      input.streaming === true ? emit : undefined,
+      input.streaming === true ? onDelta : undefined,
       runId,
     );
+    progress.partialText = '';
+    progress.started = true;
     usage.inputTokens += answer.usage.inputTokens;
     usage.outputTokens += answer.usage.outputTokens;
     for (const warning of answer.warnings ?? []) warnings.set(warningKey(warning), warning);
@@ -240,7 +272,7 @@ async function callModel(
     let usage: Usage = { inputTokens: 0, outputTokens: 0 };
     let finishReason: FinishReason = 'other';
     let warnings: ModelWarning[] | undefined;
-    for await (const raw of model.stream(request, { signal })) {
+    for await (const raw of abortableParts(model.stream(request, { signal }), signal)) {
       const part = checkStreamPart(raw, who);
       switch (part?.type) {
         case 'text-delta':
@@ -271,6 +303,24 @@ async function callModel(
   } catch (error) {
     if (signal.aborted) throw toBuddyError(signal.reason ?? error, 'ABORTED');
     throw toBuddyError(error, 'INTERNAL', `${who} failed`);
+  }
+}
+
+/**
+ * The parts of a model stream, ending with the signal's reason as soon as it fires, even when the
+ * stream itself is waiting and misses the abort.
+ */
+async function* abortableParts<T>(parts: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const iterator = parts[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const next = await raceAbort(iterator.next(), signal);
+      if (next.done === true) return;
+      yield next.value;
+    }
+  } finally {
+    // Let the stream clean up (close its connection); never wait for it.
+    void Promise.resolve(iterator.return?.()).catch(() => {});
   }
 }
 
@@ -314,7 +364,11 @@ export async function executeToolCall(
   const parsed = parseToolArguments(definition, toolCall.arguments);
   if (!parsed.success) return errorOutcome(parsed.error);
   try {
-    const result = await definition.execute(parsed.args, context);
+    // A tool that ignores the signal still cannot keep an aborted run waiting.
+    const result = await raceAbort(
+      Promise.resolve().then(() => definition.execute(parsed.args, context)),
+      context.signal,
+    );
     if (typeof result === 'string') return { content: result, isError: false };
     if (result === undefined) return { content: '', isError: false };
     return { content: JSON.stringify(result) ?? '', isError: false };

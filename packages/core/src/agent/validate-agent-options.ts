@@ -52,6 +52,7 @@ export interface ResolvedAgentOptions {
   telemetry: TelemetryOptions;
   enableAgenticMemory: boolean;
   sessionMetadata: SessionMetadata | undefined;
+  persistAbortedRuns: boolean;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
@@ -90,6 +91,7 @@ const KNOWN_OPTIONS = new Set<string>([
   'telemetry',
   'enableAgenticMemory',
   'sessionMetadata',
+  'persistAbortedRuns',
 ]);
 
 function fail(
@@ -406,5 +408,6 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
     telemetry: telemetry as TelemetryOptions,
     enableAgenticMemory: boolean(options, 'enableAgenticMemory', false),
     sessionMetadata: options.sessionMetadata as SessionMetadata | undefined,
+    persistAbortedRuns: boolean(options, 'persistAbortedRuns', false),
   };
 }
