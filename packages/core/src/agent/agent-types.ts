@@ -167,6 +167,34 @@ export interface RunOptions<TState extends SessionState = SessionState> {
   sessionState?: Partial<TState>;
   /** Aborts the run (`ABORTED`, nothing stored) and its post-answer work. */
   signal?: AbortSignal;
+  /**
+   * Decisions for the session's run paused for approvals: it is resumed with them (as
+   * `agent.resume`) before this run starts. Without them a run on a paused session is
+   * `SESSION_BUSY`.
+   */
+  approvals?: ApprovalDecisions;
+}
+
+/** Decisions on pending approvals, by `approvalId`. */
+export type ApprovalDecisions = Record<string, { approved: boolean; reason?: string }>;
+
+/** `agent.resume(...)` / `agent.resumeStream(...)`. */
+export interface ResumeOptions {
+  /** The paused session; the agent's own by default. */
+  sessionId?: string;
+  /** The run's user; the agent's own by default. */
+  userId?: string;
+  /** A decision for every pending approval of the paused run. */
+  approvals: ApprovalDecisions;
+  signal?: AbortSignal;
+}
+
+/** A tool call waiting for a person's decision, as a `RunResponse` shows it. */
+export interface PendingApprovalInfo {
+  approvalId: string;
+  toolName: string;
+  /** The call's arguments as JSON text. */
+  arguments: string;
 }
 
 /** The result of one run. */
@@ -186,6 +214,13 @@ export interface RunResponse {
    * stream ends.
    */
   warnings: string[];
+  /**
+   * `'awaiting-approval'` when a tool that needs approval was called: the run is paused and stored
+   * with its session; continue it with `agent.resume({ approvals })`. `'completed'` otherwise.
+   */
+  status: 'completed' | 'awaiting-approval';
+  /** With `status: 'awaiting-approval'`: what waits for a decision. */
+  pendingApprovals?: PendingApprovalInfo[];
 }
 
 /** Events of `agent.stream()`, discriminated on `type`. */
@@ -201,6 +236,7 @@ export type RunEvent =
       result: string;
       isError: boolean;
     }
+  | { type: 'approval-requested'; runId: string; pendingApprovals: PendingApprovalInfo[] }
   | { type: 'run-completed'; runId: string; response: RunResponse }
   | { type: 'run-error'; runId: string; error: BuddyError };
 

@@ -84,6 +84,14 @@ export interface ToolLoopInput {
    * aborted (`persistAbortedRuns`).
    */
   progress?: ToolLoopProgress;
+  /**
+   * Continues a run paused for approvals: the `pending` calls (already in `messages`) are run
+   * when approved and answered `Error: denied: <reason>` when not, before the next model call.
+   */
+  resume?: {
+    pending: readonly ToolCall[];
+    decisions: ReadonlyMap<string, { approved: boolean; reason?: string }>;
+  };
 }
 
 /** What a loop did so far (see `ToolLoopInput.progress`). */
@@ -109,6 +117,11 @@ export interface ToolLoopResult {
   warnings: ModelWarning[];
   /** Rounds of tool calls taken. */
   rounds: number;
+  /**
+   * Calls waiting for approval: the loop stopped before running them (`content` is `''`); the
+   * other calls of that round ran and their results are in `messages`.
+   */
+  pendingApprovals?: ToolCall[];
 }
 
 /** Strips storage fields: the model gets role, content and tool calls only. */
@@ -158,6 +171,63 @@ export async function runToolLoop(input: ToolLoopInput): Promise<ToolLoopResult>
   const produced = progress.messages;
   const usage = progress.usage;
   const warnings = new Map<string, ModelWarning>();
+
+  const traced = input.traceTool;
+  const execute = (toolCall: ToolCall) =>
+    traced === undefined
+      ? executeToolCall(toolCall, toolsByName, context as ToolContext)
+      : traced(toolCall, () => executeToolCall(toolCall, toolsByName, context as ToolContext));
+  /** Runs calls (in parallel unless asked otherwise) and appends their results in order. */
+  const runCalls = async (
+    calls: readonly ToolCall[],
+    decide?: (call: ToolCall) => ToolOutcome | undefined,
+  ) => {
+    const outcome = (call: ToolCall) => decide?.(call) ?? execute(call);
+    let results: ToolOutcome[];
+    if (input.parallelToolCalls === false) {
+      results = [];
+      for (const call of calls) results.push(await outcome(call));
+    } else {
+      results = await Promise.all(calls.map(outcome));
+    }
+    throwIfAborted(signal);
+    calls.forEach((toolCall, index) => {
+      const result = results[index] ?? { content: '', isError: false };
+      const message = stampMessage<ToolMessage>(
+        {
+          role: 'tool',
+          toolCallId: toolCall.id,
+          toolName: toolCall.name,
+          content: result.content,
+          ...(result.isError ? { isError: true } : {}),
+        },
+        runId,
+      );
+      conversation.push(message);
+      produced.push(message);
+      emit({
+        type: 'tool-result',
+        runId,
+        toolCallId: toolCall.id,
+        toolName: toolCall.name,
+        result: result.content,
+        isError: result.isError,
+      });
+    });
+  };
+
+  // A resumed run first settles the calls that waited for a decision (SPEC §16.4).
+  if (input.resume !== undefined) {
+    const { pending, decisions } = input.resume;
+    await runCalls(pending, (call) => {
+      const decision = decisions.get(call.id);
+      if (decision?.approved === true) return undefined;
+      return {
+        content: `Error: denied: ${decision?.reason ?? 'the call was not approved'}`,
+        isError: true,
+      };
+    });
+  }
 
   for (let round = 0; ; round++) {
     throwIfAborted(signal);
@@ -216,42 +286,47 @@ export async function runToolLoop(input: ToolLoopInput): Promise<ToolLoopResult>
     }
 
     for (const toolCall of answer.toolCalls) emit({ type: 'tool-call', runId, toolCall });
-    const traced = input.traceTool;
-    const execute = (toolCall: ToolCall) =>
-      traced === undefined
-        ? executeToolCall(toolCall, toolsByName, context as ToolContext)
-        : traced(toolCall, () => executeToolCall(toolCall, toolsByName, context as ToolContext));
-    let results: ToolOutcome[];
-    if (input.parallelToolCalls === false) {
-      results = [];
-      for (const toolCall of answer.toolCalls) results.push(await execute(toolCall));
-    } else {
-      results = await Promise.all(answer.toolCalls.map(execute));
+    // Calls of tools that need approval wait; the others run now.
+    const waiting: ToolCall[] = [];
+    for (const toolCall of answer.toolCalls) {
+      if (await needsApproval(toolCall, toolsByName, context as ToolContext))
+        waiting.push(toolCall);
     }
-    throwIfAborted(signal);
-    answer.toolCalls.forEach((toolCall, index) => {
-      const result = results[index] ?? { content: '', isError: false };
-      const message = stampMessage<ToolMessage>(
-        {
-          role: 'tool',
-          toolCallId: toolCall.id,
-          toolName: toolCall.name,
-          content: result.content,
-          ...(result.isError ? { isError: true } : {}),
-        },
-        runId,
-      );
-      conversation.push(message);
-      produced.push(message);
-      emit({
-        type: 'tool-result',
-        runId,
-        toolCallId: toolCall.id,
-        toolName: toolCall.name,
-        result: result.content,
-        isError: result.isError,
-      });
-    });
+    await runCalls(answer.toolCalls.filter((call) => !waiting.includes(call)));
+    if (waiting.length > 0) {
+      return {
+        content: '',
+        messages: produced,
+        usage,
+        warnings: [...warnings.values()],
+        rounds: round + 1,
+        pendingApprovals: waiting,
+      };
+    }
+  }
+}
+
+/** Whether a call must wait for a person's decision (`tool({ needsApproval })`). */
+async function needsApproval(
+  toolCall: ToolCall,
+  toolsByName: ReadonlyMap<string, Tool>,
+  context: ToolContext,
+): Promise<boolean> {
+  const definition = toolsByName.get(toolCall.name);
+  const rule = definition?.needsApproval;
+  if (definition === undefined || rule === undefined || rule === false) return false;
+  if (rule === true) return true;
+  // Arguments the tool would refuse are not worth a person's time: they go back as an error.
+  const parsed = parseToolArguments(definition, toolCall.arguments);
+  if (!parsed.success) return false;
+  try {
+    return (await rule(parsed.args, context)) === true;
+  } catch (error) {
+    throw toBuddyError(
+      error,
+      'TOOL_EXECUTION_FAILED',
+      `needsApproval of tool '${toolCall.name}' failed`,
+    );
   }
 }
 
