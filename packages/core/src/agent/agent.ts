@@ -1218,7 +1218,8 @@ export class Agent<
       state = cloneJson(this.#defaultState);
     } else {
       // A stored state that no longer matches the schema is that session's corruption.
-      state = applyStateSchema(schema, cloneJson(record.sessionState), {
+      // The record was read for this run (storages return fresh copies): no copy needed.
+      state = applyStateSchema(schema, record.sessionState, {
         root: 'sessionState',
         blame: 'storage',
         sessionId,
