@@ -43,7 +43,16 @@ describe('usage', () => {
   it('prints the usage for --help (exit 0) and without a command (exit 2)', async () => {
     const help = await buddy(['--help']);
     expect(help.code).toBe(0);
-    for (const name of ['sessions', 'show', 'export', 'import', 'migrate', 'forget', 'prune', 'rekey']) {
+    for (const name of [
+      'sessions',
+      'show',
+      'export',
+      'import',
+      'migrate',
+      'forget',
+      'prune',
+      'rekey',
+    ]) {
       expect(help.stdout).toContain(`  ${name}`);
     }
     const bare = await buddy([]);
@@ -72,13 +81,23 @@ describe('usage', () => {
     }
     expect(readdirSync(dir)).toEqual([]);
     expect((await buddy(['frobnicate'])).stderr).toContain('unknown command "frobnicate"');
-    expect((await buddy(['export', 'sqlite:x.db', '--usr', 'dana'], { cwd: dir })).stderr).toContain("'--usr'");
+    expect(
+      (await buddy(['export', 'sqlite:x.db', '--usr', 'dana'], { cwd: dir })).stderr,
+    ).toContain("'--usr'");
   });
 });
 
 describe('bad places: one clear line, exit 1, nothing written', () => {
   it('refuses URLs that are none of the three forms', async () => {
-    for (const url of ['mysql://localhost/db', 'sqlite:', 'sqlite::memory:', 'redis://localhost:6379/x', 'redis://localhost?db=2', 'postgres://localhost', 'nonsense']) {
+    for (const url of [
+      'mysql://localhost/db',
+      'sqlite:',
+      'sqlite::memory:',
+      'redis://localhost:6379/x',
+      'redis://localhost?db=2',
+      'postgres://localhost',
+      'nonsense',
+    ]) {
       const result = await buddy(['sessions', url], { cwd: dir });
       expect(result.code, url).toBe(1);
       oneLine(result.stderr);
@@ -91,7 +110,11 @@ describe('bad places: one clear line, exit 1, nothing written', () => {
   });
 
   it('does not create a SQLite file that a reading command names by mistake', async () => {
-    for (const args of [['sessions', 'sqlite:typo.db'], ['export', 'sqlite:typo.db', '-o', 'out.jsonl'], ['show', 'sqlite:typo.db', 's1']]) {
+    for (const args of [
+      ['sessions', 'sqlite:typo.db'],
+      ['export', 'sqlite:typo.db', '-o', 'out.jsonl'],
+      ['show', 'sqlite:typo.db', 's1'],
+    ]) {
       const result = await buddy(args, { cwd: dir });
       expect(result.code).toBe(1);
       oneLine(result.stderr);
@@ -131,7 +154,9 @@ describe('bad places: one clear line, exit 1, nothing written', () => {
     });
     expect(driver.code).toBe(1);
     oneLine(driver.stderr);
-    expect(driver.stderr).toContain('sqlite URLs need better-sqlite3, which @buddy/db-sqlite loads');
+    expect(driver.stderr).toContain(
+      'sqlite URLs need better-sqlite3, which @buddy/db-sqlite loads',
+    );
     expect(driver.stderr).toContain('pnpm add better-sqlite3');
     expect(existsSync(join(dir, 'x.db'))).toBe(false);
   });
@@ -147,12 +172,18 @@ describe('sessions and show', () => {
     expect(lines).toHaveLength(1 + 5);
     expect(lines[1]).toMatch(/^anonymous-x\t-\t-\t/);
     const dana = await buddy(['sessions', url, '--user', 'dana', '--json']);
-    const infos = JSON.parse(dana.stdout) as { sessionId: string; userId: string; sessionName: string }[];
+    const infos = JSON.parse(dana.stdout) as {
+      sessionId: string;
+      userId: string;
+      sessionName: string;
+    }[];
     expect(infos.map((info) => info.sessionId)).toEqual(['dana-x-1-ß🧠', 'dana-x-0-ß🧠']);
     expect(infos[0]).toMatchObject({ userId: 'dana', sessionName: 'PLAINTEXT-NAME dana 1' });
     const limited = await buddy(['sessions', url, '--limit', '2', '--json']);
     expect(JSON.parse(limited.stdout)).toHaveLength(2);
-    expect(JSON.parse((await buddy(['sessions', url, '--user', 'nobody', '--json'])).stdout)).toEqual([]);
+    expect(
+      JSON.parse((await buddy(['sessions', url, '--user', 'nobody', '--json'])).stdout),
+    ).toEqual([]);
   });
 
   it('shows a session with its runs, and names a missing one', async () => {
@@ -183,7 +214,12 @@ describe('export and import', () => {
     expect(exported.code, exported.stderr).toBe(0);
     const lines = readFileSync(out, 'utf8').trim().split('\n');
     const records = lines.map((line) => ExportRecordSchema.parse(JSON.parse(line)));
-    expect(records[0]).toMatchObject({ type: 'header', format: 'buddy-export', version: 1, source: source.url });
+    expect(records[0]).toMatchObject({
+      type: 'header',
+      format: 'buddy-export',
+      version: 1,
+      source: source.url,
+    });
     expect(records.at(-1)).toEqual({ type: 'end', sessions: 5, runs: 12, memories: 3 });
     expect(records.filter((record) => record.type === 'run')).toHaveLength(source.runs);
 
@@ -199,7 +235,11 @@ describe('export and import', () => {
         .split('\n')
         .slice(1)
         .map((line) => {
-          const { createdAt: _c, updatedAt: _u, ...rest } = JSON.parse(line) as Record<string, unknown>;
+          const {
+            createdAt: _c,
+            updatedAt: _u,
+            ...rest
+          } = JSON.parse(line) as Record<string, unknown>;
           return JSON.parse(line).type === 'session' ? JSON.stringify(rest) : line;
         });
     expect(comparable(again)).toEqual(comparable(out));
@@ -222,14 +262,42 @@ describe('export and import', () => {
     const good = (await buddy(['export', source.url])).stdout.trim().split('\n');
     const target = join(dir, 'target.db');
     const cases: [string, string[], string][] = [
-      ['not JSON', [...good.slice(0, 4), '{"type": "run", oops', ...good.slice(5)], 'line 5: not valid JSON'],
-      ['schema', [...good.slice(0, 2), JSON.stringify({ ...JSON.parse(good[2] as string), messages: 'x' }), ...good.slice(3)], 'line 3: not a buddy export record: messages'],
-      ['validator', [...good.slice(0, 1), JSON.stringify({ ...JSON.parse(good[1] as string), sessionId: 'bad\u0000id' }), ...good.slice(2)], 'line 2: sessionId'],
+      [
+        'not JSON',
+        [...good.slice(0, 4), '{"type": "run", oops', ...good.slice(5)],
+        'line 5: not valid JSON',
+      ],
+      [
+        'schema',
+        [
+          ...good.slice(0, 2),
+          JSON.stringify({ ...JSON.parse(good[2] as string), messages: 'x' }),
+          ...good.slice(3),
+        ],
+        'line 3: not a buddy export record: messages',
+      ],
+      [
+        'validator',
+        [
+          ...good.slice(0, 1),
+          JSON.stringify({ ...JSON.parse(good[1] as string), sessionId: 'bad\u0000id' }),
+          ...good.slice(2),
+        ],
+        'line 2: sessionId',
+      ],
       ['order', [good[0] as string, ...good.slice(2)], 'line 2: a run of session'],
       ['gap', [...good.slice(0, 3), ...good.slice(4)], 'line 4: run index 2 where 1 was expected'],
       ['cut short', good.slice(0, -1), 'the file ends without its end line'],
-      ['counts', [...good.slice(0, -1), '{"type":"end","sessions":1,"runs":0,"memories":0}'], 'the end line counts'],
-      ['version', [JSON.stringify({ ...JSON.parse(good[0] as string), version: 2 }), ...good.slice(1)], 'line 1: export format version 2 is not supported'],
+      [
+        'counts',
+        [...good.slice(0, -1), '{"type":"end","sessions":1,"runs":0,"memories":0}'],
+        'the end line counts',
+      ],
+      [
+        'version',
+        [JSON.stringify({ ...JSON.parse(good[0] as string), version: 2 }), ...good.slice(1)],
+        'line 1: export format version 2 is not supported',
+      ],
       ['no header', good.slice(1), 'line 1: the file must start with the buddy-export header'],
       ['empty', [''], 'the file is empty'],
     ];
@@ -292,6 +360,7 @@ describe('export and import', () => {
     const target = `sqlite:${join(dir, 'target.db')}`;
     const drawn = await buddy(['import', target, file], { tty: true });
     expect(drawn.code).toBe(0);
-    expect(drawn.stderr).toMatch(/\r\x1b\[2Kimport .*%/);
+    expect(drawn.stderr).toContain('\r\u001b[2Kimport ');
+    expect(drawn.stderr).toMatch(/import █*░* +\d+%/);
   });
 });

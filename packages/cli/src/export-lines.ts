@@ -9,10 +9,55 @@ import {
   EXPORT_VERSION,
   type ExportRecord,
   type MemoryDb,
+  type SessionRecord,
   type SessionStorage,
+  type StoredRun,
 } from '@buddy/core';
 import { firstKeptIndex, readRuns, walkSessionsOldestFirst } from './session-source.ts';
 import { toPortable } from './session-writer.ts';
+
+/**
+ * A JSON value with the keys of every object sorted. Free-form values (states, metadata) are
+ * written this way, so the same data exports to the same bytes from every backend (PostgreSQL's
+ * `jsonb` does not keep key order, SQLite and Redis do).
+ */
+export function sortedKeys<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(sortedKeys) as T;
+  if (typeof value !== 'object' || value === null) return value;
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) {
+    sorted[key] = sortedKeys((value as Record<string, unknown>)[key]);
+  }
+  return sorted as T;
+}
+
+/** A session line: the record's portable fields, its free-form values with sorted keys. */
+function sessionLine(record: SessionRecord): ExportRecord {
+  const portable = toPortable(record);
+  return {
+    type: 'session',
+    ...portable,
+    sessionState: sortedKeys(portable.sessionState),
+    ...(portable.metadata === undefined ? {} : { metadata: sortedKeys(portable.metadata) }),
+    ...(portable.pendingRun === undefined
+      ? {}
+      : {
+          pendingRun: {
+            ...portable.pendingRun,
+            sessionState: sortedKeys(portable.pendingRun.sessionState),
+          },
+        }),
+  };
+}
+
+/** A run line, its `stateAfter` with sorted keys. */
+function runLine(run: StoredRun): ExportRecord {
+  return {
+    type: 'run',
+    ...run,
+    ...(run.stateAfter === undefined ? {} : { stateAfter: sortedKeys(run.stateAfter) }),
+  };
+}
 
 /** Counts of what an export holds so far. */
 export interface ExportCounts {
@@ -68,11 +113,11 @@ export async function* exportLines(
       continue;
     }
     if (record.userId !== undefined) users.add(record.userId);
-    yield line({ type: 'session', ...toPortable(record) });
+    yield line(sessionLine(record));
     counts.sessions++;
     const first = await firstKeptIndex(storage, record);
     for await (const run of readRuns(storage, record, first)) {
-      yield line({ type: 'run', ...run });
+      yield line(runLine(run));
       counts.runs++;
       if (counts.runs % 100 === 0) options.onProgress?.(counts, walk.total);
     }

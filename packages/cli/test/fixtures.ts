@@ -32,7 +32,9 @@ function toolRun(sessionId: string, userId: string): Omit<StoredRun, 'index'> {
       {
         role: 'assistant',
         content: '',
-        toolCalls: [{ id: `call-${run.runId}`, name: 'lookup', arguments: '{"q":"PLAINTEXT-TOOL-ARGUMENT"}' }],
+        toolCalls: [
+          { id: `call-${run.runId}`, name: 'lookup', arguments: '{"q":"PLAINTEXT-TOOL-ARGUMENT"}' },
+        ],
         id: `${run.runId}-call`,
         createdAt: at,
         runId: run.runId,
@@ -57,11 +59,19 @@ function pausedRun(sessionId: string, userId: string): PendingRunRecord {
     runId,
     userId,
     messages: [
-      { role: 'user', content: 'PLAINTEXT-PAUSED pay the bill', id: `${runId}-m1`, createdAt: 10, runId },
+      {
+        role: 'user',
+        content: 'PLAINTEXT-PAUSED pay the bill',
+        id: `${runId}-m1`,
+        createdAt: 10,
+        runId,
+      },
       {
         role: 'assistant',
         content: '',
-        toolCalls: [{ id: `${runId}-c1`, name: 'pay', arguments: '{"amount":"PLAINTEXT-PAUSED 12"}' }],
+        toolCalls: [
+          { id: `${runId}-c1`, name: 'pay', arguments: '{"amount":"PLAINTEXT-PAUSED 12"}' },
+        ],
         id: `${runId}-m2`,
         createdAt: 11,
         runId,
@@ -69,7 +79,12 @@ function pausedRun(sessionId: string, userId: string): PendingRunRecord {
     ],
     sessionState: { step: 'PLAINTEXT-PAUSED' },
     approvals: [
-      { approvalId: `${runId}-a1`, toolCallId: `${runId}-c1`, toolName: 'pay', arguments: '{"amount":"PLAINTEXT-PAUSED 12"}' },
+      {
+        approvalId: `${runId}-a1`,
+        toolCallId: `${runId}-c1`,
+        toolName: 'pay',
+        arguments: '{"amount":"PLAINTEXT-PAUSED 12"}',
+      },
     ],
     usage: { inputTokens: 3, outputTokens: 4 },
     model: { provider: 'mock', id: 'mock-model' },
@@ -115,7 +130,8 @@ export async function seed(
           agentId: 'helper',
           sessionName: `PLAINTEXT-NAME ${userId} ${index}`,
           metadata: { channel: 'web', index },
-          run: turn === runsPerSession - 1 && userId === 'bob' ? { ...run, status: 'aborted' } : run,
+          run:
+            turn === runsPerSession - 1 && userId === 'bob' ? { ...run, status: 'aborted' } : run,
           sessionState: { note: `PLAINTEXT-STATE ${userId}`, turn, cart: ['milk', '🥚'] },
         });
         runs++;

@@ -60,7 +60,12 @@ const tsxLoader = new URL('../node_modules/tsx/dist/loader.mjs', import.meta.url
 export function binCommand(script = '../src/bin.ts'): { command: string; args: string[] } {
   return {
     command: process.execPath,
-    args: ['--conditions=@buddy/source', '--import', tsxLoader, fileURLToPath(new URL(script, import.meta.url))],
+    args: [
+      '--conditions=@buddy/source',
+      '--import',
+      tsxLoader,
+      fileURLToPath(new URL(script, import.meta.url)),
+    ],
   };
 }
 

@@ -32,7 +32,12 @@ let postgresProbe: Promise<boolean> | undefined;
 /** Whether Redis answers (throws in CI when it does not). */
 export function requireRedis(): Promise<boolean> {
   redisProbe ??= (async () => {
-    const client = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 2000, retryStrategy: () => null });
+    const client = new Redis(REDIS_URL, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      connectTimeout: 2000,
+      retryStrategy: () => null,
+    });
     client.on('error', () => {});
     try {
       await client.connect();
