@@ -12,7 +12,15 @@ import {
   type SessionRecord,
   type SessionStorage,
   type StoredRun,
+  type UserMemory,
 } from '@buddy/core';
+import {
+  PendingRunRecordSchema,
+  SessionSummaryRecordSchema,
+  StoredRunSchema,
+  UserMemorySchema,
+} from '@buddy/core/adapter-utils';
+import { refuseCiphertextMemory, refuseCiphertextSession } from './plain-guard.ts';
 import { firstKeptIndex, readRuns, walkSessionsOldestFirst } from './session-source.ts';
 import { toPortable } from './session-writer.ts';
 
@@ -31,32 +39,46 @@ export function sortedKeys<T>(value: T): T {
   return sorted as T;
 }
 
+/*
+ * Lines are built in one key order whatever the backend returned (through the stored records'
+ * zod schemas, which is also how every backend reads them back), so that the same data is the
+ * same bytes from every place.
+ */
+
 /** A session line: the record's portable fields, its free-form values with sorted keys. */
 function sessionLine(record: SessionRecord): ExportRecord {
   const portable = toPortable(record);
+  const pendingRun =
+    portable.pendingRun === undefined
+      ? undefined
+      : PendingRunRecordSchema.parse(portable.pendingRun);
   return {
     type: 'session',
     ...portable,
     sessionState: sortedKeys(portable.sessionState),
-    ...(portable.metadata === undefined ? {} : { metadata: sortedKeys(portable.metadata) }),
-    ...(portable.pendingRun === undefined
+    ...(portable.summary === undefined
       ? {}
-      : {
-          pendingRun: {
-            ...portable.pendingRun,
-            sessionState: sortedKeys(portable.pendingRun.sessionState),
-          },
-        }),
+      : { summary: SessionSummaryRecordSchema.parse(portable.summary) }),
+    ...(portable.metadata === undefined ? {} : { metadata: sortedKeys(portable.metadata) }),
+    ...(pendingRun === undefined
+      ? {}
+      : { pendingRun: { ...pendingRun, sessionState: sortedKeys(pendingRun.sessionState) } }),
   };
 }
 
 /** A run line, its `stateAfter` with sorted keys. */
 function runLine(run: StoredRun): ExportRecord {
+  const parsed = StoredRunSchema.parse(run);
   return {
     type: 'run',
-    ...run,
-    ...(run.stateAfter === undefined ? {} : { stateAfter: sortedKeys(run.stateAfter) }),
+    ...parsed,
+    ...(parsed.stateAfter === undefined ? {} : { stateAfter: sortedKeys(parsed.stateAfter) }),
   };
+}
+
+/** A memory line. */
+function memoryLine(memory: UserMemory): ExportRecord {
+  return { type: 'memory', ...UserMemorySchema.parse(memory) };
 }
 
 /** Counts of what an export holds so far. */
@@ -72,6 +94,8 @@ export interface ExportLinesOptions {
   source: string;
   /** Only this user's sessions and memories. */
   userId?: string | undefined;
+  /** Read without a key: ciphertext is refused (see `plain-guard.ts`). */
+  plain?: boolean;
   /** Called with the total number of sessions once known, then after every record. */
   onProgress?: (counts: ExportCounts, totalSessions: number) => void;
   /** Called for a session that could not be read (corrupt, or deleted meanwhile), then skipped. */
@@ -112,6 +136,7 @@ export async function* exportLines(
       options.onSkip?.(info.sessionId, undefined);
       continue;
     }
+    if (options.plain === true) refuseCiphertextSession(record, options.source);
     if (record.userId !== undefined) users.add(record.userId);
     yield line(sessionLine(record));
     counts.sessions++;
@@ -125,7 +150,8 @@ export async function* exportLines(
   }
   for (const userId of users) {
     for (const memory of await memoryDb.readMemories({ userId, sort: 'oldest' })) {
-      yield line({ type: 'memory', ...memory });
+      if (options.plain === true) refuseCiphertextMemory(memory, options.source);
+      yield line(memoryLine(memory));
       counts.memories++;
     }
     options.onProgress?.(counts, walk.total);

@@ -28,6 +28,8 @@ export interface Place {
   /** The backend's own objects, without encryption. */
   readonly rawStorage: SessionStorage;
   readonly rawMemoryDb: MemoryDb;
+  /** Whether keys were given (`storage` and `memoryDb` encrypt and decrypt). */
+  readonly encrypted: boolean;
   /** Closes both (idempotent). */
   close(): Promise<void>;
 }
@@ -174,6 +176,7 @@ export async function openPlace(
   const keys = options.keys;
   return {
     url,
+    encrypted: keys !== undefined,
     rawStorage,
     rawMemoryDb,
     storage:

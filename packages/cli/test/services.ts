@@ -113,7 +113,7 @@ export async function redisDump(prefix: string): Promise<string> {
       else if (type === 'hash') value = await client.hgetall(key);
       else if (type === 'list') value = await client.lrange(key, 0, -1);
       else if (type === 'set') value = await client.smembers(key);
-      else if (type === 'zset') value = await client.zrange(key, 0, -1, 'WITHSCORES');
+      else if (type === 'zset') value = await client.zrange(key, '0', '-1', 'WITHSCORES');
       else value = `<${type}>`;
       parts.push(`${key} ${JSON.stringify(value)}`);
     }
@@ -148,12 +148,12 @@ export async function postgresDump(schema: string): Promise<string> {
   const client = new pg.Client({ connectionString: POSTGRES_URL });
   await client.connect();
   try {
-    const tables = await client.query<{ table_name: string }>(
+    const tables = await client.query(
       'SELECT table_name FROM information_schema.tables WHERE table_schema = $1',
       [schema],
     );
     const parts: string[] = [];
-    for (const { table_name } of tables.rows) {
+    for (const { table_name } of tables.rows as { table_name: string }[]) {
       const rows = await client.query(`SELECT t::text AS row FROM "${schema}"."${table_name}" t`);
       for (const { row } of rows.rows as { row: string }[]) parts.push(`${table_name} ${row}`);
     }

@@ -47,6 +47,7 @@ ${KEY_HELP}`,
       for await (const line of exportLines(place.storage, place.memoryDb, {
         source: place.url.display,
         userId,
+        plain: !place.encrypted,
         onProgress: (now, total) => {
           counts = now;
           progress.update(

@@ -24,6 +24,7 @@ import type { CliIo } from '../cli-io.ts';
 import { type Command, type OptionValues, stringOption, stringsOption } from '../command.ts';
 import { encryptionKeys, KEY_ENV, readKey, readPreviousKeys } from '../encryption-keys.ts';
 import { openPlace } from '../open-place.ts';
+import { refuseCiphertextMemory, refuseCiphertextSession } from '../plain-guard.ts';
 import { Progress } from '../progress.ts';
 import { firstKeptIndex, PAGE_SIZE, readRuns, walkSessionsOldestFirst } from '../session-source.ts';
 import { keepListingOrder, toPortable, writeSession } from '../session-writer.ts';
@@ -57,8 +58,15 @@ function memoryFields(memory: UserMemory) {
 }
 
 /** Copies the memories of one user that the target lacks or holds differently; returns counts. */
-async function copyMemories(from: MemoryDb, to: MemoryDb, userId: string) {
+async function copyMemories(
+  from: MemoryDb,
+  to: MemoryDb,
+  userId: string,
+  plainFrom: string | undefined,
+) {
   const source = await from.readMemories({ userId, sort: 'oldest' });
+  if (plainFrom !== undefined)
+    for (const memory of source) refuseCiphertextMemory(memory, plainFrom);
   const target = new Map((await to.readMemories({ userId })).map((memory) => [memory.id, memory]));
   let copied = 0;
   for (const memory of source) {
@@ -127,6 +135,7 @@ Options:
         for await (const info of walk.sessions) {
           const record = await from.storage.getSession(info.sessionId);
           if (record === undefined) continue; // deleted meanwhile
+          if (!from.encrypted) refuseCiphertextSession(record, from.url.display);
           if (record.userId !== undefined) users.add(record.userId);
           const first = await firstKeptIndex(from.storage, record);
           const sourceRuns = record.runCount - first;
@@ -173,7 +182,12 @@ Options:
           progress.update(done.sessions, walk.total, 'sessions', `${done.runs} runs`);
         }
         for (const user of users) {
-          const counts = await copyMemories(from.memoryDb, to.memoryDb, user);
+          const counts = await copyMemories(
+            from.memoryDb,
+            to.memoryDb,
+            user,
+            from.encrypted ? undefined : from.url.display,
+          );
           done.memories += counts.total;
           done.copiedMemories += counts.copied;
         }

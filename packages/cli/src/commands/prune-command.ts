@@ -4,7 +4,7 @@
  * updated for the given time, and older runs beyond the last N of every session (never a run its
  * summary does not cover yet). Prints what it deleted.
  */
-import { usageError } from '../cli-errors.ts';
+import { cliFailure, usageError } from '../cli-errors.ts';
 import { type Command, stringOption } from '../command.ts';
 import { parseCount, parseDuration } from '../duration.ts';
 import { openPlace } from '../open-place.ts';
@@ -44,6 +44,12 @@ export const pruneCommand: Command = {
     };
     const place = await openPlace(io, positionals[0] as string, { mode: 'read', logger });
     try {
+      if (typeof (place.rawStorage as Partial<typeof place.rawStorage>).prune !== 'function') {
+        throw cliFailure(
+          'INVALID_ARGUMENT',
+          `the ${place.rawStorage.backend} storage of ${place.url.display} has no prune (it needs a storage package of contract 0.2 or later: update it)`,
+        );
+      }
       const result = await place.rawStorage.prune(input);
       if (values.json === true) io.stdout.write(`${JSON.stringify(result)}\n`);
       else {

@@ -9,6 +9,7 @@ import { type Command, KEY_HELP, KEY_OPTIONS, stringOption, stringsOption } from
 import { parseCount } from '../duration.ts';
 import { keysFromOptions } from '../encryption-keys.ts';
 import { openPlace } from '../open-place.ts';
+import { refuseCiphertextSession } from '../plain-guard.ts';
 import { PAGE_SIZE } from '../session-source.ts';
 
 function cell(value: string | undefined): string {
@@ -61,6 +62,7 @@ ${KEY_HELP}`,
         });
         for (const info of page.sessions as SessionInfo[]) {
           if (limit !== undefined && printed >= limit) break;
+          if (!place.encrypted) refuseCiphertextSession(info, place.url.display);
           const text = json
             ? `${printed === 0 ? '\n' : ',\n'}  ${JSON.stringify(info)}`
             : `${cell(info.sessionId)}\t${cell(info.userId)}\t${cell(info.agentId)}\t${new Date(info.updatedAt).toISOString()}\t${cell(info.sessionName)}\n`;

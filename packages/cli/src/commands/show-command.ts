@@ -8,6 +8,7 @@ import { writeOut } from '../cli-io.ts';
 import { type Command, KEY_HELP, KEY_OPTIONS, stringOption, stringsOption } from '../command.ts';
 import { keysFromOptions } from '../encryption-keys.ts';
 import { openPlace } from '../open-place.ts';
+import { refuseCiphertextSession } from '../plain-guard.ts';
 import { firstKeptIndex, readRuns } from '../session-source.ts';
 
 function time(ms: number): string {
@@ -64,6 +65,7 @@ ${KEY_HELP}`,
           `no session ${JSON.stringify(sessionId)} in ${place.url.display}`,
         );
       }
+      if (!place.encrypted) refuseCiphertextSession(record, place.url.display);
       const first = await firstKeptIndex(place.storage, record);
       if (values.json === true) {
         await writeOut(io.stdout, `{"session":${JSON.stringify(record)},"runs":[`);

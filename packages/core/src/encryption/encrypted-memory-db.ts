@@ -89,12 +89,15 @@ class EncryptedMemoryDb implements MemoryDb {
       });
     }
     // Topics and input live only in the ciphertext; whatever the backend has there is dropped.
-    const { topics: _topics, input: _input, ...clear } = row;
+    // The keys come back in the order of a plain backend's rows (id, userId, memory, …).
+    const { id, userId, topics: _topics, input: _input, memory: _memory, ...rest } = row;
     return {
-      ...clear,
+      id,
+      userId,
       memory: secret.memory,
       ...(secret.topics === undefined ? {} : { topics: secret.topics }),
       ...(secret.input === undefined ? {} : { input: secret.input }),
+      ...rest,
     } as T;
   }
 
