@@ -143,7 +143,7 @@ describe('bad places: one clear line, exit 1, nothing written', () => {
     expect(result.code).toBe(1);
     oneLine(result.stderr);
     expect(result.stderr).toContain('redis URLs need the package @buddy/db-redis');
-    expect(result.stderr).toContain('pnpm add @buddy/db-redis ioredis');
+    expect(result.stderr).toContain('pnpm add @buddy/db-redis ioredis@^6');
     // The driver missing under an installed storage package: a module that imports it, from a
     // directory where it cannot be found.
     const stand = join(dir, 'db-sqlite-without-driver.mjs');
@@ -157,7 +157,7 @@ describe('bad places: one clear line, exit 1, nothing written', () => {
     expect(driver.stderr).toContain(
       'sqlite URLs need better-sqlite3, which @buddy/db-sqlite loads',
     );
-    expect(driver.stderr).toContain('pnpm add better-sqlite3');
+    expect(driver.stderr).toContain('pnpm add better-sqlite3@^12');
     expect(existsSync(join(dir, 'x.db'))).toBe(false);
   });
 });

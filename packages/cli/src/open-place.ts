@@ -46,12 +46,14 @@ export interface OpenPlaceOptions {
 interface PackageInfo {
   name: string;
   driver: string;
+  /** The driver's range in the install hint (the one the storage package's README names). */
+  range: string;
 }
 
 const PACKAGES: Record<StorageUrl['kind'], PackageInfo> = {
-  sqlite: { name: '@buddy/db-sqlite', driver: 'better-sqlite3' },
-  redis: { name: '@buddy/db-redis', driver: 'ioredis' },
-  postgres: { name: '@buddy/db-postgres', driver: 'pg' },
+  sqlite: { name: '@buddy/db-sqlite', driver: 'better-sqlite3', range: '^12' },
+  redis: { name: '@buddy/db-redis', driver: 'ioredis', range: '^6' },
+  postgres: { name: '@buddy/db-postgres', driver: 'pg', range: '^8' },
 };
 
 type Constructor<T> = new (options: Record<string, unknown>) => T;
@@ -68,13 +70,13 @@ async function loadPackage(io: CliIo, kind: StorageUrl['kind']): Promise<Record<
       if (text.includes(`'${info.driver}'`)) {
         throw cliFailure(
           'INVALID_ARGUMENT',
-          `${kind} URLs need ${info.driver}, which ${info.name} loads; install it: pnpm add ${info.driver}`,
+          `${kind} URLs need ${info.driver}, which ${info.name} loads; install it: pnpm add ${info.driver}@${info.range}`,
           error,
         );
       }
       throw cliFailure(
         'INVALID_ARGUMENT',
-        `${kind} URLs need the package ${info.name}; install it: pnpm add ${info.name} ${info.driver}`,
+        `${kind} URLs need the package ${info.name}; install it: pnpm add ${info.name} ${info.driver}@${info.range}`,
         error,
       );
     }
