@@ -285,7 +285,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
   });
 
   describe('migrations', () => {
-    it('creates the schema and records version 1 once; a second storage only reads it', async () => {
+    it('creates the schema and records each version once; a second storage only reads it', async () => {
       const ownSchema = testSchema('migr');
       try {
         const first = open({ schema: ownSchema, tablePrefix: 'buddy_' });
@@ -293,9 +293,12 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
         const second = open({ schema: ownSchema, tablePrefix: 'buddy_' });
         await second.ready();
         const versions = await admin.query(
-          `SELECT version, component FROM "${ownSchema}"."buddy_schema_versions"`,
+          `SELECT version, component FROM "${ownSchema}"."buddy_schema_versions" ORDER BY version`,
         );
-        expect(versions.rows).toEqual([{ version: 1, component: 'sessions' }]);
+        expect(versions.rows).toEqual([
+          { version: 1, component: 'sessions' },
+          { version: 2, component: 'sessions' },
+        ]);
       } finally {
         for (const storage of opened.splice(0)) await storage.close();
         await dropSchema(admin, ownSchema);
