@@ -59,8 +59,16 @@ export interface AgentMemoryV1 {
    * second agent rejects with `INVALID_ARGUMENT`.
    */
   attach(host: AgentMemoryHost): void;
-  /** The user's memories for the system message, newest first. */
-  readMemories(input: { userId: string; signal?: AbortSignal }): Promise<UserMemory[]>;
+  /**
+   * The user's memories for the system message, most relevant (or newest) first. `query` is the
+   * run's input, for relevant retrieval (SPEC §13.2); the Agent asks in parallel with loading the
+   * session.
+   */
+  readMemories(input: {
+    userId: string;
+    signal?: AbortSignal;
+    query?: string;
+  }): Promise<UserMemory[]>;
   /**
    * Brings the session's summary up to date with its runs (incrementally) and saves it through
    * the host. Resolves to the current summary (`undefined` when there is nothing to summarize).
