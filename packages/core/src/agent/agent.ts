@@ -1463,6 +1463,14 @@ export class Agent<
       get logger(): Logger {
         return agent.#options.logger;
       },
+      get countTokens() {
+        const own = agent.#options.contextBudget?.countTokens;
+        if (own !== undefined) return own;
+        const model = agent.#options.model;
+        return model?.countTokens === undefined
+          ? undefined
+          : (text: string) => model.countTokens?.(text) ?? 0;
+      },
       getSession: ({ sessionId, userId }) => agent.#readRecord(sessionId, userId, undefined),
       getRuns: (input) => agent.#storage.getRuns(input),
       saveSummary: async ({ sessionId, userId, incarnation, summary, signal }) => {
