@@ -6,6 +6,7 @@
  * in which the package, or only its platform binary, cannot be resolved).
  */
 import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InMemoryMemoryDb, type MemoryDb } from '@buddy/core';
@@ -293,6 +294,32 @@ describe('SqliteMemoryDb embeddings (sqlite-vec)', () => {
       (await memoryDb.searchMemories({ userId: 'dana', embedding: [1, 1], limit: 1 }))[0]?.memory,
     ).toBe('x');
   });
+
+  it.skipIf(!existsSync('/proc/self/maps'))(
+    'reads a file it opened through a memory map (mmap_size), a borrowed connection through its own settings',
+    async () => {
+      const file = tempDbFile('mapped.db');
+      const memoryDb = track(new SqliteMemoryDb({ dbFile: file }));
+      await memoryDb.upsertMemory({ userId: 'dana', memory: 'x', embedding: [1, 0] });
+      await memoryDb.close();
+      const reopened = track(new SqliteMemoryDb({ dbFile: file }));
+      await reopened.searchMemories({ userId: 'dana', embedding: [1, 0], limit: 1 });
+      // The database file itself, not its -shm file (which every WAL connection maps).
+      const mapped = (path: string) =>
+        readFileSync('/proc/self/maps', 'utf8')
+          .split('\n')
+          .some((line) => line.endsWith(` ${path}`));
+      expect(mapped(file)).toBe(true);
+      await reopened.close();
+      const borrowedFile = tempDbFile('borrowed.db');
+      const borrowed = track(new Database(borrowedFile));
+      const onBorrowed = track(new SqliteMemoryDb({ database: borrowed }));
+      await onBorrowed.upsertMemory({ userId: 'dana', memory: 'x', embedding: [1, 0] });
+      await onBorrowed.searchMemories({ userId: 'dana', embedding: [1, 0], limit: 1 });
+      expect(borrowed.pragma('mmap_size', { simple: true })).toBe(0);
+      expect(mapped(borrowedFile)).toBe(false);
+    },
+  );
 
   it('searches one partition (the user) with a KNN, and touches vectors by memory id only', () => {
     const db = track(new Database(':memory:'));

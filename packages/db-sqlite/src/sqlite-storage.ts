@@ -13,6 +13,11 @@
  * claims the lease and reads the session row, `appendRun({ releaseLease })` appends the run and
  * deletes the lease row.
  *
+ * Retention (`prune`) is one `BEGIN IMMEDIATE` transaction: old sessions are found through the
+ * `updated_at` indexes, older runs are removed by `(session_id, idx)` ranges, and run indexes
+ * never change. Session metadata and a run paused for approvals are JSON columns of the session
+ * row; the listing filter on metadata runs on the rows of the indexed (per-user) read.
+ *
  * Every method checks its input with core's shared validators (`@buddy/core/adapter-utils`)
  * before it touches the database, so a malformed run, state, summary, id or options object is
  * `INVALID_ARGUMENT` and nothing is written; those checks cost O(size of the input), never
