@@ -258,11 +258,13 @@ export class SqliteMemoryDb implements MemoryDb {
       embedding: normalizeMemoryEmbedding(input),
     }));
     const stored = embedding === undefined ? undefined : storedEmbedding(embedding);
-    if (stored?.vector !== undefined) {
+    if (stored !== undefined) {
       await this.#loadVectors('upsertMemory');
       // Created on its own (idempotent) before the write, so a rolled-back write never leaves a
       // prepared statement on a table that does not exist.
-      this.#connection.run('upsertMemory', () => this.#ensureVectorTable(stored.dimensions));
+      if (stored.vector !== undefined) {
+        this.#connection.run('upsertMemory', () => this.#ensureVectorTable(stored.dimensions));
+      }
     }
     return this.#write('upsertMemory', () => this.#upsertMemory.immediate(memory, stored));
   }
@@ -307,8 +309,11 @@ export class SqliteMemoryDb implements MemoryDb {
     const vector = embedding?.vector;
     const newDimensions = vector === undefined ? undefined : embedding?.dimensions;
     if (oldDimensions !== undefined && oldDimensions === newDimensions && vector !== undefined) {
-      // Same length: the vector is rewritten in its slot.
-      this.#vectorsOf(oldDimensions).updateVector.run(vector, stored.id);
+      // Same length: the vector is rewritten in its slot (inserted if its row went missing).
+      const vectors = this.#vectorsOf(oldDimensions);
+      if (vectors.updateVector.run(vector, stored.id).changes === 0) {
+        vectors.insertVector.run(stored.id, stored.userId, vector);
+      }
     } else {
       if (oldDimensions !== undefined) this.#vectorsOf(oldDimensions).deleteVector.run(stored.id);
       if (newDimensions !== undefined && vector !== undefined) {

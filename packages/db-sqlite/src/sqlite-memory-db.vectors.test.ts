@@ -223,6 +223,20 @@ describe('SqliteMemoryDb embeddings (sqlite-vec)', () => {
     expect(await memoryDb.readMemories({ userId, missingEmbedding: 3 })).toEqual([]);
   });
 
+  it('puts a vector back when its row went missing and the memory is written again', async () => {
+    const db = track(new Database(':memory:'));
+    const memoryDb = track(new SqliteMemoryDb({ database: db }));
+    const row = await memoryDb.upsertMemory({ userId: 'dana', memory: 'x', embedding: [1, 0] });
+    db.prepare(`DELETE FROM "${vectorTableName(names, 2)}" WHERE memory_id = ?`).run(row.id);
+    expect(await memoryDb.searchMemories({ userId: 'dana', embedding: [1, 0], limit: 1 })).toEqual(
+      [],
+    );
+    await memoryDb.upsertMemory({ id: row.id, userId: 'dana', memory: 'x', embedding: [1, 0] });
+    expect(
+      (await memoryDb.searchMemories({ userId: 'dana', embedding: [1, 0], limit: 1 }))[0]?.id,
+    ).toBe(row.id);
+  });
+
   it('writes nothing, vector included, when the memory belongs to another user', async () => {
     const db = track(new Database(':memory:'));
     const memoryDb = track(new SqliteMemoryDb({ database: db }));
@@ -408,6 +422,7 @@ async function fileWithEmbeddings(): Promise<{ dbFile: string; plainId: string; 
 describe('SqliteMemoryDb without sqlite-vec (child processes)', () => {
   const needsVec = [
     'writeEmbedding',
+    'writeZeroEmbedding',
     'search',
     'updateEmbedded',
     'deleteEmbedded',

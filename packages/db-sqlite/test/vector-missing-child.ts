@@ -47,6 +47,9 @@ const report = {
   writeEmbedding: await outcome(() =>
     db.upsertMemory({ userId: 'plain', memory: 'with a vector', embedding: vector }),
   ),
+  writeZeroEmbedding: await outcome(() =>
+    db.upsertMemory({ userId: 'plain', memory: 'all zeros', embedding: [0, 0, 0, 0] }),
+  ),
   search: await outcome(() => db.searchMemories({ userId: 'vec', embedding: vector, limit: 3 })),
   missingEmbedding: await outcome(() => db.readMemories({ userId: 'vec', missingEmbedding: 4 })),
   updateEmbedded: await outcome(() =>
