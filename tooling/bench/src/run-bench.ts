@@ -22,6 +22,7 @@ import { RedisStorage } from '@buddy/db-redis';
 import { SqliteStorage } from '@buddy/db-sqlite';
 import { Cluster, Redis } from 'ioredis';
 import { measureContextTokens } from './context-tokens.ts';
+import { measureMemorySearch } from './memory-search.ts';
 import {
   measurePostgresListing,
   measurePostgresRoundTrips,
@@ -232,6 +233,33 @@ async function main(): Promise<void> {
     );
   }
 
+  const memorySearch = selected(sqliteBackend.name)
+    ? await measureMemorySearch({
+        sizes: quick ? [1_000, 10_000] : [1_000, 10_000, 100_000],
+        dimensions: [256, 1536],
+        warmup: quick ? 5 : 20,
+        queries: quick ? 50 : 200,
+        largeSize: 100_000,
+      })
+    : undefined;
+  if (memorySearch !== undefined) {
+    console.log(
+      "\nSqliteMemoryDb.searchMemories (sqlite-vec, exact cosine over one user's memories, limit 10, file; target at 10,000: ≤ 5 ms):\n",
+    );
+    console.log(
+      table(
+        ['dimensions', 'memories of the user', 'median ms', 'p99 ms', 'mean ms'],
+        memorySearch.map((row) => [
+          String(row.dimensions),
+          row.memories.toLocaleString('en-US'),
+          formatNumber(row.medianUs / 1000, 2),
+          formatNumber(row.p99Us / 1000, 2),
+          formatNumber(row.meanUs / 1000, 2),
+        ]),
+      ),
+    );
+  }
+
   let redisCommands: Awaited<ReturnType<typeof measureRedisCommandsPerTurn>> | undefined;
   if (hasRedis && selected(redisBackend.name)) {
     redisCommands = await measureRedisCommandsPerTurn(
@@ -338,6 +366,7 @@ async function main(): Promise<void> {
     turnOverhead: turnResults,
     ratios,
     throughput,
+    memorySearch,
     redisCommands,
     postgres,
     studio,
