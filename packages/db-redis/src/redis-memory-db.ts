@@ -15,7 +15,7 @@
  *
  * Embeddings (0.2) live in a second hash with the user's tag, `me:{userId}` (field = memory id,
  * value = little-endian float64 bytes), written and deleted by the same scripts as the rows.
- * `searchMemories` is exact: it reads every vector of that user (one `HGETALL`), ranks them by
+ * `searchMemories` is exact: it reads every vector of that user (one flat `HGETALL`), ranks them by
  * cosine similarity in this process, then reads the winning rows and re-reads their vectors in one
  * `MULTI` and keeps only those that did not change in between (else it searches again, at most
  * three times). Ranking inside a Lua script was measured too: four to six times slower, and it
@@ -62,7 +62,7 @@ import {
   PUT_MEMORY,
   RELEASE_MEMORY_ID,
 } from './redis-scripts.ts';
-import { encodeEmbedding, rankEmbeddings } from './redis-vector-search.ts';
+import { encodeEmbedding, flatHashReply, rankEmbeddings } from './redis-vector-search.ts';
 
 /** Options of `RedisMemoryDb`: `url` or `client`, and `prefix`. */
 export type RedisMemoryDbOptions = RedisConnectionOptions;
@@ -186,8 +186,11 @@ export class RedisMemoryDb implements MemoryDb {
     const rowsKey = this.#keys.memories(userId);
     const vectorsKey = this.#keys.memoryEmbeddings(userId);
     for (let attempt = 1; ; attempt++) {
-      const vectors = entriesOf<Buffer>(
-        await this.#connection.run('searchMemories', (client) => client.hgetallBuffer(vectorsKey)),
+      // The flat reply (no object of thousands of keys to build): ids are decoded for winners only.
+      const vectors = flatHashReply(
+        await this.#connection.run('searchMemories', (client) =>
+          client.callBuffer('HGETALL', vectorsKey),
+        ),
       );
       const winners = rankEmbeddings(embedding, vectors, limit);
       if (winners.length === 0) return [];

@@ -10,7 +10,9 @@
  * a run-id hash `i:{id}` and a lease string `l:{id}`, all with the session id as hash tag, so each
  * per-session Lua script stays inside one Cluster slot. Listing uses sorted sets (`u:{user}`,
  * `a:{agent}`, `all`), written as a separate step and repaired on read (`redis-session-index.ts`).
- * No `SCAN` or `KEYS` anywhere.
+ * No `SCAN` or `KEYS` anywhere: `prune` walks the same sorted sets and decides each session in a
+ * script on its own slot, on the stored fields; the metadata filter of listing is applied after
+ * the indexed read.
  *
  * Sharp edges:
  * - An Agent turn costs two round trips on a standalone server: the lease taken with the session

@@ -28,18 +28,50 @@ export function encodeEmbedding(embedding: readonly number[]): Buffer {
   return bytes;
 }
 
-/** Best first; equal scores by id, as the in-memory reference orders them. */
-function isBefore(a: { score: number; id: string }, b: { score: number; id: string }): boolean {
-  return a.score > b.score || (a.score === b.score && a.id < b.id);
+/**
+ * An `HGETALL` reply as a flat `[field, value, field, value, ...]` list of buffers, whatever shape
+ * the client hands back (flat RESP2 array, `[field, value]` pairs, or a RESP3 `Map`).
+ */
+export function flatHashReply(reply: unknown): Buffer[] {
+  const toBuffer = (value: unknown) =>
+    Buffer.isBuffer(value) ? value : Buffer.from(String(value));
+  if (reply instanceof Map) {
+    return [...reply].flatMap(([field, value]) => [toBuffer(field), toBuffer(value)]);
+  }
+  if (!Array.isArray(reply)) return [];
+  if (reply.length > 0 && Array.isArray(reply[0])) {
+    return (reply as unknown[][]).flatMap(([field, value]) => [toBuffer(field), toBuffer(value)]);
+  }
+  return (reply as unknown[]).map(toBuffer);
+}
+
+interface Candidate {
+  field: Buffer;
+  /** Decoded only when needed: for a tie, and for the winners. */
+  id: string | undefined;
+  score: number;
+  vector: Buffer;
+}
+
+function idOf(candidate: Candidate): string {
+  candidate.id ??= candidate.field.toString('utf8');
+  return candidate.id;
+}
+
+/** Best first; equal scores by id (as strings), as the in-memory reference orders them. */
+function isBefore(a: Candidate, b: Candidate): boolean {
+  if (a.score !== b.score) return a.score > b.score;
+  return idOf(a) < idOf(b);
 }
 
 /**
- * The `limit` best of `vectors` (id → stored bytes) by cosine similarity to `query`, best first.
- * Vectors of another length than the query's are not compared. O(vectors × dimensions).
+ * The `limit` best vectors of a flat `HGETALL` reply (memory id, stored bytes, ...) by cosine
+ * similarity to `query`, best first. Vectors of another length than the query's are not
+ * compared. O(vectors × dimensions); ids are decoded only for ties and winners.
  */
 export function rankEmbeddings(
   query: readonly number[],
-  vectors: readonly [string, Buffer][],
+  flat: readonly Buffer[],
   limit: number,
 ): RankedEmbedding[] {
   const dimensions = query.length;
@@ -53,8 +85,9 @@ export function rankEmbeddings(
   // Reply buffers are slices at any byte offset; unaligned ones are copied here before reading.
   const scratch = new Float64Array(dimensions);
   const scratchBytes = new Uint8Array(scratch.buffer);
-  const best: { id: string; score: number; vector: Buffer }[] = [];
-  for (const [id, vector] of vectors) {
+  const best: Candidate[] = [];
+  for (let position = 0; position + 1 < flat.length; position += 2) {
+    const vector = flat[position + 1] as Buffer;
     if (vector.length !== size) continue;
     let values: Float64Array;
     if (IS_LITTLE_ENDIAN && vector.byteOffset % BYTES === 0) {
@@ -76,21 +109,25 @@ export function rankEmbeddings(
       normVector += y * y;
     }
     const score = normQuery === 0 || normVector === 0 ? 0 : dot / Math.sqrt(normQuery * normVector);
-    const candidate = { id, score, vector };
-    if (best.length === limit && !isBefore(candidate, best[limit - 1] as (typeof best)[number])) {
-      continue;
-    }
+    const worst = best[limit - 1];
+    if (worst !== undefined && score < worst.score) continue;
+    const candidate: Candidate = { field: flat[position] as Buffer, id: undefined, score, vector };
+    if (worst !== undefined && !isBefore(candidate, worst)) continue;
     // Binary insertion into the sorted top list (at most 1000 long).
     let low = 0;
     let high = best.length;
     while (low < high) {
       const middle = (low + high) >> 1;
-      if (isBefore(best[middle] as (typeof best)[number], candidate)) low = middle + 1;
+      if (isBefore(best[middle] as Candidate, candidate)) low = middle + 1;
       else high = middle;
     }
     best.splice(low, 0, candidate);
     if (best.length > limit) best.pop();
   }
   // Copies: the reply's buffers may share one large chunk that should not stay alive.
-  return best.map(({ id, score, vector }) => ({ id, score, bytes: Buffer.from(vector) }));
+  return best.map((candidate) => ({
+    id: idOf(candidate),
+    score: candidate.score,
+    bytes: Buffer.from(candidate.vector),
+  }));
 }
