@@ -171,6 +171,20 @@ describe.skipIf(!hasRedis)('RedisMemoryDb: embeddings and searchMemories', () =>
     expect(await raw.exists(keys.memoryOwner('kept-free'), keys.memories(userId))).toBe(0);
   });
 
+  it('writes nothing when the embeddings key has the wrong type, naming the user', async () => {
+    const db = open();
+    const keys = new RedisKeys(db.prefix);
+    const userId = uniqueId('wrong-type');
+    const row = await db.upsertMemory({ userId, memory: 'before' });
+    await raw.set(keys.memoryEmbeddings(userId), 'not a hash');
+    await expectBuddyError(
+      db.upsertMemory({ id: row.id, userId, memory: 'after', embedding: [1, 2] }),
+      'STORAGE_CORRUPT',
+      userId,
+    );
+    expect((await db.readMemories({ userId })).map((memory) => memory.memory)).toEqual(['before']);
+  });
+
   it('finds rows written before 0.2 as missing their embedding, in the requested order and limit', async () => {
     const db = open();
     const keys = new RedisKeys(db.prefix);

@@ -163,6 +163,13 @@ export class RedisMemoryDb implements MemoryDb {
         ],
       ),
     )) as (string | null)[];
+    if (reply[0] === 'corrupt-vectors') {
+      throw new BuddyError({
+        code: 'STORAGE_CORRUPT',
+        message: `The memory embeddings of user ${describeValue(memory.userId)} are corrupt: ${String(reply[1])}; nothing was written`,
+        details: { backend: 'redis', operation: 'upsertMemory' },
+      });
+    }
     if (reply[0] !== 'ok') {
       parseUserMemory(reply[1], memory.id);
       throw new BuddyError({

@@ -474,12 +474,17 @@ return 0
  * never re-encodes the caller's JSON.
  * KEYS: the user's memory hash, the user's embedding hash. ARGV: id, JSON after createdAt
  * (starting with ','), createdAt text, embedding bytes ('' = none).
- * Returns {'ok', createdAt text} or {'corrupt', stored row}.
+ * Returns {'ok', createdAt text}, {'corrupt', stored row} or {'corrupt-vectors', reason} (checked
+ * before anything is written).
  */
 export const PUT_MEMORY = luaScript(
   'put_memory',
   2,
   `
+local kind = redis.call('TYPE', KEYS[2])['ok']
+if kind ~= 'none' and kind ~= 'hash' then
+  return {'corrupt-vectors', 'the embeddings key holds a ' .. kind .. ', not a hash'}
+end
 local created = ARGV[3]
 local stored = redis.call('HGET', KEYS[1], ARGV[1])
 if stored then
