@@ -9,6 +9,9 @@ export { Agent, cleanSessionName } from './agent/agent.ts';
 export type {
   AgentListSessionsOptions,
   AgentOptions,
+  ApprovalDecisions,
+  PendingApprovalInfo,
+  ResumeOptions,
   RunEvent,
   RunInput,
   RunOptions,

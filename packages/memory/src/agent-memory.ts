@@ -14,6 +14,7 @@ import {
   type AgentMemoryHost,
   BuddyError,
   describeValue,
+  type Embedder,
   InMemoryMemoryDb,
   type MemoryDb,
   type MessagePair,
@@ -32,12 +33,13 @@ import {
 } from '@buddy/core/adapter-utils';
 import {
   checkOptions,
+  estimateTokensConservatively,
   MemorySummarizer,
   modelGetter,
   type SessionSummary,
 } from '@buddy/summarizer';
 import { createAgenticMemoryTools } from './agentic-memory-tools.ts';
-import { assertMemoryDb } from './assert-memory-db.ts';
+import { assertEmbedder, assertMemoryDb } from './assert-memory-db.ts';
 import { UserWriteFence } from './internal/user-write-fence.ts';
 import { MemoryClassifier } from './memory-classifier.ts';
 import { type MemoryChange, MemoryManager } from './memory-manager.ts';
@@ -48,7 +50,12 @@ const WHO = 'AgentMemory';
 export const DEFAULT_NUM_MEMORIES = 20;
 
 /** Which memories go into the system message: the newest, the oldest, or all of them. */
-export type MemoryRetrieval = 'last_n' | 'first_n' | 'all';
+export type MemoryRetrieval = 'last_n' | 'first_n' | 'all' | 'relevant';
+
+/** Memories without an embedding embedded per run, at most (the rest in later runs). */
+export const MAX_LAZY_EMBEDDINGS_PER_RUN = 100;
+/** How long a user counts as fully embedded in this process before it is checked again. */
+const EMBEDDED_CHECK_MS = 5 * 60_000;
 
 /** Options of `new AgentMemory(...)`. All optional. */
 export interface AgentMemoryOptions {
@@ -62,8 +69,17 @@ export interface AgentMemoryOptions {
   classifier?: MemoryClassifier;
   /** Replaces the default `new MemoryManager({ model, db })`; must write to the same db. */
   manager?: MemoryManager;
-  /** Which memories go into the system message. Default `'last_n'` (the newest). */
+  /**
+   * Which memories go into the system message. Default `'last_n'` (the newest). `'relevant'`
+   * (needs `embedder`): the `numMemories` closest to the run's input by embedding (SPEC §13.2).
+   */
   retrieval?: MemoryRetrieval;
+  /**
+   * Embeds memories when they are written and the run's input at the start of a run, for
+   * `retrieval: 'relevant'` and `search_memories`. Memories written before it was set are
+   * embedded lazily, a batch per run, in the same call as the input.
+   */
+  embedder?: Embedder;
   /** How many, for `'last_n'` / `'first_n'`. Default `DEFAULT_NUM_MEMORIES` (20). */
   numMemories?: number;
 }
@@ -76,7 +92,7 @@ export interface MemoryUpdateResult {
   changes: MemoryChange[];
 }
 
-const RETRIEVALS: readonly MemoryRetrieval[] = ['last_n', 'first_n', 'all'];
+const RETRIEVALS: readonly MemoryRetrieval[] = ['last_n', 'first_n', 'all', 'relevant'];
 
 function invalid(message: string): BuddyError {
   return new BuddyError({ code: 'INVALID_ARGUMENT', message: `${WHO}: ${message}` });
@@ -119,6 +135,9 @@ export class AgentMemory implements AgentMemoryContract {
   readonly #manager: MemoryManager;
   readonly #retrieval: MemoryRetrieval;
   readonly #numMemories: number;
+  readonly #embedder: Embedder | undefined;
+  /** userId → when it was last seen with every memory embedded (a per-process shortcut). */
+  readonly #embedded = new Map<string, number>();
   readonly #queue = new KeyedMutex();
   readonly #fence = new UserWriteFence();
   #host: AgentMemoryHost | undefined;
@@ -133,6 +152,7 @@ export class AgentMemory implements AgentMemoryContract {
       'manager',
       'retrieval',
       'numMemories',
+      'embedder',
     ]);
     if (checked.db !== undefined) assertMemoryDb(checked.db, `${WHO}: option 'db'`);
     // Validates the option under AgentMemory's name (the helpers would name themselves).
@@ -159,6 +179,14 @@ export class AgentMemory implements AgentMemoryContract {
         );
       }
     }
+    if (checked.embedder !== undefined)
+      assertEmbedder(checked.embedder, `${WHO}: option 'embedder'`);
+    if (retrieval === 'relevant' && checked.embedder === undefined) {
+      throw invalid(
+        "option 'retrieval' is 'relevant', which needs option 'embedder' (e.g. new OpenAIEmbedder() from @buddy/model-openai)",
+      );
+    }
+    this.#embedder = checked.embedder as Embedder | undefined;
     this.#retrieval = retrieval as MemoryRetrieval;
     this.#numMemories = (checked.numMemories as number | undefined) ?? DEFAULT_NUM_MEMORIES;
 
@@ -173,7 +201,14 @@ export class AgentMemory implements AgentMemoryContract {
     }
     this.#db = given.db ?? managerDb ?? new InMemoryMemoryDb();
     // Helpers are created here but load the default model only at their first call.
-    this.#summarizer = given.summarizer ?? new MemorySummarizer(modelOption);
+    // The default summarizer counts tokens like the agent does, once attached (SPEC §13.3).
+    this.#summarizer =
+      given.summarizer ??
+      new MemorySummarizer({
+        ...modelOption,
+        countTokens: (text) =>
+          this.#host?.countTokens?.(text) ?? estimateTokensConservatively(text),
+      });
     this.#classifier = given.classifier ?? new MemoryClassifier(modelOption);
     this.#manager = given.manager ?? new MemoryManager({ ...modelOption, db: this.#db });
   }
@@ -315,13 +350,19 @@ export class AgentMemory implements AgentMemoryContract {
    * The user's memories for the system message, newest first: the newest `numMemories` with
    * `retrieval: 'last_n'`, the oldest with `'first_n'`, every one with `'all'`.
    */
-  async readMemories(input: { userId: string; signal?: AbortSignal }): Promise<UserMemory[]> {
+  async readMemories(input: {
+    userId: string;
+    signal?: AbortSignal;
+    query?: string;
+  }): Promise<UserMemory[]> {
     assertNonEmptyString(input.userId, `${WHO}.readMemories: userId`);
-    const { userId } = input;
+    const { userId, query } = input;
     let memories: UserMemory[];
-    if (this.#retrieval === 'all') {
+    if (this.#retrieval === 'relevant' && query !== undefined && query.trim() !== '') {
+      memories = await this.#relevant(userId, query, this.#numMemories, input.signal);
+    } else if (this.#retrieval === 'all') {
       memories = await this.#db.readMemories({ userId });
-    } else if (this.#retrieval === 'last_n') {
+    } else if (this.#retrieval === 'last_n' || this.#retrieval === 'relevant') {
       memories = await this.#db.readMemories({ userId, limit: this.#numMemories, sort: 'newest' });
     } else {
       const oldest = await this.#db.readMemories({
@@ -333,6 +374,76 @@ export class AgentMemory implements AgentMemoryContract {
     }
     if (this.#host !== undefined && userId === this.#host.userId) this.#memories = memories;
     return memories;
+  }
+
+  /**
+   * The `limit` memories closest to `query`: one embedding call (the query, plus a batch of the
+   * user's memories still without an embedding, which are stored with theirs) and one search.
+   */
+  async #relevant(
+    userId: string,
+    query: string,
+    limit: number,
+    signal: AbortSignal | undefined,
+  ): Promise<UserMemory[]> {
+    const embedder = this.#embedder as Embedder;
+    const seen = this.#embedded.get(userId);
+    const missing =
+      seen !== undefined && Date.now() - seen < EMBEDDED_CHECK_MS
+        ? []
+        : await this.#db.readMemories({
+            userId,
+            missingEmbedding: embedder.dimensions,
+            limit: MAX_LAZY_EMBEDDINGS_PER_RUN,
+          });
+    const vectors = await this.#embed([query, ...missing.map((memory) => memory.memory)], signal);
+    const [queryVector, ...rest] = vectors;
+    await Promise.all(
+      missing.map((memory, index) =>
+        this.#fence.write(userId, signal, () =>
+          this.#db.upsertMemory({ ...memory, embedding: rest[index] as number[] }),
+        ),
+      ),
+    );
+    if (missing.length < MAX_LAZY_EMBEDDINGS_PER_RUN) this.#embedded.set(userId, Date.now());
+    const found = await this.#db.searchMemories({
+      userId,
+      embedding: queryVector as number[],
+      limit,
+    });
+    return found.map(({ score: _score, ...memory }) => memory);
+  }
+
+  /** Embeds texts with the embedder, checking what it returns. */
+  async #embed(texts: string[], signal: AbortSignal | undefined): Promise<number[][]> {
+    const embedder = this.#embedder as Embedder;
+    const vectors = await embedder.embed(texts, signal === undefined ? {} : { signal });
+    if (
+      !Array.isArray(vectors) ||
+      vectors.length !== texts.length ||
+      vectors.some(
+        (vector) =>
+          !Array.isArray(vector) ||
+          vector.length !== embedder.dimensions ||
+          vector.some((value) => typeof value !== 'number' || !Number.isFinite(value)),
+      )
+    ) {
+      throw new BuddyError({
+        code: 'MODEL_BAD_RESPONSE',
+        message: `${WHO}: embedder ${embedder.provider}/${embedder.id} did not return ${texts.length} vector(s) of ${embedder.dimensions} finite numbers`,
+      });
+    }
+    return vectors;
+  }
+
+  /** Adds the embedding of a memory about to be written (when there is an embedder). */
+  async #withEmbedding<T extends { memory: string }>(
+    memory: T,
+    signal: AbortSignal | undefined,
+  ): Promise<T & { embedding?: number[] }> {
+    if (this.#embedder === undefined) return memory;
+    const [embedding] = await this.#embed([memory.memory], signal);
+    return { ...memory, embedding: embedding as number[] };
   }
 
   /** Reads the agent's own user's memories (as `readMemories` does) into `memories`. */
@@ -413,11 +524,15 @@ export class AgentMemory implements AgentMemoryContract {
     return createAgenticMemoryTools({
       userId,
       db: fenced,
-      search: (query, limit) => this.#search(userId, query, limit),
+      search: (query, limit) =>
+        this.#embedder === undefined
+          ? this.#search(userId, query, limit)
+          : this.#relevant(userId, query, limit, signal),
+      prepare: (memory) => this.#withEmbedding(memory, signal),
     });
   }
 
-  /** Memories for a query: those sharing a word with it first, then the newest. */
+  /** Without an embedder: memories sharing a word with the query first, then the newest. */
   async #search(userId: string, query: string, limit: number): Promise<UserMemory[]> {
     const memories = await this.#db.readMemories({ userId, limit: 200 });
     const words = new Set(
@@ -464,7 +579,17 @@ export class AgentMemory implements AgentMemoryContract {
         const remembered = force || (await this.#classifier.classify(message, { signal }));
         if (!remembered) return { remembered, changes: [] };
         throwIfAborted(signal);
-        const { changes } = await this.#manager.run({ userId, message, signal, db: update.db });
+        // Memories the manager writes get their embedding on the way (for relevant retrieval).
+        const embedder = this.#embedder;
+        const db: MemoryDb =
+          embedder === undefined
+            ? update.db
+            : {
+                ...update.db,
+                upsertMemory: async (memory) =>
+                  update.db.upsertMemory(await this.#withEmbedding(memory, signal)),
+              };
+        const { changes } = await this.#manager.run({ userId, message, signal, db });
         if (changes.length > 0 && this.#host !== undefined && userId === this.#host.userId) {
           await this.readMemories({ userId });
         }

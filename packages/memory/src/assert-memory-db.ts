@@ -1,4 +1,4 @@
-import { BuddyError, describeValue, type MemoryDb } from '@buddy/core';
+import { BuddyError, describeValue, type Embedder, type MemoryDb } from '@buddy/core';
 
 const METHODS = [
   'readMemories',
@@ -6,6 +6,7 @@ const METHODS = [
   'deleteMemory',
   'clearMemories',
   'deleteUserData',
+  'searchMemories',
 ] as const;
 
 /** Checks a value that claims to be a `MemoryDb`; `what` names the option in the error. */
@@ -30,5 +31,32 @@ export function assertMemoryDb(value: unknown, what: string): asserts value is M
         message: `${what} is missing the method ${method}()`,
       });
     }
+  }
+}
+
+/** Checks that `value` implements the `Embedder` contract (SPEC §13.1). */
+export function assertEmbedder(value: unknown, what: string): asserts value is Embedder {
+  const embedder = value as Partial<Embedder> | null;
+  if (typeof value !== 'object' || embedder === null || typeof embedder.embed !== 'function') {
+    throw new BuddyError({
+      code: 'INVALID_ARGUMENT',
+      message: `${what} must be an Embedder (e.g. new OpenAIEmbedder()), got ${describeValue(value)}`,
+    });
+  }
+  if (embedder.specificationVersion !== 'v1') {
+    throw new BuddyError({
+      code: 'UNSUPPORTED_SPEC_VERSION',
+      message: `${what} implements embedder specification ${describeValue(embedder.specificationVersion)}; this version supports 'v1'`,
+    });
+  }
+  if (
+    typeof embedder.dimensions !== 'number' ||
+    !Number.isSafeInteger(embedder.dimensions) ||
+    embedder.dimensions < 1
+  ) {
+    throw new BuddyError({
+      code: 'INVALID_ARGUMENT',
+      message: `${what} must declare its dimensions (a positive integer), got ${describeValue(embedder.dimensions)}`,
+    });
   }
 }

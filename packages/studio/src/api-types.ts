@@ -114,6 +114,11 @@ export interface StudioForgetResult {
 /** A `RunEvent` as sent over Server-Sent Events (`data:` of each event). */
 export type StudioChatEvent =
   | { type: 'run-started'; runId: string; sessionId: string; userId?: string }
+  | {
+      type: 'approval-requested';
+      runId: string;
+      pendingApprovals: { approvalId: string; toolName: string; arguments: string }[];
+    }
   | { type: 'text-delta'; runId: string; delta: string }
   | {
       type: 'tool-call';

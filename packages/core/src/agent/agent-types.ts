@@ -10,7 +10,7 @@ import type {
 import type { AgentMemoryContract } from '../spec/agent-memory-v1.ts';
 import type { Logger } from '../spec/logger.ts';
 import type { Model, ProviderOptions } from '../spec/model-v1.ts';
-import type { SessionStorage } from '../spec/session-storage-v1.ts';
+import type { SessionMetadata, SessionStorage } from '../spec/session-storage-v1.ts';
 import type { Tool } from '../tools/tool.ts';
 import type { Agent } from './agent.ts';
 import type { ContextBudget } from './context-budget.ts';
@@ -128,6 +128,15 @@ export interface AgentOptions<
    * `delete_memory`), bound to the run's user; runs without a user get none. Needs `memory`.
    */
   enableAgenticMemory?: boolean;
+  /**
+   * Store a run that was aborted (signal, stream consumer gone) or failed after the model started
+   * answering, with `status: 'aborted' | 'failed'`: the user message, the text so far, the tool
+   * calls with their results and `Error: interrupted` for a call left without one (SPEC §16.3).
+   * Default `false`: nothing of such a run is stored.
+   */
+  persistAbortedRuns?: boolean;
+  /** Metadata of a new session (a JSON object, at most 16 kB), stored when it is created. */
+  sessionMetadata?: SessionMetadata;
   /** Add the tool `get_tool_call_history({ num_calls? })`: this session's latest tool calls. */
   readToolCallHistory?: boolean;
   /**
@@ -158,6 +167,34 @@ export interface RunOptions<TState extends SessionState = SessionState> {
   sessionState?: Partial<TState>;
   /** Aborts the run (`ABORTED`, nothing stored) and its post-answer work. */
   signal?: AbortSignal;
+  /**
+   * Decisions for the session's run paused for approvals: it is resumed with them (as
+   * `agent.resume`) before this run starts. Without them a run on a paused session is
+   * `SESSION_BUSY`.
+   */
+  approvals?: ApprovalDecisions;
+}
+
+/** Decisions on pending approvals, by `approvalId`. */
+export type ApprovalDecisions = Record<string, { approved: boolean; reason?: string }>;
+
+/** `agent.resume(...)` / `agent.resumeStream(...)`. */
+export interface ResumeOptions {
+  /** The paused session; the agent's own by default. */
+  sessionId?: string;
+  /** The run's user; the agent's own by default. */
+  userId?: string;
+  /** A decision for every pending approval of the paused run. */
+  approvals: ApprovalDecisions;
+  signal?: AbortSignal;
+}
+
+/** A tool call waiting for a person's decision, as a `RunResponse` shows it. */
+export interface PendingApprovalInfo {
+  approvalId: string;
+  toolName: string;
+  /** The call's arguments as JSON text. */
+  arguments: string;
 }
 
 /** The result of one run. */
@@ -177,6 +214,13 @@ export interface RunResponse {
    * stream ends.
    */
   warnings: string[];
+  /**
+   * `'awaiting-approval'` when a tool that needs approval was called: the run is paused and stored
+   * with its session; continue it with `agent.resume({ approvals })`. `'completed'` otherwise.
+   */
+  status: 'completed' | 'awaiting-approval';
+  /** With `status: 'awaiting-approval'`: what waits for a decision. */
+  pendingApprovals?: PendingApprovalInfo[];
 }
 
 /** Events of `agent.stream()`, discriminated on `type`. */
@@ -192,6 +236,7 @@ export type RunEvent =
       result: string;
       isError: boolean;
     }
+  | { type: 'approval-requested'; runId: string; pendingApprovals: PendingApprovalInfo[] }
   | { type: 'run-completed'; runId: string; response: RunResponse }
   | { type: 'run-error'; runId: string; error: BuddyError };
 
@@ -202,6 +247,10 @@ export type RunInput = string | UserMessage;
 export interface AgentListSessionsOptions {
   /** Defaults to the agent's `userId`. */
   userId?: string;
+  /** Page size, 1..1000; default 20. */
   limit?: number;
+  /** `nextCursor` of the previous page. */
   cursor?: string;
+  /** Only sessions whose metadata has these top-level keys with equal JSON values. */
+  metadata?: SessionMetadata;
 }

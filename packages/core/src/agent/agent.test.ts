@@ -494,9 +494,11 @@ describe('Agent: stream()', () => {
       'model',
       'runId',
       'sessionId',
+      'status',
       'usage',
       'warnings',
     ]);
+    expect(response.status).toBe('completed');
     expect(response.content).toBe('Milk is in your cart now.');
     expect(response.model).toEqual({ provider: 'mock', id: 'mock-model' });
     expect(response.usage.outputTokens).toBeGreaterThan(0);

@@ -16,7 +16,15 @@ import { BuddyError } from '../errors/buddy-error.ts';
 import { describeValue } from '../errors/describe-value.ts';
 import { throwIfAborted, toBuddyError } from '../errors/to-buddy-error.ts';
 import { InMemoryStorage } from '../in-memory/in-memory-storage.ts';
-import type { Message, StoredMessage, SystemMessage, UserMessage } from '../messages/message.ts';
+import type {
+  AssistantMessage,
+  Message,
+  StoredMessage,
+  SystemMessage,
+  ToolCall,
+  ToolMessage,
+  UserMessage,
+} from '../messages/message.ts';
 import { runsToPairs, stampMessage } from '../messages/message-helpers.ts';
 import type { AgentMemoryContract, AgentMemoryHost } from '../spec/agent-memory-v1.ts';
 import type { Logger } from '../spec/logger.ts';
@@ -24,14 +32,16 @@ import type { UserMemory } from '../spec/memory-db-v1.ts';
 import type { Model, ModelWarning } from '../spec/model-v1.ts';
 import type {
   ListSessionsResult,
+  PendingRunRecord,
   SessionLease,
+  SessionMetadata,
   SessionRecord,
   SessionStorage,
   SessionSummaryRecord,
   StoredRun,
 } from '../spec/session-storage-v1.ts';
 import { sessionOwnershipError, storageClosedError } from '../storage/storage-helpers.ts';
-import { assertSessionName } from '../storage/write-validators.ts';
+import { assertSessionMetadata, assertSessionName } from '../storage/write-validators.ts';
 import { templateState } from '../templating/template-state.ts';
 import { isTool, type Tool, type ToolContext } from '../tools/tool.ts';
 import { assertId, assertOptionalId } from '../validation/identifier.ts';
@@ -40,6 +50,8 @@ import { isPlainObject, readOptions } from '../validation/options.ts';
 import type {
   AgentListSessionsOptions,
   AgentOptions,
+  ApprovalDecisions,
+  ResumeOptions,
   RunEvent,
   RunInput,
   RunOptions,
@@ -59,7 +71,7 @@ import { EventChannel } from './event-channel.ts';
 import { KeyedMutex } from './keyed-mutex.ts';
 import { OwnSession } from './own-session.ts';
 import { PostAnswerWork } from './post-answer-work.ts';
-import { runToolLoop } from './run-tool-loop.ts';
+import { MAX_TOOL_ROUNDS, runToolLoop, type ToolLoopProgress } from './run-tool-loop.ts';
 import { SessionCache } from './session-cache.ts';
 import {
   applyEdits,
@@ -77,7 +89,8 @@ import { startRunTrace } from './tracing.ts';
 import { type ResolvedAgentOptions, validateAgentOptions } from './validate-agent-options.ts';
 import { type HeldLease, withSessionLease } from './with-session-lease.ts';
 
-const RUN_OPTION_KEYS = ['sessionId', 'userId', 'sessionState', 'signal'];
+const RUN_OPTION_KEYS = ['sessionId', 'userId', 'sessionState', 'signal', 'approvals'];
+const RESUME_OPTION_KEYS = ['sessionId', 'userId', 'approvals', 'signal'];
 /** The tools `enableAgenticMemory` adds (from the memory extension). */
 export const AGENTIC_MEMORY_TOOLS = [
   'search_memories',
@@ -85,7 +98,7 @@ export const AGENTIC_MEMORY_TOOLS = [
   'update_memory',
   'delete_memory',
 ];
-const LIST_OPTION_KEYS = ['userId', 'limit', 'cursor'];
+const LIST_OPTION_KEYS = ['userId', 'limit', 'cursor', 'metadata'];
 
 /** The per-run scope behind `agent.sessionState` during a run. */
 interface RunScope {
@@ -103,6 +116,8 @@ interface PreparedRun {
   /** Per-run `sessionState`, checked as JSON and copied. */
   overrides: Record<string, unknown> | undefined;
   signal: AbortSignal;
+  /** Decisions for the session's paused run: this turn resumes it instead of starting one. */
+  resume?: { approvals: ApprovalDecisions };
 }
 
 function invalidRun(message: string): BuddyError {
@@ -245,6 +260,7 @@ export class Agent<
   /** Runs one turn and resolves when it is persisted and post-answer work is done. */
   async run(input: RunInput, options?: RunOptions<TState>): Promise<RunResponse> {
     const prepared = this.#prepareRun(input, options, undefined);
+    if (options?.approvals !== undefined) await this.#resolveFirst(prepared, options.approvals);
     const { response, postAnswer } = await this.#turn(prepared, false, () => {});
     await postAnswer();
     return response;
@@ -273,6 +289,7 @@ export class Agent<
     }
     void (async () => {
       try {
+        if (options?.approvals !== undefined) await this.#resolveFirst(prepared, options.approvals);
         const { response, postAnswer } = await this.#turn(prepared, true, (event) =>
           channel.push(event),
         );
@@ -285,6 +302,88 @@ export class Agent<
       }
     })();
     return channel;
+  }
+
+  /**
+   * Continues a run paused for approvals (SPEC §16.4), in this or any other process: approved
+   * calls run, denied ones answer the model `Error: denied: <reason>`, and the run goes on (it may
+   * pause again). Resolves with the run's `RunResponse`; the completed run is stored as one run.
+   *
+   * @example
+   * const paused = await agent.run('Check out my cart');
+   * if (paused.status === 'awaiting-approval') {
+   *   const [approval] = paused.pendingApprovals ?? [];
+   *   await agent.resume({ approvals: { [approval.approvalId]: { approved: true } } });
+   * }
+   */
+  async resume(options: ResumeOptions): Promise<RunResponse> {
+    const prepared = this.#prepareResume(options, undefined);
+    const { response, postAnswer } = await this.#turn(prepared, false, () => {});
+    await postAnswer();
+    return response;
+  }
+
+  /** `resume(...)`, streamed like `stream()`. */
+  resumeStream(options: ResumeOptions): AsyncIterable<RunEvent> {
+    const controller = new AbortController();
+    const channel = new EventChannel<RunEvent>(() =>
+      controller.abort(
+        new BuddyError({ code: 'ABORTED', message: 'The stream consumer stopped reading' }),
+      ),
+    );
+    let prepared: PreparedRun;
+    try {
+      prepared = this.#prepareResume(options, controller);
+    } catch (error) {
+      channel.push({ type: 'run-error', runId: randomUUID(), error: toBuddyError(error) });
+      channel.end();
+      return channel;
+    }
+    void (async () => {
+      let runId = prepared.runId;
+      try {
+        const { response, postAnswer } = await this.#turn(prepared, true, (event) => {
+          if (event.type === 'run-started') runId = event.runId;
+          channel.push(event);
+        });
+        channel.push({ type: 'run-completed', runId: response.runId, response });
+        await postAnswer();
+      } catch (error) {
+        channel.push({ type: 'run-error', runId, error: toBuddyError(error) });
+      } finally {
+        channel.end();
+      }
+    })();
+    return channel;
+  }
+
+  /** A run given `approvals`: first the session's paused run is resumed with them. */
+  async #resolveFirst(prepared: PreparedRun, approvals: ApprovalDecisions): Promise<void> {
+    await this.resume({
+      sessionId: prepared.sessionId,
+      ...(prepared.userId === undefined ? {} : { userId: prepared.userId }),
+      approvals,
+      signal: prepared.signal,
+    });
+  }
+
+  #prepareResume(rawOptions: unknown, streamController: AbortController | undefined): PreparedRun {
+    const options = readOptions<ResumeOptions>(
+      rawOptions,
+      'Agent.resume: options',
+      RESUME_OPTION_KEYS,
+    );
+    const approvals = checkApprovals(options.approvals, 'Agent.resume');
+    const prepared = this.#prepareRun(
+      'resume',
+      {
+        ...(options.sessionId === undefined ? {} : { sessionId: options.sessionId }),
+        ...(options.userId === undefined ? {} : { userId: options.userId }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      },
+      streamController,
+    );
+    return { ...prepared, resume: { approvals } };
   }
 
   /** Checks a run's input and options (every problem a `BuddyError` naming it). */
@@ -327,6 +426,7 @@ export class Agent<
         `option 'signal' must be an AbortSignal, got ${describeValue(options.signal)}`,
       );
     }
+    if (options.approvals !== undefined) checkApprovals(options.approvals, 'Agent.run');
     let signal = options.signal ?? new AbortController().signal;
     if (streamController !== undefined) {
       const outer = options.signal;
@@ -354,8 +454,13 @@ export class Agent<
     emit: (event: RunEvent) => void,
   ): Promise<{ response: RunResponse; postAnswer: () => Promise<void> }> {
     this.#assertOpen();
-    const { runId, sessionId, userId, signal } = run;
-    emit({ type: 'run-started', runId, sessionId, ...(userId === undefined ? {} : { userId }) });
+    const { sessionId, userId, signal } = run;
+    // A resumed run keeps the paused run's id; it is known once the session is read.
+    let runId = run.runId;
+    let userText = run.input.content;
+    if (run.resume === undefined) {
+      emit({ type: 'run-started', runId, sessionId, ...(userId === undefined ? {} : { userId }) });
+    }
     const options = this.#options;
     const trace = await startRunTrace({
       telemetry: options.telemetry,
@@ -374,7 +479,12 @@ export class Agent<
     const storage = trace.storage(this.#storage);
     const isOwn = sessionId === this.#own.sessionId;
     // Read before the queue: the caller's edits of the state as they were when the run was asked.
-    const edits = isOwn ? this.#own.edits() : undefined;
+    const edits = isOwn && run.resume === undefined ? this.#own.edits() : undefined;
+    // The user's memories (with relevant retrieval: the input embedded) load while the session
+    // does; a failure surfaces where they are used.
+    const memoriesRead =
+      run.resume === undefined ? this.#readMemories(userId, signal, run.input.content) : undefined;
+    memoriesRead?.catch(() => {});
 
     // 1. Serialize.
     const turn = this.#withLease(
@@ -384,24 +494,37 @@ export class Agent<
       async (held) => {
         // 2. Load: the record (with the lease when the storage can), ownership, history, memories.
         const record = await this.#readRecord(sessionId, userId, held.lease, storage);
+        const paused = this.#pausedRun(record, sessionId, run.resume);
+        if (paused !== undefined) {
+          runId = paused.record.runId;
+          userText = paused.record.messages[0]?.content ?? '';
+          emit({
+            type: 'run-started',
+            runId,
+            sessionId,
+            ...(userId === undefined ? {} : { userId }),
+          });
+        }
         const [history, memories] = await Promise.all([
           this.#history(record, storage),
-          this.#readMemories(userId, signal),
+          memoriesRead ?? this.#readMemories(userId, signal, userText),
         ]);
-        // 3. State.
-        const state = this.#startState({
-          record,
-          sessionId,
-          userId,
-          edits,
-          overrides: run.overrides,
-        });
+        // 3. State (a resumed run continues with the state it paused with).
+        const state =
+          paused === undefined
+            ? this.#startState({ record, sessionId, userId, edits, overrides: run.overrides })
+            : seedState(cloneJson(paused.record.sessionState), sessionId, userId);
         // 4. Messages.
         const template = this.#templater(sessionId, userId, state);
-        const userMessage = stampMessage<UserMessage>(
-          { ...run.input, content: template(run.input.content) },
-          runId,
-        );
+        const runStart: StoredMessage[] =
+          paused === undefined
+            ? [
+                stampMessage<UserMessage>(
+                  { ...run.input, content: template(run.input.content) },
+                  runId,
+                ) as StoredMessage,
+              ]
+            : paused.record.messages;
         const systemParts = {
           memories,
           summary: record?.summary,
@@ -421,7 +544,7 @@ export class Agent<
             ? []
             : [{ role: 'system', content: system } satisfies SystemMessage]),
           ...history.flatMap((stored) => stored.messages),
-          userMessage,
+          ...runStart,
         ];
         const budget = options.contextBudget;
         const prepareRequest =
@@ -444,8 +567,16 @@ export class Agent<
           runId,
           signal,
         };
-        const startedAt = Date.now();
-        const result = await runScope.run({ agent: this as never, state }, () =>
+        const startedAt = paused?.record.createdAt ?? Date.now();
+        const progress: ToolLoopProgress = {
+          messages: [],
+          partialText: '',
+          started: false,
+          usage: { inputTokens: 0, outputTokens: 0 },
+        };
+        // With persistAbortedRuns, the state at the start is kept to store if the tools' is not.
+        const startState = options.persistAbortedRuns ? cloneJson(state) : undefined;
+        const loop = runScope.run({ agent: this as never, state }, () =>
           runToolLoop({
             model,
             messages,
@@ -458,18 +589,114 @@ export class Agent<
               : { settings: { providerOptions: options.providerOptions } }),
             ...(prepareRequest === undefined ? {} : { prepareRequest }),
             traceTool: trace.tool,
+            progress,
+            ...(paused === undefined
+              ? {}
+              : {
+                  resume: paused.resume,
+                  maxRounds: Math.max(MAX_TOOL_ROUNDS - paused.record.rounds, 0),
+                }),
           }),
         );
-        // 6. Persist atomically (nothing is stored when the state the tools left is not storable).
+        let result: Awaited<typeof loop>;
+        try {
+          result = await loop;
+        } catch (error) {
+          if (options.persistAbortedRuns && progress.started && paused === undefined) {
+            await this.#storePartialRun({
+              storage,
+              leaseToken: held.lease.token,
+              record,
+              sessionId,
+              userId,
+              runId,
+              model,
+              userMessage: runStart[0] as StoredMessage,
+              progress,
+              state,
+              startState: startState as Record<string, unknown>,
+              startedAt,
+              status: signal.aborted ? 'aborted' : 'failed',
+            });
+          }
+          throw error;
+        }
         const stored = checkStateToStore(options.stateSchema, state, sessionId);
-        const runMessages: StoredMessage[] = [userMessage as StoredMessage, ...result.messages];
+        const runMessages: StoredMessage[] = [...runStart, ...result.messages];
+        const usage = {
+          inputTokens: (paused?.record.usage.inputTokens ?? 0) + result.usage.inputTokens,
+          outputTokens: (paused?.record.usage.outputTokens ?? 0) + result.usage.outputTokens,
+        };
+        const base = {
+          runId,
+          sessionId,
+          ...(userId === undefined ? {} : { userId }),
+          messages: runMessages,
+          usage,
+          model: { provider: model.provider, id: model.id },
+          warnings: result.warnings.map((warning) => describeModelWarning(model, warning)),
+        };
+        // 6a. Paused for approvals: stored with the session, fenced by the lease; the session's
+        // state is unchanged until the run completes.
+        if (result.pendingApprovals !== undefined) {
+          const approvals = result.pendingApprovals.map((call) => ({
+            approvalId: randomUUID(),
+            toolCallId: call.id,
+            toolName: call.name,
+            arguments: call.arguments,
+          }));
+          const pendingRun: PendingRunRecord = {
+            runId,
+            ...(userId === undefined ? {} : { userId }),
+            agentId: options.agentId,
+            messages: runMessages,
+            sessionState: stored,
+            approvals,
+            usage,
+            model: { provider: model.provider, id: model.id },
+            rounds: (paused?.record.rounds ?? 0) + result.rounds,
+            createdAt: startedAt,
+            pausedAt: Date.now(),
+          };
+          const saved = await storage.upsertSession({
+            sessionId,
+            ...(userId === undefined ? {} : { userId }),
+            agentId: options.agentId,
+            ...(record === undefined
+              ? {
+                  // A new session starts from the default; the paused run's changes wait with it.
+                  sessionState: this.#freshState(sessionId, userId),
+                  ...(options.sessionMetadata === undefined
+                    ? {}
+                    : { metadata: options.sessionMetadata }),
+                }
+              : {}),
+            pendingRun,
+            leaseToken: held.lease.token,
+          });
+          this.#cache.forget(sessionId);
+          if (sessionId === this.#own.sessionId) this.#own.setSummary(saved.summary);
+          const pendingApprovals = approvals.map(({ approvalId, toolName, arguments: args }) => ({
+            approvalId,
+            toolName,
+            arguments: args,
+          }));
+          emit({ type: 'approval-requested', runId, pendingApprovals });
+          return {
+            ...base,
+            content: '',
+            status: 'awaiting-approval',
+            pendingApprovals,
+          } satisfies RunResponse;
+        }
+        // 6b. Persist atomically (nothing is stored when the state the tools left is not storable).
         const storedRun: Omit<StoredRun, 'index'> = {
           runId,
           sessionId,
           ...(userId === undefined ? {} : { userId }),
           agentId: options.agentId,
           messages: runMessages,
-          usage: result.usage,
+          usage,
           model: { provider: model.provider, id: model.id },
           createdAt: startedAt,
           completedAt: Date.now(),
@@ -482,9 +709,13 @@ export class Agent<
           ...(userId === undefined ? {} : { userId }),
           agentId: options.agentId,
           ...(sessionName === undefined ? {} : { sessionName }),
+          ...(record === undefined && options.sessionMetadata !== undefined
+            ? { metadata: options.sessionMetadata }
+            : {}),
           run: storedRun,
           sessionState: stored,
           leaseToken: held.lease.token,
+          ...(paused === undefined ? {} : { clearPendingRun: true }),
           ...(this.#storage.capabilities?.appendReleasesLease === true
             ? { releaseLease: true }
             : {}),
@@ -506,16 +737,7 @@ export class Agent<
             state: stored as TState,
           });
         }
-        return {
-          runId,
-          sessionId,
-          ...(userId === undefined ? {} : { userId }),
-          content: result.content,
-          messages: runMessages,
-          usage: result.usage,
-          model: { provider: model.provider, id: model.id },
-          warnings: result.warnings.map((warning) => describeModelWarning(model, warning)),
-        } satisfies RunResponse;
+        return { ...base, content: result.content, status: 'completed' } satisfies RunResponse;
       },
       storage,
     );
@@ -527,16 +749,16 @@ export class Agent<
       throw error;
     }
 
-    // 7. Post-answer work, after the run is stored; never rejects, always settles.
+    // 7. Post-answer work, after the run is stored (not for a paused run); never rejects.
     const postAnswer = async () => {
       try {
-        if (this.#postAnswer.enabled) {
+        if (this.#postAnswer.enabled && response.status === 'completed') {
           await trace.postAnswer(() =>
             this.#postAnswer.run({
               runId,
               sessionId,
               userId,
-              message: run.input.content,
+              message: userText,
               signal,
               warnings: response.warnings,
             }),
@@ -547,6 +769,76 @@ export class Agent<
       }
     };
     return { response, postAnswer };
+  }
+
+  /**
+   * The session's paused run when this turn resumes it (decisions checked), `undefined` for a new
+   * run; a new run on a paused session is `SESSION_BUSY`, naming what waits.
+   */
+  #pausedRun(
+    record: SessionRecord | undefined,
+    sessionId: string,
+    resume: PreparedRun['resume'],
+  ):
+    | {
+        record: PendingRunRecord;
+        resume: {
+          pending: ToolCall[];
+          decisions: Map<string, { approved: boolean; reason?: string }>;
+        };
+      }
+    | undefined {
+    const pending = record?.pendingRun;
+    if (resume === undefined) {
+      if (pending === undefined) return undefined;
+      const waiting = pending.approvals
+        .map((entry) => `${entry.toolName}(${entry.arguments}) [approvalId ${entry.approvalId}]`)
+        .join(', ');
+      throw new BuddyError({
+        code: 'SESSION_BUSY',
+        message: `Session ${describeValue(sessionId)} waits for approval of ${waiting}; decide with agent.resume({ sessionId, approvals: { [approvalId]: { approved } } }) or pass approvals to the run`,
+        details: { sessionId, runId: pending.runId },
+        retryable: false,
+      });
+    }
+    if (pending === undefined) {
+      throw new BuddyError({
+        code: 'NOT_FOUND',
+        message: `Session ${describeValue(sessionId)} has no run waiting for approval`,
+        details: { sessionId },
+      });
+    }
+    const ids = new Set(pending.approvals.map((entry) => entry.approvalId));
+    for (const id of Object.keys(resume.approvals)) {
+      if (!ids.has(id)) {
+        throw new BuddyError({
+          code: 'INVALID_ARGUMENT',
+          message: `Agent.resume: ${describeValue(id)} is not a pending approval of session ${describeValue(sessionId)} (pending: ${[...ids].join(', ')})`,
+        });
+      }
+    }
+    const decisions = new Map<string, { approved: boolean; reason?: string }>();
+    for (const entry of pending.approvals) {
+      const decision = resume.approvals[entry.approvalId];
+      if (decision === undefined) {
+        throw new BuddyError({
+          code: 'INVALID_ARGUMENT',
+          message: `Agent.resume: no decision for approval ${describeValue(entry.approvalId)} (${entry.toolName}); decide every pending approval`,
+        });
+      }
+      decisions.set(entry.toolCallId, decision);
+    }
+    return {
+      record: pending,
+      resume: {
+        pending: pending.approvals.map((entry) => ({
+          id: entry.toolCallId,
+          name: entry.toolName,
+          arguments: entry.arguments,
+        })),
+        decisions,
+      },
+    };
   }
 
   // ---------------------------------------------------------------- sessions
@@ -570,6 +862,9 @@ export class Agent<
           ...(userId === undefined ? {} : { userId }),
           agentId: this.#options.agentId,
           ...(this.#own.sessionName === undefined ? {} : { sessionName: this.#own.sessionName }),
+          ...(this.#options.sessionMetadata === undefined
+            ? {}
+            : { metadata: this.#options.sessionMetadata }),
           sessionState: checkStateToStore(this.#options.stateSchema, state, sessionId),
         });
       }
@@ -612,36 +907,72 @@ export class Agent<
 
   /** Renames the agent's own session (creating the record if missing). */
   async renameSession(name: string): Promise<void> {
-    this.#assertOpen();
     assertSessionName(name, 'Agent.renameSession: name');
+    await this.updateSession({ sessionName: name });
+  }
+
+  /**
+   * Changes the agent's own session: its name and/or its metadata (a JSON object of at most
+   * 16 kB that replaces the stored one; SPEC §16.2). Creates the record when it is missing.
+   */
+  async updateSession(changes: {
+    sessionName?: string;
+    metadata?: SessionMetadata;
+  }): Promise<void> {
+    this.#assertOpen();
+    const checked = readOptions<{ sessionName?: string; metadata?: SessionMetadata }>(
+      changes,
+      'Agent.updateSession',
+      ['sessionName', 'metadata'],
+    );
+    if (checked.sessionName === undefined && checked.metadata === undefined) {
+      throw new BuddyError({
+        code: 'INVALID_ARGUMENT',
+        message: 'Agent.updateSession: pass sessionName and/or metadata',
+      });
+    }
+    if (checked.sessionName !== undefined) {
+      assertSessionName(checked.sessionName, 'Agent.updateSession: sessionName');
+    }
+    if (checked.metadata !== undefined) {
+      assertSessionMetadata(checked.metadata, 'Agent.updateSession: metadata');
+    }
     const sessionId = this.#own.sessionId;
     const userId = this.#options.userId;
     const edits = this.#own.edits();
     await this.#withLease(sessionId, undefined, false, async () => {
       const existing = await this.#readRecord(sessionId, userId, undefined);
-      const state =
+      const created =
         existing === undefined
-          ? checkStateToStore(
-              this.#options.stateSchema,
-              this.#startState({
-                record: existing,
+          ? {
+              sessionState: checkStateToStore(
+                this.#options.stateSchema,
+                this.#startState({
+                  record: existing,
+                  sessionId,
+                  userId,
+                  edits,
+                  overrides: undefined,
+                }),
                 sessionId,
-                userId,
-                edits,
-                overrides: undefined,
-              }),
-              sessionId,
-            )
-          : undefined;
+              ),
+              ...(this.#options.sessionMetadata === undefined || checked.metadata !== undefined
+                ? {}
+                : { metadata: this.#options.sessionMetadata }),
+            }
+          : {};
       const record = await this.#storage.upsertSession({
         sessionId,
         ...(userId === undefined ? {} : { userId }),
         agentId: this.#options.agentId,
-        sessionName: name,
-        ...(state === undefined ? {} : { sessionState: state }),
+        ...(checked.sessionName === undefined ? {} : { sessionName: checked.sessionName }),
+        ...(checked.metadata === undefined ? {} : { metadata: checked.metadata }),
+        ...created,
       });
       this.#cache.advance(record);
-      if (sessionId === this.#own.sessionId) this.#own.rename(name);
+      if (sessionId === this.#own.sessionId && checked.sessionName !== undefined) {
+        this.#own.rename(checked.sessionName);
+      }
     });
   }
 
@@ -729,6 +1060,7 @@ export class Agent<
       ...(userId === undefined ? {} : { userId }),
       ...(checked.limit === undefined ? {} : { limit: checked.limit }),
       ...(checked.cursor === undefined ? {} : { cursor: checked.cursor }),
+      ...(checked.metadata === undefined ? {} : { metadata: checked.metadata }),
     });
   }
 
@@ -886,7 +1218,8 @@ export class Agent<
       state = cloneJson(this.#defaultState);
     } else {
       // A stored state that no longer matches the schema is that session's corruption.
-      state = applyStateSchema(schema, cloneJson(record.sessionState), {
+      // The record was read for this run (storages return fresh copies): no copy needed.
+      state = applyStateSchema(schema, record.sessionState, {
         root: 'sessionState',
         blame: 'storage',
         sessionId,
@@ -933,6 +1266,99 @@ export class Agent<
     return (text) => templateState(text, values);
   }
 
+  /**
+   * Stores what a failed or aborted run did (`persistAbortedRuns`, SPEC §16.3): the user message,
+   * the text streamed so far, the tool calls with their results, and `Error: interrupted` for a
+   * call left without one, so the history stays valid for every provider. Never throws: a failure
+   * here is logged and the run's own error stands.
+   */
+  async #storePartialRun(input: {
+    storage: SessionStorage;
+    leaseToken: string;
+    record: SessionRecord | undefined;
+    sessionId: string;
+    userId: string | undefined;
+    runId: string;
+    model: Model;
+    userMessage: StoredMessage;
+    progress: ToolLoopProgress;
+    state: Record<string, unknown>;
+    startState: Record<string, unknown>;
+    startedAt: number;
+    status: 'aborted' | 'failed';
+  }): Promise<void> {
+    const { sessionId, userId, runId, progress } = input;
+    const messages: StoredMessage[] = [input.userMessage, ...progress.messages];
+    const answered = new Set(
+      progress.messages.flatMap((message) => (message.role === 'tool' ? [message.toolCallId] : [])),
+    );
+    for (const message of progress.messages) {
+      if (message.role !== 'assistant') continue;
+      for (const call of message.toolCalls ?? []) {
+        if (answered.has(call.id)) continue;
+        messages.push(
+          stampMessage<ToolMessage>(
+            {
+              role: 'tool',
+              toolCallId: call.id,
+              toolName: call.name,
+              content: 'Error: interrupted',
+              isError: true,
+            },
+            runId,
+          ) as StoredMessage,
+        );
+      }
+    }
+    if (progress.partialText !== '') {
+      messages.push(
+        stampMessage<AssistantMessage>(
+          { role: 'assistant', content: progress.partialText },
+          runId,
+        ) as StoredMessage,
+      );
+    }
+    let sessionState: Record<string, unknown>;
+    try {
+      sessionState = checkStateToStore(this.#options.stateSchema, input.state, sessionId);
+    } catch {
+      sessionState = input.startState;
+    }
+    try {
+      await input.storage.appendRun({
+        sessionId,
+        ...(userId === undefined ? {} : { userId }),
+        agentId: this.#options.agentId,
+        run: {
+          runId,
+          sessionId,
+          ...(userId === undefined ? {} : { userId }),
+          agentId: this.#options.agentId,
+          messages,
+          usage: progress.usage,
+          model: { provider: input.model.provider, id: input.model.id },
+          createdAt: input.startedAt,
+          completedAt: Date.now(),
+          status: input.status,
+        },
+        sessionState,
+        leaseToken: input.leaseToken,
+      });
+      this.#cache.forget(sessionId);
+      if (sessionId === this.#own.sessionId) {
+        this.#own.adopt({
+          ...(input.record === undefined ? {} : { record: input.record }),
+          state: sessionState as TState,
+        });
+      }
+    } catch (error) {
+      this.#options.logger.warn(
+        `The partial run of session ${describeValue(sessionId)} could not be stored`,
+        { sessionId, runId, error },
+      );
+    }
+  }
+
   /** The tools of one run: the agent's, the built-in ones, and agentic memory for its user. */
   #runTools(userId: string | undefined, signal: AbortSignal): readonly Tool[] {
     const { memory, enableAgenticMemory } = this.#options;
@@ -963,7 +1389,11 @@ export class Agent<
     return this.#modelPromise;
   }
 
-  async #readMemories(userId: string | undefined, signal: AbortSignal): Promise<UserMemory[]> {
+  async #readMemories(
+    userId: string | undefined,
+    signal: AbortSignal,
+    query: string,
+  ): Promise<UserMemory[]> {
     const { memory, enableUserMemories, addMemoryReferences } = this.#options;
     if (
       memory === undefined ||
@@ -972,7 +1402,7 @@ export class Agent<
     ) {
       return [];
     }
-    return memory.readMemories({ userId, signal });
+    return memory.readMemories({ userId, signal, query });
   }
 
   #systemMessage(input: {
@@ -1033,6 +1463,14 @@ export class Agent<
       get logger(): Logger {
         return agent.#options.logger;
       },
+      get countTokens() {
+        const own = agent.#options.contextBudget?.countTokens;
+        if (own !== undefined) return own;
+        const model = agent.#options.model;
+        return model?.countTokens === undefined
+          ? undefined
+          : (text: string) => model.countTokens?.(text) ?? 0;
+      },
       getSession: ({ sessionId, userId }) => agent.#readRecord(sessionId, userId, undefined),
       getRuns: (input) => agent.#storage.getRuns(input),
       saveSummary: async ({ sessionId, userId, incarnation, summary, signal }) => {
@@ -1056,6 +1494,36 @@ function withMarker(text: string | undefined, omittedRuns: number): string | und
   if (omittedRuns === 0) return text;
   const marker = omittedRunsMarker(omittedRuns);
   return text === undefined ? marker : `${text}\n\n${marker}`;
+}
+
+/** Checks approval decisions: `{ [approvalId]: { approved: boolean, reason?: string } }`. */
+function checkApprovals(value: unknown, who: string): ApprovalDecisions {
+  if (!isPlainObject(value) || Object.keys(value).length === 0) {
+    throw new BuddyError({
+      code: 'INVALID_ARGUMENT',
+      message: `${who}: approvals must be an object of { [approvalId]: { approved, reason? } }, got ${describeValue(value)}`,
+    });
+  }
+  for (const [id, decision] of Object.entries(value)) {
+    const checked = readOptions<{ approved: boolean; reason?: string }>(
+      decision,
+      `${who}: approvals[${JSON.stringify(id)}]`,
+      ['approved', 'reason'],
+    );
+    if (typeof checked.approved !== 'boolean') {
+      throw new BuddyError({
+        code: 'INVALID_ARGUMENT',
+        message: `${who}: approvals[${JSON.stringify(id)}].approved must be true or false, got ${describeValue(checked.approved)}`,
+      });
+    }
+    if (checked.reason !== undefined && typeof checked.reason !== 'string') {
+      throw new BuddyError({
+        code: 'INVALID_ARGUMENT',
+        message: `${who}: approvals[${JSON.stringify(id)}].reason must be a string, got ${describeValue(checked.reason)}`,
+      });
+    }
+  }
+  return value as ApprovalDecisions;
 }
 
 /** A model warning as one line of `RunResponse.warnings`. */

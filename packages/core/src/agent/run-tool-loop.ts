@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { BuddyError } from '../errors/buddy-error.ts';
 import { describeValue } from '../errors/describe-value.ts';
-import { throwIfAborted, toBuddyError } from '../errors/to-buddy-error.ts';
+import { raceAbort, throwIfAborted, toBuddyError } from '../errors/to-buddy-error.ts';
 import type {
   AssistantMessage,
   Message,
@@ -79,6 +79,31 @@ export interface ToolLoopInput {
   who?: string;
   /** Runs each tool call (tracing wraps it in a span). Default: run it. */
   traceTool?: <T>(toolCall: ToolCall, run: () => Promise<T>) => Promise<T>;
+  /**
+   * Filled as the loop goes, so a caller can keep a partial run when the loop fails or is
+   * aborted (`persistAbortedRuns`).
+   */
+  progress?: ToolLoopProgress;
+  /**
+   * Continues a run paused for approvals: the `pending` calls (already in `messages`) are run
+   * when approved and answered `Error: denied: <reason>` when not, before the next model call.
+   */
+  resume?: {
+    pending: readonly ToolCall[];
+    decisions: ReadonlyMap<string, { approved: boolean; reason?: string }>;
+  };
+}
+
+/** What a loop did so far (see `ToolLoopInput.progress`). */
+export interface ToolLoopProgress {
+  /** The assistant and tool messages added so far, stamped. */
+  messages: StoredMessage[];
+  /** Text streamed of the assistant turn in progress (not yet a message). */
+  partialText: string;
+  /** Whether the model had started answering (a text delta or a message). */
+  started: boolean;
+  /** Usage of the model calls that completed. */
+  usage: Usage;
 }
 
 /** What `runToolLoop` resolves with. */
@@ -92,6 +117,11 @@ export interface ToolLoopResult {
   warnings: ModelWarning[];
   /** Rounds of tool calls taken. */
   rounds: number;
+  /**
+   * Calls waiting for approval: the loop stopped before running them (`content` is `''`); the
+   * other calls of that round ran and their results are in `messages`.
+   */
+  pendingApprovals?: ToolCall[];
 }
 
 /** Strips storage fields: the model gets role, content and tool calls only. */
@@ -132,9 +162,72 @@ export async function runToolLoop(input: ToolLoopInput): Promise<ToolLoopResult>
   const toolsByName = new Map(tools.map((entry) => [entry.name, entry]));
   const definitions: ModelToolDefinition[] = tools.map(toModelToolDefinition);
   const conversation: Message[] = [...input.messages];
-  const produced: StoredMessage[] = [];
-  const usage: Usage = { inputTokens: 0, outputTokens: 0 };
+  const progress: ToolLoopProgress = input.progress ?? {
+    messages: [],
+    partialText: '',
+    started: false,
+    usage: { inputTokens: 0, outputTokens: 0 },
+  };
+  const produced = progress.messages;
+  const usage = progress.usage;
   const warnings = new Map<string, ModelWarning>();
+
+  const traced = input.traceTool;
+  const execute = (toolCall: ToolCall) =>
+    traced === undefined
+      ? executeToolCall(toolCall, toolsByName, context as ToolContext)
+      : traced(toolCall, () => executeToolCall(toolCall, toolsByName, context as ToolContext));
+  /** Runs calls (in parallel unless asked otherwise) and appends their results in order. */
+  const runCalls = async (
+    calls: readonly ToolCall[],
+    decide?: (call: ToolCall) => ToolOutcome | undefined,
+  ) => {
+    const outcome = (call: ToolCall) => decide?.(call) ?? execute(call);
+    let results: ToolOutcome[];
+    if (input.parallelToolCalls === false) {
+      results = [];
+      for (const call of calls) results.push(await outcome(call));
+    } else {
+      results = await Promise.all(calls.map(outcome));
+    }
+    throwIfAborted(signal);
+    calls.forEach((toolCall, index) => {
+      const result = results[index] ?? { content: '', isError: false };
+      const message = stampMessage<ToolMessage>(
+        {
+          role: 'tool',
+          toolCallId: toolCall.id,
+          toolName: toolCall.name,
+          content: result.content,
+          ...(result.isError ? { isError: true } : {}),
+        },
+        runId,
+      );
+      conversation.push(message);
+      produced.push(message);
+      emit({
+        type: 'tool-result',
+        runId,
+        toolCallId: toolCall.id,
+        toolName: toolCall.name,
+        result: result.content,
+        isError: result.isError,
+      });
+    });
+  };
+
+  // A resumed run first settles the calls that waited for a decision (SPEC §16.4).
+  if (input.resume !== undefined) {
+    const { pending, decisions } = input.resume;
+    await runCalls(pending, (call) => {
+      const decision = decisions.get(call.id);
+      if (decision?.approved === true) return undefined;
+      return {
+        content: `Error: denied: ${decision?.reason ?? 'the call was not approved'}`,
+        isError: true,
+      };
+    });
+  }
 
   for (let round = 0; ; round++) {
     throwIfAborted(signal);
@@ -144,13 +237,22 @@ export async function runToolLoop(input: ToolLoopInput): Promise<ToolLoopResult>
       ...(definitions.length === 0 ? {} : { tools: definitions }),
     };
     if (input.prepareRequest !== undefined) request = input.prepareRequest(request, round);
+    const onDelta = (event: ToolLoopEvent) => {
+      if (event.type === 'text-delta') {
+        progress.partialText += event.delta;
+        progress.started = true;
+      }
+      emit(event);
+    };
     const answer = await callModel(
       model,
       request,
       signal,
-      input.streaming === true ? emit : undefined,
+      input.streaming === true ? onDelta : undefined,
       runId,
     );
+    progress.partialText = '';
+    progress.started = true;
     usage.inputTokens += answer.usage.inputTokens;
     usage.outputTokens += answer.usage.outputTokens;
     for (const warning of answer.warnings ?? []) warnings.set(warningKey(warning), warning);
@@ -184,42 +286,47 @@ export async function runToolLoop(input: ToolLoopInput): Promise<ToolLoopResult>
     }
 
     for (const toolCall of answer.toolCalls) emit({ type: 'tool-call', runId, toolCall });
-    const traced = input.traceTool;
-    const execute = (toolCall: ToolCall) =>
-      traced === undefined
-        ? executeToolCall(toolCall, toolsByName, context as ToolContext)
-        : traced(toolCall, () => executeToolCall(toolCall, toolsByName, context as ToolContext));
-    let results: ToolOutcome[];
-    if (input.parallelToolCalls === false) {
-      results = [];
-      for (const toolCall of answer.toolCalls) results.push(await execute(toolCall));
-    } else {
-      results = await Promise.all(answer.toolCalls.map(execute));
+    // Calls of tools that need approval wait; the others run now.
+    const waiting: ToolCall[] = [];
+    for (const toolCall of answer.toolCalls) {
+      if (await needsApproval(toolCall, toolsByName, context as ToolContext))
+        waiting.push(toolCall);
     }
-    throwIfAborted(signal);
-    answer.toolCalls.forEach((toolCall, index) => {
-      const result = results[index] ?? { content: '', isError: false };
-      const message = stampMessage<ToolMessage>(
-        {
-          role: 'tool',
-          toolCallId: toolCall.id,
-          toolName: toolCall.name,
-          content: result.content,
-          ...(result.isError ? { isError: true } : {}),
-        },
-        runId,
-      );
-      conversation.push(message);
-      produced.push(message);
-      emit({
-        type: 'tool-result',
-        runId,
-        toolCallId: toolCall.id,
-        toolName: toolCall.name,
-        result: result.content,
-        isError: result.isError,
-      });
-    });
+    await runCalls(answer.toolCalls.filter((call) => !waiting.includes(call)));
+    if (waiting.length > 0) {
+      return {
+        content: '',
+        messages: produced,
+        usage,
+        warnings: [...warnings.values()],
+        rounds: round + 1,
+        pendingApprovals: waiting,
+      };
+    }
+  }
+}
+
+/** Whether a call must wait for a person's decision (`tool({ needsApproval })`). */
+async function needsApproval(
+  toolCall: ToolCall,
+  toolsByName: ReadonlyMap<string, Tool>,
+  context: ToolContext,
+): Promise<boolean> {
+  const definition = toolsByName.get(toolCall.name);
+  const rule = definition?.needsApproval;
+  if (definition === undefined || rule === undefined || rule === false) return false;
+  if (rule === true) return true;
+  // Arguments the tool would refuse are not worth a person's time: they go back as an error.
+  const parsed = parseToolArguments(definition, toolCall.arguments);
+  if (!parsed.success) return false;
+  try {
+    return (await rule(parsed.args, context)) === true;
+  } catch (error) {
+    throw toBuddyError(
+      error,
+      'TOOL_EXECUTION_FAILED',
+      `needsApproval of tool '${toolCall.name}' failed`,
+    );
   }
 }
 
@@ -240,7 +347,7 @@ async function callModel(
     let usage: Usage = { inputTokens: 0, outputTokens: 0 };
     let finishReason: FinishReason = 'other';
     let warnings: ModelWarning[] | undefined;
-    for await (const raw of model.stream(request, { signal })) {
+    for await (const raw of abortableParts(model.stream(request, { signal }), signal)) {
       const part = checkStreamPart(raw, who);
       switch (part?.type) {
         case 'text-delta':
@@ -271,6 +378,24 @@ async function callModel(
   } catch (error) {
     if (signal.aborted) throw toBuddyError(signal.reason ?? error, 'ABORTED');
     throw toBuddyError(error, 'INTERNAL', `${who} failed`);
+  }
+}
+
+/**
+ * The parts of a model stream, ending with the signal's reason as soon as it fires, even when the
+ * stream itself is waiting and misses the abort.
+ */
+async function* abortableParts<T>(parts: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+  const iterator = parts[Symbol.asyncIterator]();
+  try {
+    for (;;) {
+      const next = await raceAbort(iterator.next(), signal);
+      if (next.done === true) return;
+      yield next.value;
+    }
+  } finally {
+    // Let the stream clean up (close its connection); never wait for it.
+    void Promise.resolve(iterator.return?.()).catch(() => {});
   }
 }
 
@@ -314,7 +439,11 @@ export async function executeToolCall(
   const parsed = parseToolArguments(definition, toolCall.arguments);
   if (!parsed.success) return errorOutcome(parsed.error);
   try {
-    const result = await definition.execute(parsed.args, context);
+    // A tool that ignores the signal still cannot keep an aborted run waiting.
+    const result = await raceAbort(
+      Promise.resolve().then(() => definition.execute(parsed.args, context)),
+      context.signal,
+    );
     if (typeof result === 'string') return { content: result, isError: false };
     if (result === undefined) return { content: '', isError: false };
     return { content: JSON.stringify(result) ?? '', isError: false };

@@ -5,7 +5,8 @@ import { consoleLogger } from '../logging/console-logger.ts';
 import type { AgentMemoryContract } from '../spec/agent-memory-v1.ts';
 import type { Logger } from '../spec/logger.ts';
 import type { Model, ProviderOptions } from '../spec/model-v1.ts';
-import type { SessionStorage } from '../spec/session-storage-v1.ts';
+import type { SessionMetadata, SessionStorage } from '../spec/session-storage-v1.ts';
+import { assertSessionMetadata } from '../storage/write-validators.ts';
 import { isTool, type Tool } from '../tools/tool.ts';
 import { assertId } from '../validation/identifier.ts';
 import { assertJsonObject } from '../validation/json-value.ts';
@@ -50,6 +51,8 @@ export interface ResolvedAgentOptions {
   readToolCallHistory: boolean;
   telemetry: TelemetryOptions;
   enableAgenticMemory: boolean;
+  sessionMetadata: SessionMetadata | undefined;
+  persistAbortedRuns: boolean;
 }
 
 const KNOWN_OPTIONS = new Set<string>([
@@ -87,6 +90,8 @@ const KNOWN_OPTIONS = new Set<string>([
   'readToolCallHistory',
   'telemetry',
   'enableAgenticMemory',
+  'sessionMetadata',
+  'persistAbortedRuns',
 ]);
 
 function fail(
@@ -350,6 +355,13 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
     }
     boolean(telemetry, key, false);
   }
+  if (options.sessionMetadata !== undefined) {
+    try {
+      assertSessionMetadata(options.sessionMetadata, 'sessionMetadata');
+    } catch (error) {
+      fail(`option ${(error as BuddyError).message}`);
+    }
+  }
   const postAnswerTimeoutMs = count(options, 'postAnswerTimeoutMs', 60_000);
   if (postAnswerTimeoutMs < 1)
     fail(`option 'postAnswerTimeoutMs' must be at least 1, got ${postAnswerTimeoutMs}`);
@@ -395,5 +407,7 @@ export function validateAgentOptions(input: unknown, makeId: () => string): Reso
     readToolCallHistory: boolean(options, 'readToolCallHistory', false),
     telemetry: telemetry as TelemetryOptions,
     enableAgenticMemory: boolean(options, 'enableAgenticMemory', false),
+    sessionMetadata: options.sessionMetadata as SessionMetadata | undefined,
+    persistAbortedRuns: boolean(options, 'persistAbortedRuns', false),
   };
 }

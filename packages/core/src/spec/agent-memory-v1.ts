@@ -29,6 +29,11 @@ export interface AgentMemoryHost {
   readonly summary: SessionSummaryRecord | undefined;
   readonly logger: Logger;
   /**
+   * The agent's token counter (`contextBudget.countTokens`, else its model's), when it has one:
+   * the extension's summaries count their requests the same way (SPEC §13.3).
+   */
+  readonly countTokens: ((text: string) => number) | undefined;
+  /**
    * Reads a session record under the Agent's ownership rule: the stored owner must be exactly
    * `userId` (an anonymous session only without `userId`), else `SESSION_OWNERSHIP`.
    */
@@ -59,8 +64,16 @@ export interface AgentMemoryV1 {
    * second agent rejects with `INVALID_ARGUMENT`.
    */
   attach(host: AgentMemoryHost): void;
-  /** The user's memories for the system message, newest first. */
-  readMemories(input: { userId: string; signal?: AbortSignal }): Promise<UserMemory[]>;
+  /**
+   * The user's memories for the system message, most relevant (or newest) first. `query` is the
+   * run's input, for relevant retrieval (SPEC §13.2); the Agent asks in parallel with loading the
+   * session.
+   */
+  readMemories(input: {
+    userId: string;
+    signal?: AbortSignal;
+    query?: string;
+  }): Promise<UserMemory[]>;
   /**
    * Brings the session's summary up to date with its runs (incrementally) and saves it through
    * the host. Resolves to the current summary (`undefined` when there is nothing to summarize).

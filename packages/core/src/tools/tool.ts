@@ -37,7 +37,17 @@ export interface Tool<
   readonly jsonSchema: JsonSchema;
   /** Runs the tool. A thrown error is reported to the model as `Error: <message>`. */
   execute(args: TArgs, context: ToolContext<TState>): TResult | Promise<TResult>;
+  /** Whether a call waits for a person's decision before it runs (SPEC §16.4). */
+  readonly needsApproval?: boolean | ApprovalRule<TArgs, TState>;
 }
+
+/**
+ * Decides per call whether it needs approval. (Declared as a method, so a tool with typed
+ * arguments still fits a list of `Tool`s.)
+ */
+export type ApprovalRule<TArgs, TState extends Record<string, unknown>> = {
+  rule(args: TArgs, context: ToolContext<TState>): boolean | Promise<boolean>;
+}['rule'];
 
 /** What `tool()` takes. */
 export interface ToolDefinition<
@@ -56,6 +66,14 @@ export interface ToolDefinition<
    */
   stateSchema?: z.ZodType<TState>;
   execute: (args: z.output<TSchema>, context: ToolContext<TState>) => TResult | Promise<TResult>;
+  /**
+   * A call waits for a person's decision before it runs: `true`, or a function of the arguments
+   * deciding per call. The run pauses (`RunResponse.status: 'awaiting-approval'`) and continues
+   * with `agent.resume(...)`, in any process (SPEC §16.4).
+   */
+  needsApproval?:
+    | boolean
+    | ((args: z.output<TSchema>, context: ToolContext<TState>) => boolean | Promise<boolean>);
 }
 
 const TOOL_NAME = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -99,10 +117,14 @@ export function tool<
   }
   const { name, description, execute } = definition;
   for (const key of Object.keys(definition)) {
-    if (!['name', 'description', 'parameters', 'stateSchema', 'execute'].includes(key)) {
+    if (
+      !['name', 'description', 'parameters', 'stateSchema', 'execute', 'needsApproval'].includes(
+        key,
+      )
+    ) {
       throw new BuddyError({
         code: 'INVALID_ARGUMENT',
-        message: `tool ${describeValue(name)}: unknown option ${describeValue(key)} (known: name, description, parameters, stateSchema, execute)`,
+        message: `tool ${describeValue(name)}: unknown option ${describeValue(key)} (known: name, description, parameters, stateSchema, execute, needsApproval)`,
       });
     }
   }
@@ -145,10 +167,22 @@ export function tool<
       cause: error,
     });
   }
+  const { needsApproval } = definition;
+  if (
+    needsApproval !== undefined &&
+    typeof needsApproval !== 'boolean' &&
+    typeof needsApproval !== 'function'
+  ) {
+    throw new BuddyError({
+      code: 'INVALID_ARGUMENT',
+      message: `tool '${name}': needsApproval must be a boolean or a function, got ${describeValue(needsApproval)}`,
+    });
+  }
   return {
     [toolMarker]: true,
     name,
     description,
+    ...(needsApproval === undefined ? {} : { needsApproval }),
     parameters: parameters as unknown as z.ZodType<z.output<TSchema>>,
     jsonSchema,
     execute,

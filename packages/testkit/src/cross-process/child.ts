@@ -15,7 +15,8 @@ import { Agent, BuddyError, type SessionStorage, tool } from '@buddy/core';
 import { MockModel } from '../mock-model.ts';
 
 interface Job {
-  mode: 'turns' | 'hold' | 'stall';
+  mode: 'turns' | 'hold' | 'stall' | 'patch' | 'pause' | 'resume';
+  approvalId?: string;
   storageModule: string;
   config: unknown;
   sessionId: string;
@@ -50,6 +51,39 @@ const increment = tool({
   },
 });
 
+const checkout = tool({
+  name: 'checkout',
+  description: 'Pays for the cart; needs approval.',
+  needsApproval: true,
+  execute: (_args, context) => {
+    context.sessionState.checkouts = Number(context.sessionState.checkouts ?? 0) + 1;
+    context.sessionState.paidBy = job.label;
+    return 'paid';
+  },
+});
+
+const patching = new MockModel({
+  respond: (request) => {
+    const last = request.messages.at(-1);
+    if (last?.role === 'tool') return `${job.label} patched`;
+    return {
+      toolCalls: [
+        {
+          name: 'update_session_state',
+          arguments: { patch: { [`${last?.content ?? ''}`.replace(/ /g, '_')]: true } },
+        },
+      ],
+    };
+  },
+});
+
+const buying = new MockModel({
+  respond: (request) =>
+    request.messages.at(-1)?.role === 'tool'
+      ? `checkout done by ${job.label}`
+      : { toolCalls: [{ name: 'checkout', arguments: {} }] },
+});
+
 const model = new MockModel({
   ...(job.mode === 'hold' ? { latencyMs: 600_000 } : {}),
   respond: (request) =>
@@ -59,15 +93,43 @@ const model = new MockModel({
 });
 
 const agent = new Agent({
-  model,
+  model:
+    job.mode === 'patch'
+      ? patching
+      : job.mode === 'pause' || job.mode === 'resume'
+        ? buying
+        : model,
   sessionId: job.sessionId,
   storage,
-  tools: [increment],
+  tools: job.mode === 'pause' || job.mode === 'resume' ? [checkout] : [increment],
+  enableAgenticState: job.mode === 'patch',
   cacheSession: job.cacheSession ?? true,
   sessionLease: { ttlMs: job.ttlMs, waitMs: job.waitMs },
 });
 
-if (job.mode === 'turns') {
+if (job.mode === 'patch') {
+  for (let turn = 0; turn < (job.turns ?? 1); turn++) await agent.run(`${job.label} ${turn}`);
+  await storage.close();
+  await write(JSON.stringify({ label: job.label }));
+} else if (job.mode === 'pause') {
+  const response = await agent.run('buy my cart');
+  await storage.close();
+  await write(
+    JSON.stringify({
+      status: response.status,
+      runId: response.runId,
+      approvals: response.pendingApprovals,
+    }),
+  );
+} else if (job.mode === 'resume') {
+  const response = await agent.resume({
+    approvals: { [job.approvalId ?? '']: { approved: true } },
+  });
+  await storage.close();
+  await write(
+    JSON.stringify({ status: response.status, runId: response.runId, content: response.content }),
+  );
+} else if (job.mode === 'turns') {
   const runIds: string[] = [];
   for (let turn = 0; turn < (job.turns ?? 1); turn++) {
     const response = await agent.run(`${job.label} turn ${turn}`);

@@ -54,7 +54,8 @@ export interface CrossProcessHarness {
 }
 
 interface ChildJob {
-  mode: 'turns' | 'hold' | 'stall';
+  mode: 'turns' | 'hold' | 'stall' | 'patch' | 'pause' | 'resume';
+  approvalId?: string;
   config: CrossProcessConfig;
   sessionId: string;
   label: string;
@@ -321,6 +322,93 @@ export function describeCrossProcessContract(name: string, harness: CrossProcess
         expect(runs.map((run) => run.messages[0]?.content)).toEqual(['seed', 'take over']);
         const record = await storage.getSession(sessionId);
         expect(record).toMatchObject({ runCount: 2, sessionState: { counter: 0, taker: true } });
+      },
+      timeout,
+    );
+
+    it(
+      'applies every update_session_state patch of two processes (50 each) to one session',
+      async () => {
+        const config = await place();
+        const sessionId = uniqueId('patches');
+        await Promise.all(
+          ['left', 'right'].map((label) =>
+            finished(
+              start({
+                mode: 'patch',
+                config,
+                sessionId,
+                label,
+                turns: 50,
+                ttlMs: 10_000,
+                waitMs: 120_000,
+              }),
+            ),
+          ),
+        );
+        const storage = await open(config);
+        const state = (await storage.getSession(sessionId))?.sessionState ?? {};
+        for (const label of ['left', 'right']) {
+          for (let turn = 0; turn < 50; turn++)
+            expect(state[`${label}_${turn}`], `${label} ${turn}`).toBe(true);
+        }
+        expect((await storage.getRuns({ sessionId })).length).toBe(100);
+      },
+      timeout,
+    );
+
+    it(
+      'pauses a run for approval in one process and completes it once in another',
+      async () => {
+        const config = await place();
+        const sessionId = uniqueId('approval');
+        const paused = JSON.parse(
+          await finished(
+            start({
+              mode: 'pause',
+              config,
+              sessionId,
+              label: 'first',
+              ttlMs: 10_000,
+              waitMs: 20_000,
+            }),
+          ),
+        ) as {
+          status: string;
+          runId: string;
+          approvals: { approvalId: string; toolName: string }[];
+        };
+        expect(paused.status).toBe('awaiting-approval');
+        expect(paused.approvals.map((entry) => entry.toolName)).toEqual(['checkout']);
+        const storage = await open(config);
+        expect((await storage.getSession(sessionId))?.pendingRun?.runId).toBe(paused.runId);
+        // A new run while it waits is refused.
+        const other = new Agent({ model: new MockModel({ replies: ['no'] }), sessionId, storage });
+        await expect(other.run('something else')).rejects.toMatchObject({ code: 'SESSION_BUSY' });
+        const resumed = JSON.parse(
+          await finished(
+            start({
+              mode: 'resume',
+              config,
+              sessionId,
+              label: 'second',
+              approvalId: paused.approvals[0]?.approvalId as string,
+              ttlMs: 10_000,
+              waitMs: 20_000,
+            }),
+          ),
+        ) as { status: string; runId: string; content: string };
+        expect(resumed).toEqual({
+          status: 'completed',
+          runId: paused.runId,
+          content: 'checkout done by second',
+        });
+        const record = await storage.getSession(sessionId);
+        expect(record?.pendingRun).toBeUndefined();
+        expect(record?.sessionState).toMatchObject({ checkouts: 1, paidBy: 'second' });
+        const runs = await storage.getRuns({ sessionId });
+        expect(runs.map((run) => run.runId)).toEqual([paused.runId]);
+        expect(runs[0]?.status === undefined || runs[0]?.status === 'completed').toBe(true);
       },
       timeout,
     );
