@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExportRecordSchema } from '@buddy/core';
 import { SqliteMemoryDb, SqliteStorage } from '@buddy/db-sqlite';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { exportLines } from '../test/export-files.ts';
 import { seed } from '../test/fixtures.ts';
 import { buddy, runBuddy } from '../test/run-buddy.ts';
 
@@ -87,6 +89,29 @@ describe('usage', () => {
   });
 });
 
+describe('the real bin', () => {
+  it('exits 0, 1 and 2 as a process, with one line on stderr', async () => {
+    const ok = await runBuddy(['--version']);
+    expect([ok.code, ok.stdout.trim()]).toEqual([0, '0.1.0']);
+    const usage = await runBuddy(['frobnicate'], { cwd: dir });
+    expect(usage.code).toBe(2);
+    oneLine(usage.stderr);
+    const failure = await runBuddy(['sessions', 'mysql://localhost/db'], { cwd: dir });
+    expect(failure.code).toBe(1);
+    oneLine(failure.stderr);
+    const malformed = join(dir, 'broken.jsonl');
+    writeFileSync(
+      malformed,
+      '{"type":"header","format":"buddy-export","version":1,"exportedAt":"x","source":"y"}\nnot json\n',
+    );
+    const broken = await runBuddy(['import', 'sqlite:target.db', malformed], { cwd: dir });
+    expect(broken.code).toBe(1);
+    oneLine(broken.stderr);
+    expect(broken.stderr).toContain('line 2: not valid JSON');
+    expect(readdirSync(dir)).toEqual(['broken.jsonl']);
+  });
+});
+
 describe('bad places: one clear line, exit 1, nothing written', () => {
   it('refuses URLs that are none of the three forms', async () => {
     for (const url of [
@@ -121,6 +146,14 @@ describe('bad places: one clear line, exit 1, nothing written', () => {
       expect(result.stderr).toContain('no such file');
     }
     expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('refuses to migrate a place into itself', async () => {
+    const { url, dbFile } = await seeded();
+    const result = await buddy(['migrate', url, `sqlite:${dbFile.replace(dir, `${dir}/.`)}`]);
+    expect(result.code).toBe(1);
+    oneLine(result.stderr);
+    expect(result.stderr).toContain('are the same place');
   });
 
   it('names the unreachable server in one line', async () => {
@@ -350,6 +383,39 @@ describe('export and import', () => {
       runs: unknown[];
     };
     expect(shown.runs).toHaveLength(3);
+  });
+
+  it('leaves no file behind when an export fails half way, and says when it had to skip a session', async () => {
+    const source = await seeded();
+    const raw = new Database(source.dbFile);
+    raw
+      .prepare('UPDATE "buddy_sessions$runs" SET run = ? WHERE session_id = ? AND idx = 1')
+      .run('{"broken": true}', 'bob-x-0-ß🧠');
+    const out = join(dir, 'out.jsonl');
+    const failed = await buddy(['export', source.url, '-o', out]);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('STORAGE_CORRUPT');
+    expect(failed.stderr).toContain('bob-x-0-ß🧠');
+    expect(
+      readdirSync(dir).filter((name) => name.endsWith('.jsonl') || name.includes('partial')),
+    ).toEqual([]);
+    // A session whose record cannot be read is skipped by listing: the rest is exported, exit 1.
+    raw.prepare('DELETE FROM "buddy_sessions$runs" WHERE session_id = ?').run('bob-x-0-ß🧠');
+    raw
+      .prepare(
+        `UPDATE buddy_sessions SET state = '{"cart": [oops', created_at = 'yesterday' WHERE session_id = ?`,
+      )
+      .run('bob-x-0-ß🧠');
+    raw.close();
+    const partial = await buddy(['export', source.url, '-o', out]);
+    expect(partial.code).toBe(1);
+    expect(partial.stderr).toContain('buddy: warning:');
+    expect(partial.stderr).toContain('missing 1 session(s)');
+    expect(exportLines(out).at(-1)).toBe('{"type":"end","sessions":4,"runs":9,"memories":3}');
+    const nowhere = await buddy(['export', source.url, '-o', join(dir, 'no', 'such', 'dir.jsonl')]);
+    expect(nowhere.code).toBe(1);
+    oneLine(nowhere.stderr);
+    expect(nowhere.stderr).toContain('cannot write the export to');
   });
 
   it('draws progress on a terminal only', async () => {

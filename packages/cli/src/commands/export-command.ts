@@ -87,9 +87,11 @@ ${KEY_HELP}`,
       progress.done();
       await sink?.abort();
       if (BuddyError.is(error)) throw error;
+      // The destination failed (no such directory, no permission, a closed pipe, a full disk).
+      const where = output === undefined ? 'standard output' : JSON.stringify(output);
       throw cliFailure(
-        'STORAGE_UNAVAILABLE',
-        `cannot write the export: ${(error as Error).message}`,
+        'INVALID_ARGUMENT',
+        `cannot write the export to ${where}: ${(error as Error).message}`,
         error,
       );
     } finally {
