@@ -1,8 +1,9 @@
 /**
  * `PostgresMemoryDb` against a real PostgreSQL: the shared memory-db suite unchanged, plus
- * ownership enforced by the writing statement, metacharacters and values jsonb cannot hold.
+ * ownership enforced by the writing statement, metacharacters and values jsonb cannot hold, and
+ * exact search (the same ranking and scores as the reference, extreme magnitudes).
  */
-import { BuddyError } from '@buddy/core';
+import { BuddyError, InMemoryMemoryDb } from '@buddy/core';
 import { describeMemoryDbContract, makeMemory, uniqueId } from '@buddy/testkit/storage';
 import type pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -78,6 +79,10 @@ describe.skipIf(!hasPostgres)('PostgresMemoryDb', () => {
       () => db.deleteMemory({ id: 'x', userId: 'u', extra: 1 } as never),
       () => db.clearMemories({ userId: '\u0000' }),
       () => db.deleteUserData(''),
+      () => db.readMemories({ userId: 'u', missingEmbedding: 0 }),
+      () => db.upsertMemory({ userId: 'u', memory: 'x', embedding: [Number.POSITIVE_INFINITY] }),
+      () => db.searchMemories({ userId: 'u', embedding: [], limit: 1 }),
+      () => db.searchMemories({ userId: 'u', embedding: [1], limit: 1001 }),
     ];
     for (const call of calls) {
       let caught: unknown;
@@ -106,5 +111,77 @@ describe.skipIf(!hasPostgres)('PostgresMemoryDb', () => {
     expect(await db.upsertMemory(memory)).toEqual(memory);
     expect(await db.readMemories({ userId })).toEqual([memory]);
     expect(await db.clearMemories({ userId })).toBe(1);
+  });
+
+  describe('searchMemories, exactly in SQL', () => {
+    /** Deterministic numbers in [-1, 1) (a linear congruential generator). */
+    function numbers(seed: number) {
+      let state = seed;
+      return () => {
+        state = (state * 1_103_515_245 + 12_345) % 2_147_483_648;
+        return (state / 2_147_483_648) * 2 - 1;
+      };
+    }
+
+    it('ranks and scores exactly like the reference implementation (cosine over that user’s rows of the query’s length)', async () => {
+      const db = create();
+      opened.push(db);
+      const reference = new InMemoryMemoryDb();
+      const next = numbers(42);
+      const userId = uniqueId('exact');
+      const vector = (dimensions: number) =>
+        Array.from({ length: dimensions }, () => next() * 10 ** Math.round(next() * 3));
+      for (let index = 0; index < 80; index++) {
+        const input = {
+          id: `m${index}`,
+          userId: index % 10 === 9 ? 'someone-else' : userId,
+          memory: `fact ${index}`,
+          embedding: vector(index % 5 === 4 ? 8 : 16),
+          createdAt: index,
+          updatedAt: index,
+        };
+        await db.upsertMemory(input);
+        await reference.upsertMemory(input);
+      }
+      for (let query = 0; query < 5; query++) {
+        const embedding = vector(16);
+        const found = await db.searchMemories({ userId, embedding, limit: 25 });
+        const expected = await reference.searchMemories({ userId, embedding, limit: 25 });
+        expect(found.map((memory) => memory.id)).toEqual(expected.map((memory) => memory.id));
+        for (const [index, memory] of found.entries()) {
+          expect(Math.abs(memory.score - (expected[index]?.score as number))).toBeLessThan(1e-12);
+          const { score: _score, ...row } = memory;
+          const { score: _expectedScore, ...expectedRow } = expected[index] as typeof memory;
+          expect(row).toEqual(expectedRow);
+        }
+      }
+      // Of the 16 rows of 8 dimensions, 8 are this user's.
+      expect(await db.searchMemories({ userId, embedding: vector(8), limit: 100 })).toHaveLength(8);
+    });
+
+    it('scores vectors of extreme magnitude without an overflow or underflow error', async () => {
+      const db = create();
+      opened.push(db);
+      const userId = uniqueId('extreme');
+      const huge = await db.upsertMemory({ userId, memory: 'huge', embedding: [1e200, 1e200, 0] });
+      const tiny = await db.upsertMemory({ userId, memory: 'tiny', embedding: [1, 1e-170, 0] });
+      const zero = await db.upsertMemory({ userId, memory: 'zero', embedding: [0, 0, 0] });
+      // 1e-170 × 1e-170 underflows float8, which PostgreSQL reports as an error.
+      const found = await db.searchMemories({ userId, embedding: [1, 1e-170, 0], limit: 3 });
+      expect(found.map((memory) => memory.id)).toEqual([tiny.id, huge.id, zero.id]);
+      expect(found[0]?.score).toBeCloseTo(1, 12);
+      expect(found[1]?.score).toBeCloseTo(Math.SQRT1_2, 12);
+      expect(found[2]?.score).toBe(0);
+      const diagonal = await db.searchMemories({
+        userId,
+        embedding: [1e-200, 1e-200, 0],
+        limit: 1,
+      });
+      expect(diagonal[0]?.id).toBe(huge.id);
+      expect(diagonal[0]?.score).toBeCloseTo(1, 12);
+      expect(await db.searchMemories({ userId, embedding: [0, 0, 0], limit: 1 })).toMatchObject([
+        { score: 0 },
+      ]);
+    });
   });
 });

@@ -9,11 +9,18 @@
  * use by versioned migrations. User-scoped by construction: every statement filters on
  * `user_id`, an upsert of another user's id is refused by the statement that would write it, and
  * there is no statement that touches more than one user.
+ *
+ * Embeddings are stored with their row (`double precision[]`, scaled to unit length) and
+ * `searchMemories` ranks exactly, in SQL, over that user's rows of the query's length: cost grows
+ * with the user's memories times the dimensions (see the package README for measured times).
+ * `pgvector` is not used.
  */
 import {
   type Logger,
   type MemoryDb,
   type ReadMemoriesInput,
+  type ScoredMemory,
+  type SearchMemoriesInput,
   silentLogger,
   type UpsertMemoryInput,
   type UserMemory,
@@ -22,8 +29,10 @@ import {
   assertId,
   isPlainObject,
   memoryOwnershipError,
+  normalizeMemoryEmbedding,
   normalizeMemoryIdInput,
   normalizeReadMemoriesInput,
+  normalizeSearchMemoriesInput,
   normalizeUpsertMemoryInput,
   normalizeUserIdInput,
   parseUserMemory,
@@ -43,6 +52,7 @@ import {
 } from './internal/memory-schema.ts';
 import { applyMigrations } from './internal/migrations.ts';
 import { PostgresConnection, resolveConnection } from './internal/postgres-connection.ts';
+import { unitVector } from './internal/unit-vector.ts';
 
 /** Options of `PostgresMemoryDb`; all optional. */
 export interface PostgresMemoryDbOptions {
@@ -165,12 +175,12 @@ export class PostgresMemoryDb implements MemoryDb {
 
   async readMemories(input: ReadMemoriesInput): Promise<UserMemory[]> {
     this.#connection.assertOpen();
-    const { userId, limit, sort } = normalizeReadMemoriesInput(input);
+    const { userId, limit, sort, missingEmbedding } = normalizeReadMemoriesInput(input);
     await this.#ensureReady();
     const result = await this.#connection.query<MemoryRow>(
       'readMemories',
       sort === 'newest' ? this.#sql.selectNewest : this.#sql.selectOldest,
-      [userId, limit ?? null],
+      [userId, limit ?? null, missingEmbedding ?? null],
       'read',
     );
     return result.rows.map(rowToMemory);
@@ -179,18 +189,44 @@ export class PostgresMemoryDb implements MemoryDb {
   async upsertMemory(input: UpsertMemoryInput): Promise<UserMemory> {
     this.#connection.assertOpen();
     const memory = normalizeUpsertMemoryInput(input);
+    const embedding = normalizeMemoryEmbedding(input);
     const { id, userId, createdAt, updatedAt, ...rest } = memory;
     const body = toJsonbText(rest, 'memory');
     await this.#ensureReady();
     const result = await this.#connection.query<{ created_at: number }>(
       'upsertMemory',
       this.#sql.upsert,
-      [id, userId, createdAt, updatedAt, body],
+      [
+        id,
+        userId,
+        createdAt,
+        updatedAt,
+        body,
+        embedding === undefined ? null : unitVector(embedding),
+      ],
       'write',
     );
     const row = result.rows[0];
     if (row === undefined) throw memoryOwnershipError(id, userId);
     return { ...memory, createdAt: row.created_at };
+  }
+
+  /**
+   * Exact cosine ranking in one statement: the `(user_id, embedding_dims)` index yields that
+   * user's rows with an embedding of the query's length, SQL scores each (sum of products of the
+   * two unit vectors) and returns the best `limit`, ties by id.
+   */
+  async searchMemories(input: SearchMemoriesInput): Promise<ScoredMemory[]> {
+    this.#connection.assertOpen();
+    const { userId, embedding, limit } = normalizeSearchMemoriesInput(input);
+    await this.#ensureReady();
+    const result = await this.#connection.query<MemoryRow & { score: number }>(
+      'searchMemories',
+      this.#sql.search,
+      [userId, unitVector(embedding), embedding.length, limit],
+      'read',
+    );
+    return result.rows.map((row) => ({ ...rowToMemory(row), score: row.score }));
   }
 
   async deleteMemory(input: { id: string; userId: string }): Promise<boolean> {

@@ -285,7 +285,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
   });
 
   describe('migrations', () => {
-    it('creates the schema and records version 1 once; a second storage only reads it', async () => {
+    it('creates the schema and records each version once; a second storage only reads it', async () => {
       const ownSchema = testSchema('migr');
       try {
         const first = open({ schema: ownSchema, tablePrefix: 'buddy_' });
@@ -293,9 +293,12 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
         const second = open({ schema: ownSchema, tablePrefix: 'buddy_' });
         await second.ready();
         const versions = await admin.query(
-          `SELECT version, component FROM "${ownSchema}"."buddy_schema_versions"`,
+          `SELECT version, component FROM "${ownSchema}"."buddy_schema_versions" ORDER BY version`,
         );
-        expect(versions.rows).toEqual([{ version: 1, component: 'sessions' }]);
+        expect(versions.rows).toEqual([
+          { version: 1, component: 'sessions' },
+          { version: 2, component: 'sessions' },
+        ]);
       } finally {
         for (const storage of opened.splice(0)) await storage.close();
         await dropSchema(admin, ownSchema);
@@ -469,6 +472,194 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       expect(first.incarnation).toBe((await storage.getSession(sessionId))?.incarnation);
       expect(await storage.getRuns({ sessionId })).toHaveLength(1);
       expect(await storage.getSession(sessionId)).toMatchObject({ runCount: 1, version: 1 });
+    });
+  });
+
+  describe('0.2 additions, as PostgreSQL stores them', () => {
+    async function appendTurns(storage: PostgresStorage, sessionId: string, count: number) {
+      for (let turn = 0; turn < count; turn++) {
+        await storage.appendRun({
+          sessionId,
+          run: makeRun(sessionId, `turn ${turn}`),
+          sessionState: { turn },
+        });
+      }
+    }
+
+    it('filters listing on metadata jsonb cannot hold (NUL, lone surrogates), page by page, and keeps plain metadata queryable', async () => {
+      const storage = open();
+      const userId = uniqueId('meta-nul');
+      const expected: Record<string, string[]> = { web: [], nul: [], lone: [] };
+      const kinds = ['nul', 'web', 'lone', 'nul', 'web', 'nul', 'lone', 'web'];
+      for (const [position, kind] of kinds.entries()) {
+        const sessionId = uniqueId(`m${position}`);
+        const metadata =
+          kind === 'nul'
+            ? { channel: 'web', note: 'a\u0000b' }
+            : kind === 'lone'
+              ? { channel: 'app', note: 'cut \ud83d' }
+              : { channel: 'web' };
+        await storage.upsertSession({ sessionId, userId, metadata });
+        // Newest first, like the listing.
+        if (kind !== 'lone') expected.web?.unshift(sessionId);
+        if (kind !== 'web') expected[kind]?.unshift(sessionId);
+        expect((await storage.getSession(sessionId))?.metadata).toEqual(metadata);
+        await new Promise((resolve) => setTimeout(resolve, 3));
+      }
+      const everyPage = async (metadata: Record<string, unknown>, limit: number) => {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await storage.listSessions({
+            userId,
+            metadata,
+            limit,
+            ...(cursor === undefined ? {} : { cursor }),
+          });
+          expect(page.sessions.length).toBeLessThanOrEqual(limit);
+          seen.push(...page.sessions.map((session) => session.sessionId));
+          cursor = page.nextCursor;
+        } while (cursor !== undefined);
+        return seen;
+      };
+      for (const limit of [1, 2, 5]) {
+        expect(await everyPage({ channel: 'web' }, limit)).toEqual(expected.web);
+        expect(await everyPage({ note: 'a\u0000b' }, limit)).toEqual(expected.nul);
+        expect(await everyPage({ note: 'cut \ud83d', channel: 'app' }, limit)).toEqual(
+          expected.lone,
+        );
+      }
+      expect(await everyPage({ note: 'a\u0000c' }, 2)).toEqual([]);
+      expect(await everyPage({ channel: undefined }, 2)).toEqual([]);
+      // Plain metadata is plain jsonb: SQL can query it.
+      const sql = await admin.query<{ count: number }>(
+        `SELECT count(*)::int AS count FROM ${tableOf(storage, 'sessions')} WHERE user_id = $1 AND metadata->>'channel' = 'web' AND NOT metadata ? 'note'`,
+        [userId],
+      );
+      expect(sql.rows[0]?.count).toBe(3);
+    });
+
+    it('skips a session whose metadata is corrupt in listing (and says so), and reading it is STORAGE_CORRUPT', async () => {
+      const warnings: string[] = [];
+      const storage = open({
+        logger: { debug: () => {}, error: () => {}, warn: (message) => warnings.push(message) },
+      });
+      const userId = uniqueId('corrupt-meta');
+      const bad = uniqueId('bad');
+      const good = uniqueId('good');
+      await storage.upsertSession({ sessionId: bad, userId, metadata: { channel: 'web' } });
+      await storage.upsertSession({ sessionId: good, userId, metadata: { channel: 'web' } });
+      await admin.query(
+        `UPDATE ${tableOf(storage, 'sessions')} SET metadata = '["not", "an", "object"]' WHERE session_id = $1`,
+        [bad],
+      );
+      for (const metadata of [undefined, { channel: 'web' }]) {
+        const listed = await storage.listSessions({
+          userId,
+          limit: 1,
+          ...(metadata === undefined ? {} : { metadata }),
+        });
+        expect(listed.sessions.map((session) => session.sessionId)).toEqual([good]);
+      }
+      expect(warnings.some((warning) => warning.includes(bad))).toBe(true);
+      expect((await codeOf(storage.getSession(bad))).code).toBe('STORAGE_CORRUPT');
+      expect(await storage.deleteSession(bad, { userId })).toBe(true);
+    });
+
+    it('fences upsertSession({ leaseToken }) in the writing call: creates under a held lease, writes nothing once it is lost', async () => {
+      const storage = open();
+      const sessionId = uniqueId('fenced');
+      const lease = await storage.acquireLease({ sessionId, ttlMs: 200, waitMs: 0 });
+      const created = await storage.upsertSession({
+        sessionId,
+        userId: 'dana',
+        sessionState: { step: 1 },
+        leaseToken: lease.token,
+      });
+      expect(created).toMatchObject({ version: 1, sessionState: { step: 1 } });
+      await new Promise((resolve) => setTimeout(resolve, 350));
+      const error = await codeOf(
+        storage.upsertSession({
+          sessionId,
+          userId: 'dana',
+          sessionState: { step: 2 },
+          metadata: { late: true },
+          leaseToken: lease.token,
+        }),
+      );
+      expect(error.code).toBe('CONFLICT');
+      expect(await storage.getSession(sessionId)).toMatchObject({
+        version: 1,
+        sessionState: { step: 1 },
+      });
+      expect((await storage.getSession(sessionId))?.metadata).toBeUndefined();
+      // A session that does not exist yet is not created by a holder that lost its lease.
+      const other = uniqueId('never');
+      const gone = await storage.acquireLease({ sessionId: other, ttlMs: 10_000, waitMs: 0 });
+      await gone.release();
+      expect(
+        (await codeOf(storage.upsertSession({ sessionId: other, leaseToken: gone.token }))).code,
+      ).toBe('CONFLICT');
+      expect(await storage.getSession(other)).toBeUndefined();
+    });
+
+    it('prunes in one statement: leases of deleted sessions go too, a wrapped summary still protects its runs, ranges of indexes stay ranges', async () => {
+      const counting = countingPool({ max: 2 });
+      pools.push(counting.pool);
+      const storage = open({ pool: counting.pool });
+      const userId = uniqueId('prune-pg');
+      const old = uniqueId('old');
+      await storage.appendRun({
+        sessionId: old,
+        userId,
+        run: makeRun(old, 'old', { userId }),
+        sessionState: {},
+      });
+      const lease = await storage.acquireLease({ sessionId: old, ttlMs: 60_000, waitMs: 0 });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const cut = Date.now() + 0.5;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      const kept = uniqueId('kept');
+      await appendTurns(storage, kept, 6);
+      await storage.upsertSession({
+        sessionId: kept,
+        summary: { summary: 'NUL \u0000 inside', runsCovered: 3, updatedAt: Date.now() },
+      });
+      counting.reset();
+      expect(await storage.prune({ olderThan: cut, userId })).toEqual({
+        sessionsDeleted: 1,
+        runsDeleted: 1,
+      });
+      expect(counting.statements).toHaveLength(1);
+      // The lease went with its session: the stale holder is fenced, a new one gets it at once.
+      const fresh = await storage.acquireLease({ sessionId: old, ttlMs: 1_000, waitMs: 0 });
+      await fresh.release();
+      expect(
+        (
+          await codeOf(
+            storage.appendRun({
+              sessionId: old,
+              run: makeRun(old, 'late'),
+              sessionState: {},
+              leaseToken: lease.token,
+            }),
+          )
+        ).code,
+      ).toBe('CONFLICT');
+      // The summary (stored wrapped: it holds NUL) covers runs 0..2 only.
+      expect(await storage.prune({ keepLastRuns: 1 })).toMatchObject({ runsDeleted: 3 });
+      expect((await storage.getRuns({ sessionId: kept })).map((run) => run.index)).toEqual([
+        3, 4, 5,
+      ]);
+      expect(
+        (await storage.getRuns({ sessionId: kept, fromIndex: 1, limit: 3 })).map(
+          (run) => run.index,
+        ),
+      ).toEqual([3]);
+      expect(
+        (await storage.getRuns({ sessionId: kept, fromIndex: 4 })).map((run) => run.index),
+      ).toEqual([4, 5]);
+      expect(await storage.getSession(kept)).toMatchObject({ runCount: 6 });
     });
   });
 

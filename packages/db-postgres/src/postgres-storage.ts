@@ -9,7 +9,7 @@
  *
  * An agent turn is two statements, two round trips: `acquireLease({ readSession })` claims the
  * lease and reads the session row, `appendRun({ releaseLease })` appends the run, replaces the
- * state and releases the lease. Both are PL/pgSQL functions that check owner and lease inside the
+ * state and releases the lease (and clears a paused run it completes). Both are PL/pgSQL functions that check owner and lease inside the
  * transaction of their writes; neither reads history, so a turn costs the same at 10 or 10,000
  * runs. Leases and timestamps use the database clock.
  *
@@ -34,6 +34,8 @@ import {
   type ListSessionsInput,
   type ListSessionsResult,
   type Logger,
+  type PruneInput,
+  type PruneResult,
   type SessionInfo,
   type SessionLease,
   type SessionRecord,
@@ -54,9 +56,11 @@ import {
   isAllowedOwner,
   isPlainObject,
   leaseLostError,
+  metadataMatches,
   newIncarnation,
   normalizeGetRunsInput,
   normalizeListSessionsInput,
+  normalizePruneInput,
   normalizeSessionOptions,
   parseSessionRecord,
   parseStoredRun,
@@ -67,7 +71,7 @@ import {
 } from '@buddy/core/adapter-utils';
 import type pg from 'pg';
 import { assertIdentifier, MAX_IDENTIFIER_LENGTH } from './internal/identifiers.ts';
-import { fromJsonb, toJsonbText } from './internal/json-codec.ts';
+import { fromJsonb, plainJsonbText, toJsonbText } from './internal/json-codec.ts';
 import { applyMigrations } from './internal/migrations.ts';
 import {
   BUDDY_SQLSTATE,
@@ -76,6 +80,7 @@ import {
 } from './internal/postgres-connection.ts';
 import {
   DEFAULT_TABLE_PREFIX,
+  MAX_INT4,
   MAX_TABLE_PREFIX_LENGTH,
   type SessionNames,
   type SessionStatements,
@@ -137,6 +142,8 @@ interface SessionRow {
   run_count: number;
   created_at: number;
   updated_at: number;
+  metadata: unknown;
+  pending_run: unknown;
 }
 
 interface InfoRow {
@@ -146,6 +153,7 @@ interface InfoRow {
   session_name: string | null;
   created_at: number;
   updated_at: number;
+  metadata: unknown;
 }
 
 interface AppendRow {
@@ -193,12 +201,17 @@ function rowToRecord(row: SessionRow): SessionRecord {
       updatedAt: row.updated_at,
       version: row.version,
       runCount: row.run_count,
+      ...(row.metadata === null ? {} : { metadata: fromJsonb(row.metadata) }),
+      ...(row.pending_run === null ? {} : { pendingRun: fromJsonb(row.pending_run) }),
     },
     row.session_id,
   );
 }
 
-function rowToInfo(row: InfoRow): SessionInfo {
+/** A listed row; `undefined` when its metadata is not a JSON object (corrupt). */
+function rowToInfo(row: InfoRow): SessionInfo | undefined {
+  const metadata = row.metadata === null ? undefined : fromJsonb(row.metadata);
+  if (metadata !== undefined && !isPlainObject(metadata)) return undefined;
   return {
     sessionId: row.session_id,
     ...optional('sessionName', row.session_name),
@@ -206,6 +219,7 @@ function rowToInfo(row: InfoRow): SessionInfo {
     ...optional('agentId', row.agent_id),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    ...(metadata === undefined ? {} : { metadata }),
   };
 }
 
@@ -242,6 +256,7 @@ export class PostgresStorage implements SessionStorage {
   readonly #connection: PostgresConnection;
   readonly #names: SessionNames;
   readonly #sql: SessionStatements;
+  readonly #logger: Logger;
   #isReady = false;
   #readying: Promise<void> | undefined;
 
@@ -260,6 +275,7 @@ export class PostgresStorage implements SessionStorage {
       MAX_TABLE_PREFIX_LENGTH,
     );
     const logger = checked.logger ?? silentLogger;
+    this.#logger = logger;
     this.#connection = new PostgresConnection(resolveConnection(checked, WHO), WHO, logger);
     this.#names = sessionNames(this.schema, this.tablePrefix);
     this.#sql = sessionStatements(this.#names);
@@ -330,18 +346,57 @@ export class PostgresStorage implements SessionStorage {
 
   /**
    * Reads the row, validates it (a corrupt session is `STORAGE_CORRUPT` and stays untouched),
-   * then writes with a compare-and-set on `(incarnation, version)` and the owner in the same
-   * statement; a concurrent write in between makes it read again.
+   * then writes with one call of `<prefix>upsert_session`: a compare-and-set on
+   * `(incarnation, version)` and the owner, and with `leaseToken` the lease check, in the same
+   * transaction (`CONFLICT` when the token no longer holds the lease, nothing written). A
+   * concurrent write in between makes it read again.
    */
   async upsertSession(input: UpsertSessionInput): Promise<SessionRecord> {
     this.#connection.assertOpen();
     assertUpsertSessionInput(input);
     assertStorableText(input.sessionName, 'sessionName');
-    const { sessionId } = input;
+    const { sessionId, leaseToken } = input;
     const state =
       input.sessionState === undefined ? null : toJsonbText(input.sessionState, 'sessionState');
     const summary = input.summary === undefined ? null : toJsonbText(input.summary, 'summary');
+    const metadata = input.metadata === undefined ? null : toJsonbText(input.metadata, 'metadata');
+    const pendingRun =
+      input.pendingRun === undefined || input.pendingRun === null
+        ? null
+        : toJsonbText(input.pendingRun, 'pendingRun');
+    const runsCovered =
+      input.summary === undefined ? null : Math.min(input.summary.runsCovered, MAX_INT4);
     await this.#ensureReady();
+    const write = async (
+      incarnation: string,
+      version: number | null,
+      replaceSummary: boolean,
+    ): Promise<SessionRow | undefined> => {
+      const result = await this.#query<SessionRow>(
+        'upsertSession',
+        this.#sql.upsertSession,
+        [
+          sessionId,
+          incarnation,
+          version,
+          input.userId ?? null,
+          input.agentId ?? null,
+          input.sessionName ?? null,
+          state,
+          replaceSummary,
+          replaceSummary ? summary : null,
+          replaceSummary ? runsCovered : null,
+          input.metadata !== undefined,
+          metadata,
+          input.pendingRun !== undefined,
+          pendingRun,
+          leaseToken ?? null,
+        ],
+        'write',
+        { [BUDDY_SQLSTATE.leaseLost]: () => leaseLostError(sessionId) },
+      );
+      return result.rows[0];
+    };
     for (let attempt = 0; attempt < MAX_UPSERT_ATTEMPTS; attempt++) {
       if (attempt > 0) await sleep(Math.min(attempt, 20) * Math.random());
       const read = await this.#query<SessionRow>(
@@ -353,21 +408,7 @@ export class PostgresStorage implements SessionStorage {
       const row = read.rows[0];
       if (row === undefined) {
         if (input.expectedIncarnation !== undefined) throw incarnationGoneError(sessionId);
-        const inserted = await this.#query<SessionRow>(
-          'upsertSession',
-          this.#sql.insertSession,
-          [
-            sessionId,
-            newIncarnation(),
-            input.userId ?? null,
-            input.agentId ?? null,
-            input.sessionName ?? null,
-            state ?? '{}',
-            summary,
-          ],
-          'write',
-        );
-        const created = inserted.rows[0];
+        const created = await write(newIncarnation(), null, input.summary !== undefined);
         if (created !== undefined) return rowToRecord(created);
         continue; // created concurrently: read it
       }
@@ -383,22 +424,7 @@ export class PostgresStorage implements SessionStorage {
       }
       const replaceSummary =
         input.summary !== undefined && shouldReplaceSummary(existing.summary, input.summary);
-      const updated = await this.#query<SessionRow>(
-        'upsertSession',
-        this.#sql.updateSession,
-        [
-          sessionId,
-          row.incarnation,
-          row.version,
-          input.userId ?? null,
-          input.sessionName ?? null,
-          state,
-          replaceSummary,
-          replaceSummary ? summary : null,
-        ],
-        'write',
-      );
-      const written = updated.rows[0];
+      const written = await write(row.incarnation, row.version, replaceSummary);
       if (written !== undefined) return rowToRecord(written);
     }
     throw new BuddyError({
@@ -418,6 +444,8 @@ export class PostgresStorage implements SessionStorage {
     const { index: _index, stateAfter: _stateAfter, ...run } = input.run as StoredRun;
     const runText = toJsonbText({ ...run, stateAfter: input.sessionState }, 'run');
     const stateText = toJsonbText(input.sessionState, 'sessionState');
+    const metadataText =
+      input.metadata === undefined ? null : toJsonbText(input.metadata, 'metadata');
     const release = input.releaseLease === true && leaseToken !== undefined;
     await this.#ensureReady();
     let row: AppendRow | undefined;
@@ -436,6 +464,8 @@ export class PostgresStorage implements SessionStorage {
           stateText,
           leaseToken ?? null,
           release,
+          metadataText,
+          input.clearPendingRun === true,
         ],
         'write',
         {
@@ -547,10 +577,12 @@ export class PostgresStorage implements SessionStorage {
       );
       rows = result.rows.reverse();
     } else {
+      const end =
+        query.limit === undefined ? Number.MAX_SAFE_INTEGER : query.fromIndex + query.limit;
       const result = await this.#query<RunRow>(
         'getRuns',
         this.#sql.selectRunsFrom,
-        [sessionId, query.fromIndex, query.limit ?? null],
+        [sessionId, query.fromIndex, end],
         'read',
       );
       rows = result.rows;
@@ -628,34 +660,72 @@ export class PostgresStorage implements SessionStorage {
     await this.#query('releaseLease', this.#sql.releaseLease, [sessionId, token], 'write');
   }
 
+  /**
+   * One keyset page through the index that fits the filter. A metadata filter is applied in SQL
+   * to the rows that index scan yields (a user's listing reads only that user's rows); the few
+   * sessions whose metadata is stored wrapped are decided here after unwrapping, and when they
+   * thin a page out the next rows are read from where the page ended.
+   */
   async listSessions(input?: ListSessionsInput): Promise<ListSessionsResult> {
     this.#connection.assertOpen();
     const query = normalizeListSessionsInput(input);
+    const filter = query.metadata;
     await this.#ensureReady();
-    const cursor = query.cursor ?? CURSOR_START;
-    // One extra row tells whether another page exists.
-    const values: unknown[] = [cursor.updatedAt, cursor.sessionId, query.limit + 1];
-    let sql: SessionStatements[keyof SessionStatements];
-    if (query.userId !== undefined && query.agentId !== undefined) {
-      sql = this.#sql.listByUserAndAgent;
-      values.push(query.userId, query.agentId);
-    } else if (query.userId !== undefined) {
-      sql = this.#sql.listByUser;
-      values.push(query.userId);
-    } else if (query.agentId !== undefined) {
-      sql = this.#sql.listByAgent;
-      values.push(query.agentId);
-    } else {
-      sql = this.#sql.listAll;
+    // A key asked for with the value `undefined` equals no stored JSON value (as in core).
+    if (filter !== undefined && Object.values(filter).some((value) => value === undefined)) {
+      return { sessions: [] };
     }
-    // Listing reads only these typed columns, never the JSON that can be corrupt: a session
-    // whose state or summary is corrupt is still listed, and reading it says STORAGE_CORRUPT.
-    const result = await this.#query<InfoRow>('listSessions', sql, values, 'read');
-    const sessions = result.rows.slice(0, query.limit).map(rowToInfo);
-    const last = sessions.at(-1);
-    return result.rows.length > query.limit && last !== undefined
-      ? { sessions, nextCursor: encodeSessionCursor(last) }
-      : { sessions };
+    const filterText = filter === undefined ? undefined : plainJsonbText(filter);
+    const filtered = filter !== undefined;
+    let sql: SessionStatements[keyof SessionStatements];
+    const scope: unknown[] = [];
+    if (query.userId !== undefined) scope.push(query.userId);
+    if (query.agentId !== undefined) scope.push(query.agentId);
+    if (query.userId !== undefined && query.agentId !== undefined) {
+      sql = filtered ? this.#sql.listByUserAndAgentFiltered : this.#sql.listByUserAndAgent;
+    } else if (query.userId !== undefined) {
+      sql = filtered ? this.#sql.listByUserFiltered : this.#sql.listByUser;
+    } else if (query.agentId !== undefined) {
+      sql = filtered ? this.#sql.listByAgentFiltered : this.#sql.listByAgent;
+    } else {
+      sql = filtered ? this.#sql.listAllFiltered : this.#sql.listAll;
+    }
+    const filterValues = filtered ? [filterText ?? '{}', filterText !== undefined] : [];
+    // One extra row tells whether another page exists.
+    const wanted = query.limit + 1;
+    const sessions: SessionInfo[] = [];
+    let cursor = query.cursor ?? CURSOR_START;
+    for (;;) {
+      // Listing reads only typed columns and the metadata, never the state or summary that can
+      // be corrupt: such a session is still listed, and reading it says STORAGE_CORRUPT.
+      const result = await this.#query<InfoRow>(
+        'listSessions',
+        sql,
+        [cursor.updatedAt, cursor.sessionId, wanted, ...filterValues, ...scope],
+        'read',
+      );
+      for (const row of result.rows) {
+        const info = rowToInfo(row);
+        if (info === undefined) {
+          this.#logger.warn(
+            `Listing skipped session ${describeValue(row.session_id)}: its metadata is corrupt`,
+            { sessionId: row.session_id },
+          );
+          continue;
+        }
+        if (filtered && !metadataMatches(info.metadata, filter)) continue;
+        sessions.push(info);
+        if (sessions.length === wanted) break;
+      }
+      const last = result.rows.at(-1);
+      if (sessions.length === wanted || result.rows.length < wanted || last === undefined) break;
+      cursor = { updatedAt: last.updated_at, sessionId: last.session_id };
+    }
+    const page = sessions.slice(0, query.limit);
+    const last = page.at(-1);
+    return sessions.length > query.limit && last !== undefined
+      ? { sessions: page, nextCursor: encodeSessionCursor(last) }
+      : { sessions: page };
   }
 
   async deleteSession(sessionId: string, options?: { userId?: string }): Promise<boolean> {
@@ -684,6 +754,39 @@ export class PostgresStorage implements SessionStorage {
       'write',
     );
     return Number(result.rows[0]?.deleted ?? 0);
+  }
+
+  /**
+   * Retention (SPEC §15.2) in one call of `<prefix>prune`: deletes the sessions not updated
+   * since `olderThan` (with their runs and leases), then the runs of every remaining session
+   * older than its last `keepLastRuns`, never one its summary does not cover yet. Indexes and
+   * `runCount` stay.
+   */
+  async prune(input: PruneInput): Promise<PruneResult> {
+    this.#connection.assertOpen();
+    const { olderThan, keepLastRuns, userId } = normalizePruneInput(input);
+    await this.#ensureReady();
+    // `updated_at` holds whole milliseconds: `< olderThan` is `< ceil(olderThan)`, which keeps
+    // the comparison on the bigint index.
+    const before =
+      olderThan === undefined
+        ? null
+        : Math.min(
+            Math.max(Math.ceil(olderThan), -Number.MAX_SAFE_INTEGER),
+            Number.MAX_SAFE_INTEGER,
+          );
+    const keep = keepLastRuns === undefined ? null : Math.min(keepLastRuns, MAX_INT4);
+    const result = await this.#query<{ out_sessions: number; out_runs: number }>(
+      'prune',
+      this.#sql.prune,
+      [before, keep, userId ?? null],
+      'write',
+    );
+    const row = result.rows[0];
+    return {
+      sessionsDeleted: Number(row?.out_sessions ?? 0),
+      runsDeleted: Number(row?.out_runs ?? 0),
+    };
   }
 
   /** Ends the pool if this storage created it; never a pool you passed. Idempotent. */

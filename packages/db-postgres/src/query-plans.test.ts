@@ -1,7 +1,9 @@
 /**
- * Query plans on realistic sizes, against a real server: with 100,000 sessions and a session of
- * 100,000 runs, every listing statement and both run reads use an index, with no sequential scan
- * and no sort, both as custom plans and as the generic plans prepared statements switch to.
+ * Query plans on realistic sizes, against a real server: with 100,000 sessions (with metadata)
+ * and a session of 100,000 runs, every listing statement (with and without a metadata filter) and
+ * both run reads use an index, with no sequential scan and no sort, both as custom plans and as
+ * the generic plans prepared statements switch to; `searchMemories` on 100,000 memories of 1,000
+ * users reads one user's rows through the embedding index.
  */
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +14,9 @@ import {
   requirePostgres,
   testSchema,
 } from '../test/postgres-test-env.ts';
+import { memoryNames, memoryStatements } from './internal/memory-schema.ts';
 import { sessionNames, sessionStatements } from './internal/session-schema.ts';
+import { PostgresMemoryDb } from './postgres-memory-db.ts';
 import { PostgresStorage } from './postgres-storage.ts';
 
 const hasPostgres = await requirePostgres();
@@ -20,6 +24,7 @@ const schema = testSchema('plans');
 const admin = hasPostgres ? adminPool() : (undefined as unknown as pg.Pool);
 const SESSIONS = 100_000;
 const RUNS = 100_000;
+const MEMORIES = 100_000;
 
 interface PlanNode {
   'Node Type': string;
@@ -37,6 +42,25 @@ afterAll(async () => {
   await admin.end();
 });
 
+async function planNodes(
+  statement: { text: string },
+  values: unknown[],
+  mode: 'auto' | 'force_generic_plan',
+): Promise<PlanNode[]> {
+  const client = await admin.connect();
+  try {
+    await client.query(`SET plan_cache_mode = ${mode}`);
+    const result = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
+      `EXPLAIN (FORMAT JSON) ${statement.text}`,
+      values,
+    );
+    return nodes(result.rows[0]?.['QUERY PLAN'][0]?.Plan as PlanNode);
+  } finally {
+    await client.query('RESET plan_cache_mode');
+    client.release();
+  }
+}
+
 describe.skipIf(!hasPostgres)('query plans on 100k sessions and 100k runs', () => {
   const names = sessionNames(schema, 'buddy_');
   const sql = sessionStatements(names);
@@ -46,8 +70,9 @@ describe.skipIf(!hasPostgres)('query plans on 100k sessions and 100k runs', () =
     await storage.ready();
     await storage.close();
     await admin.query(
-      `INSERT INTO ${names.sessions} (session_id, incarnation, user_id, agent_id, session_name, state, version, run_count, created_at, updated_at)
-       SELECT 's' || i, 'inc', 'u' || (i % 1000), 'a' || (i % 50), NULL, '{}', 1, 0, 1700000000000 + i, 1700000000000 + i
+      `INSERT INTO ${names.sessions} (session_id, incarnation, user_id, agent_id, session_name, state, version, run_count, created_at, updated_at, metadata)
+       SELECT 's' || i, 'inc', 'u' || (i % 1000), 'a' || (i % 50), NULL, '{}', 1, 0, 1700000000000 + i, 1700000000000 + i,
+         jsonb_build_object('channel', CASE WHEN i % 3 = 0 THEN 'web' ELSE 'app' END, 'plan', jsonb_build_object('tier', 'pro'))
        FROM generate_series(1, $1) AS i`,
       [SESSIONS],
     );
@@ -61,6 +86,7 @@ describe.skipIf(!hasPostgres)('query plans on 100k sessions and 100k runs', () =
   }, 120_000);
 
   const cursor = [1700000000000 + 50_000, 's50000'];
+  const filter = ['{"channel": "web", "plan": {"tier": "pro"}}', true];
   const cases: [string, { text: string }, unknown[], string][] = [
     ['listing all sessions', sql.listAll, [...cursor, 21], 'buddy_sessions_updated_idx'],
     ['listing one user', sql.listByUser, [...cursor, 21, 'u7'], 'buddy_sessions_user_idx'],
@@ -71,31 +97,82 @@ describe.skipIf(!hasPostgres)('query plans on 100k sessions and 100k runs', () =
       [...cursor, 21, 'u7', 'a7'],
       'buddy_sessions_user_agent_idx',
     ],
+    [
+      'listing one user with a metadata filter',
+      sql.listByUserFiltered,
+      [...cursor, 21, ...filter, 'u7'],
+      'buddy_sessions_user_idx',
+    ],
+    [
+      'listing one user and agent with a metadata filter',
+      sql.listByUserAndAgentFiltered,
+      [...cursor, 21, ...filter, 'u7', 'a7'],
+      'buddy_sessions_user_agent_idx',
+    ],
+    [
+      'listing one agent with a metadata filter',
+      sql.listByAgentFiltered,
+      [...cursor, 21, ...filter, 'a7'],
+      'buddy_sessions_agent_idx',
+    ],
+    [
+      'listing all sessions with a metadata filter',
+      sql.listAllFiltered,
+      [...cursor, 21, ...filter],
+      'buddy_sessions_updated_idx',
+    ],
     ['the last 3 runs', sql.selectLastRuns, ['s1', 3], 'buddy_runs_pkey'],
-    ['runs from an index', sql.selectRunsFrom, ['s1', 50_000, 20], 'buddy_runs_pkey'],
+    ['runs from an index', sql.selectRunsFrom, ['s1', 50_000, 50_020], 'buddy_runs_pkey'],
     ['a session row', sql.selectSession, ['s1'], 'buddy_sessions_pkey'],
   ];
 
   for (const mode of ['auto', 'force_generic_plan'] as const) {
     for (const [what, statement, values, index] of cases) {
       it(`${what} (${mode === 'auto' ? 'custom plan' : 'generic plan'}) uses ${index}, no Seq Scan, no Sort`, async () => {
-        const client = await admin.connect();
-        try {
-          await client.query(`SET plan_cache_mode = ${mode}`);
-          const result = await client.query<{ 'QUERY PLAN': [{ Plan: PlanNode }] }>(
-            `EXPLAIN (FORMAT JSON) ${statement.text}`,
-            values,
-          );
-          const plan = result.rows[0]?.['QUERY PLAN'][0]?.Plan as PlanNode;
-          const types = nodes(plan).map((node) => node['Node Type']);
-          expect(types).not.toContain('Seq Scan');
-          expect(types).not.toContain('Sort');
-          expect(nodes(plan).map((node) => node['Index Name'])).toContain(index);
-        } finally {
-          await client.query('RESET plan_cache_mode');
-          client.release();
-        }
+        const plan = await planNodes(statement, values, mode);
+        const types = plan.map((node) => node['Node Type']);
+        expect(types).not.toContain('Seq Scan');
+        expect(types).not.toContain('Sort');
+        expect(plan.map((node) => node['Index Name'])).toContain(index);
       });
     }
+  }
+});
+
+describe.skipIf(!hasPostgres)('query plans on 100k memories of 1,000 users', () => {
+  const names = memoryNames(schema, 'buddy_memories');
+  const sql = memoryStatements(names);
+
+  beforeAll(async () => {
+    const db = new PostgresMemoryDb({ connectionString: POSTGRES_URL, schema });
+    await db.ready();
+    await db.close();
+    // 8 dimensions; a quarter of the rows have none, so that missingEmbedding has work too.
+    await admin.query(
+      `INSERT INTO ${names.table} (id, user_id, created_at, updated_at, body, embedding, embedding_dims)
+       SELECT 'm' || i, 'u' || (i % 1000), i, i, '{"memory": "fact"}',
+         CASE WHEN i % 4 = 0 THEN NULL ELSE ARRAY[1, 0, 0, 0, 0, 0, 0, (i % 7) / 7.0]::double precision[] END,
+         CASE WHEN i % 4 = 0 THEN NULL ELSE 8 END
+       FROM generate_series(1, $1) AS i`,
+      [MEMORIES],
+    );
+    await admin.query(`ANALYZE ${names.table}`);
+  }, 120_000);
+
+  const query = [1, 0, 0, 0, 0, 0, 0, 0];
+  for (const mode of ['auto', 'force_generic_plan'] as const) {
+    const plan = mode === 'auto' ? 'custom plan' : 'generic plan';
+    it(`searchMemories (${plan}) reads one user's rows of that length through buddy_memories_embedding_idx, no Seq Scan`, async () => {
+      const found = await planNodes(sql.search, ['u7', query, 8, 10], mode);
+      expect(found.map((node) => node['Node Type'])).not.toContain('Seq Scan');
+      expect(found.map((node) => node['Index Name'])).toContain('buddy_memories_embedding_idx');
+    });
+    it(`readMemories({ missingEmbedding }) (${plan}) uses buddy_memories_user_idx, no Seq Scan, no Sort`, async () => {
+      const found = await planNodes(sql.selectNewest, ['u7', 20, 8], mode);
+      const types = found.map((node) => node['Node Type']);
+      expect(types).not.toContain('Seq Scan');
+      expect(types).not.toContain('Sort');
+      expect(found.map((node) => node['Index Name'])).toContain('buddy_memories_user_idx');
+    });
   }
 });

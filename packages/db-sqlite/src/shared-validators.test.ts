@@ -27,6 +27,9 @@ vi.mock('@buddy/core/adapter-utils', async (importOriginal) => {
     'normalizeMemoryIdInput',
     'normalizeUserIdInput',
     'normalizeReadMemoriesInput',
+    'normalizePruneInput',
+    'normalizeSearchMemoriesInput',
+    'normalizeMemoryEmbedding',
   ]) {
     const validator = actual[name] as (...args: unknown[]) => unknown;
     wrapped[name] = (...args: unknown[]) => {
@@ -83,6 +86,10 @@ describe('shared validators run first on every SQLite method', () => {
   const memoryId = { id: memory.id, userId: 'dana' };
   const userInput = { userId: 'dana' };
   const readInput = { userId: 'dana', limit: 5 };
+  const missingInput = { userId: 'dana', missingEmbedding: 3 };
+  const pruneInput = { keepLastRuns: 1, userId: 'dana' };
+  const embedded = { ...makeMemory('dana', 'likes coffee'), embedding: [1, 0, 0] };
+  const searchInput = { userId: 'dana', embedding: [1, 0, 0], limit: 3 };
 
   const cases: [string, () => Promise<unknown>, string, unknown][] = [
     ['getSession', () => storage.getSession('s', sessionOptions), 'assertId', 's'],
@@ -108,13 +115,32 @@ describe('shared validators run first on every SQLite method', () => {
     ],
     ['deleteSession', () => storage.deleteSession('s', sessionOptions), 'assertId', 's'],
     ['storage.deleteUserData', () => storage.deleteUserData('dana'), 'assertId', 'dana'],
+    ['prune', () => storage.prune(pruneInput), 'normalizePruneInput', pruneInput],
     [
       'readMemories',
       () => memoryDb.readMemories(readInput),
       'normalizeReadMemoriesInput',
       readInput,
     ],
+    [
+      'readMemories({ missingEmbedding })',
+      () => memoryDb.readMemories(missingInput),
+      'normalizeReadMemoriesInput',
+      missingInput,
+    ],
     ['upsertMemory', () => memoryDb.upsertMemory(memory), 'normalizeUpsertMemoryInput', memory],
+    [
+      'upsertMemory({ embedding })',
+      () => memoryDb.upsertMemory(embedded),
+      'normalizeUpsertMemoryInput',
+      embedded,
+    ],
+    [
+      'searchMemories',
+      () => memoryDb.searchMemories(searchInput),
+      'normalizeSearchMemoriesInput',
+      searchInput,
+    ],
     ['deleteMemory', () => memoryDb.deleteMemory(memoryId), 'normalizeMemoryIdInput', memoryId],
     ['clearMemories', () => memoryDb.clearMemories(userInput), 'normalizeUserIdInput', userInput],
     ['memoryDb.deleteUserData', () => memoryDb.deleteUserData('dana'), 'assertId', 'dana'],
@@ -143,5 +169,15 @@ describe('shared validators run first on every SQLite method', () => {
       expect(options).toBeGreaterThanOrEqual(0);
       expect(options).toBeLessThan(firstSql);
     }
+  });
+
+  it('checks an embedding with normalizeMemoryEmbedding before any SQL (sqlite-vec loaded or not)', async () => {
+    await memoryDb.upsertMemory(embedded);
+    const firstSql = recorded.events.findIndex((event) => event.kind === 'sql');
+    const checked = recorded.events.findIndex(
+      (event) => event.kind === 'normalizeMemoryEmbedding' && event.argument === embedded,
+    );
+    expect(checked).toBeGreaterThanOrEqual(0);
+    expect(checked).toBeLessThan(firstSql);
   });
 });

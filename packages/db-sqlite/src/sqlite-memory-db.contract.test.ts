@@ -138,7 +138,10 @@ describe('SqliteMemoryDb (SQLite specifics)', () => {
       }
     };
     const before = schema();
-    expect(before).toMatchObject([{ version: 1, component: 'memories' }]);
+    expect(before).toMatchObject([
+      { version: 1, component: 'memories' },
+      { version: 2, component: 'memories' },
+    ]);
     const second = track(new SqliteMemoryDb({ dbFile: file }));
     expect(schema()).toEqual(before);
     expect(await second.readMemories({ userId: 'dana' })).toEqual([row]);
@@ -148,7 +151,7 @@ describe('SqliteMemoryDb (SQLite specifics)', () => {
     const file = tempDbFile();
     await new SqliteMemoryDb({ dbFile: file }).close();
     const raw = new Database(file);
-    raw.prepare(`INSERT INTO "${names.schema}" VALUES (2, 'memories', 'future', 0)`).run();
+    raw.prepare(`INSERT INTO "${names.schema}" VALUES (3, 'memories', 'future', 0)`).run();
     raw.close();
     await expectBuddyError(
       () => new SqliteMemoryDb({ dbFile: file }),

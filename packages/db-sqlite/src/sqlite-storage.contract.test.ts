@@ -327,11 +327,12 @@ describe('SqliteStorage (SQLite specifics)', () => {
       await first.appendRun({ sessionId: 's', run: makeRun('s', 'x'), sessionState: { n: 1 } });
       await first.close();
       const before = schemaRows(file);
-      expect(before).toHaveLength(3);
+      expect(before).toHaveLength(4);
       expect(before).toMatchObject([
         { version: 1, component: 'sessions' },
         { version: 2, component: 'sessions' },
         { version: 3, component: 'sessions' },
+        { version: 4, component: 'sessions' },
       ]);
       const second = track(new SqliteStorage({ dbFile: file }));
       expect(schemaRows(file)).toEqual(before);
@@ -361,10 +362,16 @@ describe('SqliteStorage (SQLite specifics)', () => {
 
       const logger = recordingLogger();
       const storage = track(new SqliteStorage({ dbFile: file, logger }));
-      expect(schemaRows(file)).toMatchObject([{ version: 1 }, { version: 2 }, { version: 3 }]);
+      expect(schemaRows(file)).toMatchObject([
+        { version: 1 },
+        { version: 2 },
+        { version: 3 },
+        { version: 4 },
+      ]);
       expect(logger.lines.map((line) => `${line.level} ${line.message}`)).toEqual([
         expect.stringMatching(/^debug .*schema version 2/),
         expect.stringMatching(/^debug .*schema version 3/),
+        expect.stringMatching(/^debug .*schema version 4/),
       ]);
       // Rows from before incarnations are not rewritten: they read as legacy:<createdAt>.
       expect(await storage.getSession('old')).toMatchObject({
@@ -390,7 +397,7 @@ describe('SqliteStorage (SQLite specifics)', () => {
       const raw = new Database(file);
       raw
         .prepare(
-          `INSERT INTO "${names.schema}" (version, component, description, applied_at) VALUES (4, 'sessions', 'from the future', 0)`,
+          `INSERT INTO "${names.schema}" (version, component, description, applied_at) VALUES (5, 'sessions', 'from the future', 0)`,
         )
         .run();
       raw.close();
@@ -400,7 +407,55 @@ describe('SqliteStorage (SQLite specifics)', () => {
         'newer',
       );
       expect(error.retryable).toBe(false);
-      expect(error.message).toContain('schema version 4');
+      expect(error.message).toContain('schema version 5');
+    });
+
+    it('migrates a version-3 file (before metadata and paused runs) and keeps every run readable', async () => {
+      const file = tempDbFile();
+      const v3 = new Database(file);
+      applyMigrations(v3, {
+        schemaTable: names.schema,
+        component: 'sessions',
+        tableName: names.sessions,
+        who: 'test',
+        migrations: sessionMigrations(names).slice(0, 3),
+      });
+      v3.prepare(
+        `INSERT INTO "${names.sessions}" (session_id, incarnation, user_id, agent_id, session_name, state, summary, version, run_count, created_at, updated_at)
+         VALUES ('old', 'inc-1', 'dana', NULL, NULL, '{"n":2}', NULL, 3, 2, 1000, 2000)`,
+      ).run();
+      const insertRun = v3.prepare(
+        `INSERT INTO "${names.runs}" (session_id, idx, run) VALUES (?, ?, ?)`,
+      );
+      for (const index of [0, 1]) {
+        // Runs stored before 0.2 have neither stateAfter nor status.
+        const { stateAfter: _stateAfter, ...run } = { ...makeRun('old', `turn ${index}`), index };
+        insertRun.run('old', index, JSON.stringify(run));
+      }
+      v3.close();
+
+      const storage = track(new SqliteStorage({ dbFile: file }));
+      const record = await storage.getSession('old', { userId: 'dana' });
+      expect(record).toMatchObject({ incarnation: 'inc-1', sessionState: { n: 2 }, runCount: 2 });
+      expect(record?.metadata).toBeUndefined();
+      expect(record?.pendingRun).toBeUndefined();
+      const runs = await storage.getRuns({ sessionId: 'old' });
+      expect(runs.map((run) => [run.index, run.status])).toEqual([
+        [0, undefined],
+        [1, undefined],
+      ]);
+      expect(
+        (await storage.listSessions({ userId: 'dana', metadata: { plan: 'pro' } })).sessions,
+      ).toEqual([]);
+      await storage.upsertSession({ sessionId: 'old', userId: 'dana', metadata: { plan: 'pro' } });
+      expect(
+        (await storage.listSessions({ userId: 'dana', metadata: { plan: 'pro' } })).sessions,
+      ).toMatchObject([{ sessionId: 'old', metadata: { plan: 'pro' } }]);
+      expect(await storage.prune({ keepLastRuns: 1, userId: 'dana' })).toEqual({
+        sessionsDeleted: 0,
+        runsDeleted: 1,
+      });
+      expect((await storage.getRuns({ sessionId: 'old' })).map((run) => run.index)).toEqual([1]);
     });
 
     it('refuses a tableName already used by a SqliteMemoryDb', async () => {
@@ -444,12 +499,28 @@ describe('SqliteStorage (SQLite specifics)', () => {
         ['selectRunsFrom', 'USING INDEX sqlite_autoindex'],
         ['selectSession', 'USING INDEX sqlite_autoindex'],
         ['selectSessionHead', 'USING INDEX sqlite_autoindex'],
+        ['pruneOldSessions', `USING INDEX ${names.byUpdated} (updated_at<?)`],
+        ['pruneOldRuns', `USING COVERING INDEX ${names.byUpdated} (updated_at<?)`],
+        ['pruneOldLeases', `USING COVERING INDEX ${names.byUpdated} (updated_at<?)`],
+        ['pruneUserOldSessions', `USING INDEX ${names.byUser} (user_id=? AND updated_at<?)`],
+        ['pruneUserOldRuns', `USING COVERING INDEX ${names.byUser} (user_id=? AND updated_at<?)`],
+        ['pruneUserOldLeases', `USING COVERING INDEX ${names.byUser} (user_id=? AND updated_at<?)`],
+        ['pruneUserCandidates', `USING INDEX ${names.byUser} (user_id=?)`],
+        [
+          'pruneRunsBefore',
+          'USING INDEX sqlite_autoindex_buddy_sessions$runs_1 (session_id=? AND idx<?)',
+        ],
+        ['selectRunsFrom', '(session_id=? AND idx>? AND idx<?)'],
       ];
       for (const [key, expected] of expectations) {
         const details = plan(db, sql[key]);
         expect(details.join(' | '), key).toContain(expected);
       }
+      // prune({ keepLastRuns }) without a userId has to look at every session: it reads the
+      // sessions table once (no sort), and deletes each session's runs by an index range.
+      expect(plan(db, sql.pruneCandidates)).toEqual([`SCAN ${names.sessions}`]);
       for (const [key, statement] of Object.entries(sql)) {
+        if (key === 'pruneCandidates') continue;
         const details = plan(db, statement).join(' | ');
         expect(details, key).not.toMatch(/\bSCAN\b/);
         expect(details, key).not.toContain('TEMP B-TREE');

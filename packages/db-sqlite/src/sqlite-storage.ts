@@ -13,6 +13,11 @@
  * claims the lease and reads the session row, `appendRun({ releaseLease })` appends the run and
  * deletes the lease row.
  *
+ * Retention (`prune`) is one `BEGIN IMMEDIATE` transaction: old sessions are found through the
+ * `updated_at` indexes, older runs are removed by `(session_id, idx)` ranges, and run indexes
+ * never change. Session metadata and a run paused for approvals are JSON columns of the session
+ * row; the listing filter on metadata runs on the rows of the indexed (per-user) read.
+ *
  * Every method checks its input with core's shared validators (`@buddy/core/adapter-utils`)
  * before it touches the database, so a malformed run, state, summary, id or options object is
  * `INVALID_ARGUMENT` and nothing is written; those checks cost O(size of the input), never
@@ -31,12 +36,14 @@ import {
   type AcquireLeaseInput,
   type AppendRunInput,
   type AppendRunResult,
-  type BuddyError,
+  BuddyError,
   describeValue,
   type GetRunsInput,
   type ListSessionsInput,
   type ListSessionsResult,
   type Logger,
+  type PruneInput,
+  type PruneResult,
   type SessionInfo,
   type SessionLease,
   type SessionRecord,
@@ -57,9 +64,11 @@ import {
   isAllowedOwner,
   leaseLostError,
   legacyIncarnation,
+  metadataMatches,
   newIncarnation,
   normalizeGetRunsInput,
   normalizeListSessionsInput,
+  normalizePruneInput,
   normalizeSessionOptions,
   parseSessionRecord,
   parseSessionState,
@@ -120,6 +129,8 @@ interface SessionRow {
   run_count: number;
   created_at: number;
   updated_at: number;
+  metadata: string | null;
+  pending_run: string | null;
 }
 
 interface SessionHeadRow {
@@ -144,6 +155,30 @@ interface SessionInfoRow {
   session_name: unknown;
   created_at: unknown;
   updated_at: unknown;
+  metadata: unknown;
+}
+
+/** A listing row ready to be listed: its metadata already parsed. */
+interface ListedRow {
+  info: SessionInfo;
+  metadata: Record<string, unknown> | undefined;
+}
+
+/** A session `prune({ keepLastRuns })` may shorten; `runs_covered` is `'corrupt'` when unknown. */
+interface PruneCandidateRow {
+  session_id: string;
+  run_count: number;
+  runs_covered: number | 'corrupt' | null;
+}
+
+/** What `upsertSession` writes, serialized before the transaction. */
+interface UpsertColumns {
+  state: string | null;
+  summary: string | null;
+  metadata: string | null;
+  /** `'set'` writes `pendingRun`, `'clear'` removes it, `'keep'` leaves the column alone. */
+  pendingRunChange: 'set' | 'clear' | 'keep';
+  pendingRun: string | null;
 }
 
 /** A lease row as SQLite returns it: a row edited into another shape must not look held. */
@@ -163,6 +198,8 @@ interface RunRow {
 }
 
 const WHO = 'SqliteStorage';
+/** Rows read per step when listing with a metadata filter. */
+const FILTER_BATCH = 200;
 /** Listing without a cursor starts "after" this position, i.e. at the newest session. */
 const CURSOR_START: SessionCursor = { updatedAt: Number.MAX_SAFE_INTEGER, sessionId: '' };
 
@@ -193,8 +230,24 @@ function isLeaseRow(row: LeaseRow): row is { token: string; expires_at: number }
   );
 }
 
-/** Why a listing row cannot be listed, or `undefined` when it can. */
-function infoProblem(row: SessionInfoRow): string | undefined {
+/** A parsed metadata column: a JSON object, or `undefined` for NULL; `problem` when unreadable. */
+function metadataColumn(value: unknown): { metadata?: Record<string, unknown>; problem?: string } {
+  if (value === null) return {};
+  if (typeof value !== 'string') return { problem: 'its metadata is not text' };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    return { problem: 'its metadata is not valid JSON' };
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return { problem: 'its metadata is not a JSON object' };
+  }
+  return { metadata: parsed as Record<string, unknown> };
+}
+
+/** A listing row as a `SessionInfo`, or why it cannot be listed. */
+function toListedRow(row: SessionInfoRow): ListedRow | string {
   if (typeof row.session_id !== 'string') return 'its session_id is not text';
   for (const column of ['user_id', 'agent_id', 'session_name'] as const) {
     const value = row[column];
@@ -206,7 +259,35 @@ function infoProblem(row: SessionInfoRow): string | undefined {
       return `its ${column} is not a number (${describeValue(value)})`;
     }
   }
-  return undefined;
+  const { metadata, problem } = metadataColumn(row.metadata);
+  if (problem !== undefined) return problem;
+  return {
+    info: {
+      sessionId: row.session_id,
+      ...optional('sessionName', row.session_name as string | null),
+      ...optional('userId', row.user_id as string | null),
+      ...optional('agentId', row.agent_id as string | null),
+      createdAt: row.created_at as number,
+      updatedAt: row.updated_at as number,
+      ...optional('metadata', metadata),
+    },
+    metadata,
+  };
+}
+
+/** A JSON column of a session row (`metadata`, `pending_run`), parsed; `STORAGE_CORRUPT` if not JSON. */
+function parseJsonColumn(raw: string | null, sessionId: string, column: string): unknown {
+  if (raw === null) return undefined;
+  try {
+    return JSON.parse(raw);
+  } catch (error) {
+    throw new BuddyError({
+      code: 'STORAGE_CORRUPT',
+      message: `Session ${describeValue(sessionId)} is corrupt: its ${column} column is not valid JSON`,
+      cause: error,
+      details: { backend: 'sqlite', sessionId },
+    });
+  }
 }
 
 /**
@@ -236,7 +317,7 @@ export class SqliteStorage implements SessionStorage {
     (input: AppendRunInput, state: string, runTail: string) => AppendRunResult
   >;
   readonly #upsertSession: Database.Transaction<
-    (input: UpsertSessionInput, state: string | null, summary: string | null) => SessionRecord
+    (input: UpsertSessionInput, columns: UpsertColumns) => SessionRecord
   >;
   readonly #claimLease: Database.Transaction<
     (sessionId: string, token: string, ttlMs: number, readSession: boolean) => Claim | undefined
@@ -245,6 +326,7 @@ export class SqliteStorage implements SessionStorage {
     (sessionId: string, userId: string | undefined) => boolean
   >;
   readonly #deleteUserData: Database.Transaction<(userId: string) => number>;
+  readonly #prune: Database.Transaction<(input: PruneInput) => PruneResult>;
 
   constructor(options?: SqliteStorageOptions) {
     const resolved = resolveConnectionOptions(options, WHO, DEFAULT_SESSIONS_TABLE);
@@ -275,9 +357,8 @@ export class SqliteStorage implements SessionStorage {
     this.#appendRun = db.transaction((input: AppendRunInput, state: string, runTail: string) =>
       this.#appendRunInTransaction(input, state, runTail),
     );
-    this.#upsertSession = db.transaction(
-      (input: UpsertSessionInput, state: string | null, summary: string | null) =>
-        this.#upsertSessionInTransaction(input, state, summary),
+    this.#upsertSession = db.transaction((input: UpsertSessionInput, columns: UpsertColumns) =>
+      this.#upsertSessionInTransaction(input, columns),
     );
     // Free or expired: take it. Held: `changes` is 0 and the caller waits and retries.
     this.#claimLease = db.transaction(
@@ -313,6 +394,7 @@ export class SqliteStorage implements SessionStorage {
       statements.deleteUserLeases.run(userId);
       return statements.deleteUserSessions.run(userId).changes;
     });
+    this.#prune = db.transaction((input: PruneInput) => this.#pruneInTransaction(input));
   }
 
   async getSession(
@@ -336,17 +418,20 @@ export class SqliteStorage implements SessionStorage {
     return this.#connection.run('upsertSession', () => {
       assertUpsertSessionInput(input);
       // The validator guarantees JSON values, so serializing cannot fail or drop anything.
-      const state = input.sessionState === undefined ? null : JSON.stringify(input.sessionState);
-      const summary = input.summary === undefined ? null : JSON.stringify(input.summary);
-      return this.#upsertSession.immediate(input, state, summary);
+      const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
+      const columns: UpsertColumns = {
+        state: json(input.sessionState),
+        summary: json(input.summary),
+        metadata: json(input.metadata),
+        pendingRunChange:
+          input.pendingRun === undefined ? 'keep' : input.pendingRun === null ? 'clear' : 'set',
+        pendingRun: input.pendingRun === null ? null : json(input.pendingRun),
+      };
+      return this.#upsertSession.immediate(input, columns);
     });
   }
 
-  #upsertSessionInTransaction(
-    input: UpsertSessionInput,
-    state: string | null,
-    summary: string | null,
-  ): SessionRecord {
+  #upsertSessionInTransaction(input: UpsertSessionInput, columns: UpsertColumns): SessionRecord {
     const statements = this.#statements;
     const { sessionId } = input;
     const existing = statements.selectSessionForUpsert.get(sessionId);
@@ -358,6 +443,11 @@ export class SqliteStorage implements SessionStorage {
     ) {
       throw incarnationGoneError(sessionId);
     }
+    if (existing !== undefined && !isAllowedOwner(existing.user_id ?? undefined, input.userId)) {
+      throw sessionOwnershipError(sessionId, input.userId);
+    }
+    // Fenced like appendRun: a holder whose lease expired or was taken over writes nothing.
+    if (input.leaseToken !== undefined) this.#assertLeaseHeld(sessionId, input.leaseToken);
     if (existing === undefined) {
       // Rows left behind by an interrupted manual delete must not shift the new session's runs.
       statements.deleteRuns.run(sessionId);
@@ -367,15 +457,14 @@ export class SqliteStorage implements SessionStorage {
         userId: input.userId ?? null,
         agentId: input.agentId ?? null,
         sessionName: input.sessionName ?? null,
-        state: state ?? '{}',
-        summary,
+        state: columns.state ?? '{}',
+        summary: columns.summary,
         runCount: 0,
         now: Date.now(),
+        metadata: columns.metadata,
+        pendingRun: columns.pendingRun,
       });
     } else {
-      if (!isAllowedOwner(existing.user_id ?? undefined, input.userId)) {
-        throw sessionOwnershipError(sessionId, input.userId);
-      }
       // The monotonic summary rule is checked here, inside the write lock, so a slow summarizer
       // in another process cannot replace a newer summary.
       let replaceSummary = false;
@@ -386,10 +475,13 @@ export class SqliteStorage implements SessionStorage {
       }
       statements.updateSession.run({
         sessionId,
-        state,
+        state: columns.state,
         sessionName: input.sessionName ?? null,
         replaceSummary: replaceSummary ? 1 : 0,
-        summary: replaceSummary ? summary : null,
+        summary: replaceSummary ? columns.summary : null,
+        metadata: columns.metadata,
+        pendingRunChange: columns.pendingRunChange,
+        pendingRun: columns.pendingRun,
         now: Date.now(),
       });
     }
@@ -424,11 +516,7 @@ export class SqliteStorage implements SessionStorage {
       const released = statements.releaseLiveLease.run({ sessionId, token: leaseToken, now });
       if (released.changes !== 1) throw this.#lostLease(sessionId);
     } else if (leaseToken !== undefined) {
-      const lease = statements.selectLease.get(sessionId);
-      if (lease !== undefined && !isLeaseRow(lease)) throw corruptLeaseError(sessionId, lease);
-      if (lease === undefined || lease.token !== leaseToken || lease.expires_at <= now) {
-        throw leaseLostError(sessionId);
-      }
+      this.#assertLeaseHeld(sessionId, leaseToken, now);
     }
     // One statement on the session row for an existing session of this owner; the state, the
     // summary and older runs are never read.
@@ -437,6 +525,7 @@ export class SqliteStorage implements SessionStorage {
       userId: input.userId ?? null,
       state,
       sessionName: input.sessionName ?? null,
+      clearPendingRun: input.clearPendingRun === true ? 1 : 0,
       now,
     });
     let result: AppendRunResult;
@@ -465,12 +554,24 @@ export class SqliteStorage implements SessionStorage {
         summary: null,
         runCount: 1,
         now,
+        // Metadata is recorded at creation only; a new session has nothing paused.
+        metadata: input.metadata === undefined ? null : JSON.stringify(input.metadata),
+        pendingRun: null,
       });
       result = { index: 0, incarnation, version: 1, updatedAt: now };
     }
     statements.insertRun.run(sessionId, result.index, `{"index":${result.index},${runTail}`);
     if (releaseLease) result.leaseReleased = true;
     return result;
+  }
+
+  /** Throws unless `token` holds a live lease on the session (checked inside the write). */
+  #assertLeaseHeld(sessionId: string, token: string, now = Date.now()): void {
+    const lease = this.#statements.selectLease.get(sessionId);
+    if (lease !== undefined && !isLeaseRow(lease)) throw corruptLeaseError(sessionId, lease);
+    if (lease === undefined || lease.token !== token || lease.expires_at <= now) {
+      throw leaseLostError(sessionId);
+    }
   }
 
   /** Why a fenced append found no live lease of its token: lost, or a row of the wrong shape. */
@@ -492,8 +593,11 @@ export class SqliteStorage implements SessionStorage {
             ? []
             : statements.selectLastRuns.all(query.sessionId, query.last).reverse();
       } else {
-        // LIMIT -1 is SQLite for "no limit".
-        rows = statements.selectRunsFrom.all(query.sessionId, query.fromIndex, query.limit ?? -1);
+        rows = statements.selectRunsFrom.all({
+          sessionId: query.sessionId,
+          from: query.fromIndex,
+          end: query.limit === undefined ? Number.MAX_SAFE_INTEGER : query.fromIndex + query.limit,
+        });
       }
       return rows.map((row) => parseStoredRun(row.run, query.sessionId));
     });
@@ -549,24 +653,29 @@ export class SqliteStorage implements SessionStorage {
         }
       }
       // One extra row tells whether another page exists. A row that cannot be read is skipped
-      // (and reported), and the page is filled up from the rows after it.
+      // (and reported), and so is a row the metadata filter rejects (applied here, after the
+      // indexed read of that user's sessions): the page is filled up from the rows after them,
+      // and the cursor is the last session returned, so the keyset order stays exact.
       const sessions: SessionInfo[] = [];
       let after = query.cursor ?? CURSOR_START;
       for (;;) {
         const wanted = query.limit + 1 - sessions.length;
+        // With a filter most rows may not match: read bigger batches (rows past the page are
+        // dropped, which is safe because the cursor comes from the page).
+        const batch = query.metadata === undefined ? wanted : Math.max(wanted, FILTER_BATCH);
         const rows = list.all({
           ...filter,
           cursorUpdatedAt: after.updatedAt,
           cursorSessionId: after.sessionId,
-          limit: wanted,
+          limit: batch,
         });
         for (const row of rows) {
-          const problem = infoProblem(row);
-          if (problem === undefined) sessions.push(rowToInfo(row));
-          else this.#reportSkipped(row.session_id, problem);
+          const listed = toListedRow(row);
+          if (typeof listed === 'string') this.#reportSkipped(row.session_id, listed);
+          else if (metadataMatches(listed.metadata, query.metadata)) sessions.push(listed.info);
         }
         const last = rows.at(-1);
-        if (rows.length < wanted || sessions.length > query.limit || last === undefined) break;
+        if (rows.length < batch || sessions.length > query.limit || last === undefined) break;
         after = { updatedAt: last.updated_at as number, sessionId: last.session_id as string };
       }
       const page = sessions.slice(0, query.limit);
@@ -629,6 +738,64 @@ export class SqliteStorage implements SessionStorage {
     });
   }
 
+  async prune(input: PruneInput): Promise<PruneResult> {
+    return this.#connection.run('prune', () => {
+      const query = normalizePruneInput(input);
+      return this.#prune.immediate(query);
+    });
+  }
+
+  /**
+   * Retention in one write transaction (SPEC §15.2): sessions not updated since `olderThan` go
+   * with their runs and leases (found through the `updated_at` indexes); then every remaining
+   * session keeps its last `keepLastRuns` runs, never dropping one its summary does not cover yet
+   * (one range delete on the `(session_id, idx)` key per session). Indexes and `run_count` stay.
+   */
+  #pruneInTransaction({ olderThan, keepLastRuns, userId }: PruneInput): PruneResult {
+    const statements = this.#statements;
+    let sessionsDeleted = 0;
+    let runsDeleted = 0;
+    if (olderThan !== undefined) {
+      const old = userId === undefined ? { olderThan } : { olderThan, userId };
+      if (userId === undefined) {
+        runsDeleted += statements.pruneOldRuns.run(old).changes;
+        statements.pruneOldLeases.run(old);
+        sessionsDeleted = statements.pruneOldSessions.run(old).changes;
+      } else {
+        runsDeleted += statements.pruneUserOldRuns.run(old).changes;
+        statements.pruneUserOldLeases.run(old);
+        sessionsDeleted = statements.pruneUserOldSessions.run(old).changes;
+      }
+    }
+    if (keepLastRuns !== undefined) {
+      const candidates =
+        userId === undefined
+          ? statements.pruneCandidates.all({ keep: keepLastRuns })
+          : statements.pruneUserCandidates.all({ keep: keepLastRuns, userId });
+      for (const candidate of candidates) {
+        const covered = candidate.runs_covered;
+        if (covered === 'corrupt') {
+          // What the summary covers cannot be known: keep every run rather than lose one.
+          this.#connection.logger.warn(
+            `${WHO}.prune kept every run of session ${quoteId(candidate.session_id)}: its summary is corrupt`,
+            { backend: 'sqlite', sessionId: candidate.session_id },
+          );
+          continue;
+        }
+        const firstKept = Math.min(
+          candidate.run_count - keepLastRuns,
+          covered ?? Number.POSITIVE_INFINITY,
+        );
+        if (firstKept <= 0) continue;
+        runsDeleted += statements.pruneRunsBefore.run({
+          sessionId: candidate.session_id,
+          firstKept,
+        }).changes;
+      }
+    }
+    return { sessionsDeleted, runsDeleted };
+  }
+
   /**
    * Closes the connection if this storage opened it (a borrowed `database` stays open).
    * Idempotent; every later call rejects with `STORAGE_CLOSED`.
@@ -684,6 +851,15 @@ function prepareStatements(connection: SqliteConnection, names: SessionTableName
     deleteUserRuns: connection.prepare(sql.deleteUserRuns),
     deleteUserLeases: connection.prepare(sql.deleteUserLeases),
     deleteUserSessions: connection.prepare(sql.deleteUserSessions),
+    pruneOldRuns: connection.prepare(sql.pruneOldRuns),
+    pruneOldLeases: connection.prepare(sql.pruneOldLeases),
+    pruneOldSessions: connection.prepare(sql.pruneOldSessions),
+    pruneUserOldRuns: connection.prepare(sql.pruneUserOldRuns),
+    pruneUserOldLeases: connection.prepare(sql.pruneUserOldLeases),
+    pruneUserOldSessions: connection.prepare(sql.pruneUserOldSessions),
+    pruneCandidates: connection.prepare<PruneCandidateRow>(sql.pruneCandidates),
+    pruneUserCandidates: connection.prepare<PruneCandidateRow>(sql.pruneUserCandidates),
+    pruneRunsBefore: connection.prepare(sql.pruneRunsBefore),
     listAll: connection.prepare<SessionInfoRow>(sql.listAll),
     listByUser: connection.prepare<SessionInfoRow>(sql.listByUser),
     listByAgent: connection.prepare<SessionInfoRow>(sql.listByAgent),
@@ -715,19 +891,9 @@ function rowToRecord(row: SessionRow): SessionRecord {
       updatedAt: row.updated_at,
       version: row.version,
       runCount: row.run_count,
+      ...optional('metadata', parseJsonColumn(row.metadata, sessionId, 'metadata')),
+      ...optional('pendingRun', parseJsonColumn(row.pending_run, sessionId, 'pending_run')),
     },
     sessionId,
   );
-}
-
-/** A listing row already checked by `infoProblem`. */
-function rowToInfo(row: SessionInfoRow): SessionInfo {
-  return {
-    sessionId: row.session_id as string,
-    ...optional('sessionName', row.session_name as string | null),
-    ...optional('userId', row.user_id as string | null),
-    ...optional('agentId', row.agent_id as string | null),
-    createdAt: row.created_at as number,
-    updatedAt: row.updated_at as number,
-  };
 }

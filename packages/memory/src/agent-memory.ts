@@ -33,6 +33,7 @@ import {
 } from '@buddy/core/adapter-utils';
 import {
   checkOptions,
+  estimateTokensConservatively,
   MemorySummarizer,
   modelGetter,
   type SessionSummary,
@@ -200,7 +201,14 @@ export class AgentMemory implements AgentMemoryContract {
     }
     this.#db = given.db ?? managerDb ?? new InMemoryMemoryDb();
     // Helpers are created here but load the default model only at their first call.
-    this.#summarizer = given.summarizer ?? new MemorySummarizer(modelOption);
+    // The default summarizer counts tokens like the agent does, once attached (SPEC §13.3).
+    this.#summarizer =
+      given.summarizer ??
+      new MemorySummarizer({
+        ...modelOption,
+        countTokens: (text) =>
+          this.#host?.countTokens?.(text) ?? estimateTokensConservatively(text),
+      });
     this.#classifier = given.classifier ?? new MemoryClassifier(modelOption);
     this.#manager = given.manager ?? new MemoryManager({ ...modelOption, db: this.#db });
   }

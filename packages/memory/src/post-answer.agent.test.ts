@@ -241,3 +241,28 @@ describe('summaries recover after an outage', () => {
     expect(requests[1]?.messages.at(-1)?.content).toContain('<previous_summary>');
   });
 });
+
+describe('summaries count tokens like the agent', () => {
+  it("uses the agent's contextBudget.countTokens for the default summarizer's budget", async () => {
+    const counted: string[] = [];
+    const summarizerModel = new MockModel({ replies: [summaryJson('Dana said hi.')] });
+    const agent = new Agent({
+      model: new MockModel({ replies: ['Hello!'] }),
+      memory: new AgentMemory({ model: summarizerModel }),
+      enableSessionSummaries: true,
+      contextBudget: {
+        maxInputTokens: 100_000,
+        countTokens: (text) => {
+          counted.push(text);
+          return Math.ceil(text.length / 4);
+        },
+      },
+      logger: silentLogger,
+    });
+    counted.length = 0;
+    const response = await agent.run('hi there');
+    expect(response.warnings).toEqual([]);
+    expect(summarizerModel.requests).toHaveLength(1);
+    expect(counted.some((text) => text.includes('<conversation>'))).toBe(true);
+  });
+});

@@ -1,11 +1,12 @@
 /**
  * The PostgreSQL rows of `pnpm bench`: the storage on a pool whose clients count the statements
  * they send (node-postgres sends each statement as one message batch and waits for its reply, so
- * statements = round trips), per-turn round trips, and listing a user's 20 newest sessions among
- * 100,000. Each measurement works in a schema of its own and drops it afterwards.
+ * statements = round trips), per-turn round trips, listing a user's 20 newest sessions among
+ * 100,000, and `searchMemories` over 1,000 / 10,000 / 100,000 memories of one user. Each
+ * measurement works in a schema of its own and drops it afterwards.
  */
 import { Agent, type SessionStorage, silentLogger } from '@buddy/core';
-import { PostgresStorage } from '@buddy/db-postgres';
+import { PostgresMemoryDb, PostgresStorage } from '@buddy/db-postgres';
 import { MockModel } from '@buddy/testkit';
 import pg from 'pg';
 import { type Summary, summarize } from './stats.ts';
@@ -131,5 +132,69 @@ export async function measurePostgresListing(
     return { ...summarize(samples), sessions };
   } finally {
     await disposeStorage(storage);
+  }
+}
+
+/** One size of the `searchMemories` measurement. */
+export interface PostgresSearchRow extends Summary {
+  memories: number;
+  dimensions: number;
+}
+
+/**
+ * `searchMemories({ userId, embedding, limit: 10 })` for one user holding 1,000, 10,000 and
+ * 100,000 memories with `dimensions`-long embeddings (exact search: PostgreSQL without pgvector).
+ * The rows are seeded with SQL (random unit vectors, as the db stores them) and grown in place
+ * from one size to the next; every call uses a new random query.
+ */
+export async function measurePostgresSearch(options: {
+  sizes: readonly number[];
+  dimensions: number;
+  calls: (memories: number) => number;
+}): Promise<PostgresSearchRow[]> {
+  schemas += 1;
+  const schema = `buddy_bench_${process.pid}_${Date.now()}_${schemas}`;
+  const pool = new pg.Pool({ connectionString: postgresUrl, max: 2 });
+  pool.on('error', () => {});
+  // A search over 100,000 rows runs longer than the default statement timeout of 5 s.
+  const db = new PostgresMemoryDb({ pool, schema, statementTimeoutMs: 300_000 });
+  const { dimensions } = options;
+  const userId = 'bench-searcher';
+  const query = () => Array.from({ length: dimensions }, () => Math.random() - 0.5);
+  try {
+    await db.ready();
+    const table = `"${schema}"."buddy_memories"`;
+    const rows: PostgresSearchRow[] = [];
+    let seeded = 0;
+    for (const size of options.sizes) {
+      await pool.query(
+        `INSERT INTO ${table} (id, user_id, created_at, updated_at, body, embedding, embedding_dims)
+         SELECT 'm' || i, $3, i, i, jsonb_build_object('memory', 'fact ' || i), unit.embedding, $4
+         FROM generate_series($1::integer, $2::integer) AS i,
+           LATERAL (SELECT array_agg(random() - 0.5 + 0 * d.n) AS raw
+             FROM generate_series(1, $4) AS d (n) WHERE i > 0) AS v,
+           LATERAL (SELECT array_agg(x / (SELECT sqrt(sum(y * y)) FROM unnest(v.raw) AS y)) AS embedding
+             FROM unnest(v.raw) AS x) AS unit`,
+        [seeded + 1, size, userId, dimensions],
+      );
+      seeded = size;
+      await pool.query(`ANALYZE ${table}`);
+      for (let index = 0; index < 3; index++) {
+        await db.searchMemories({ userId, embedding: query(), limit: 10 });
+      }
+      const samples: number[] = [];
+      for (let index = 0; index < options.calls(size); index++) {
+        const started = process.hrtime.bigint();
+        const found = await db.searchMemories({ userId, embedding: query(), limit: 10 });
+        samples.push(Number(process.hrtime.bigint() - started) / 1000);
+        if (found.length !== 10) throw new Error('searchMemories returned a short page');
+      }
+      rows.push({ ...summarize(samples), memories: size, dimensions });
+    }
+    return rows;
+  } finally {
+    await db.close();
+    await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await pool.end();
   }
 }

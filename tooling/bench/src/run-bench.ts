@@ -22,9 +22,11 @@ import { RedisStorage } from '@buddy/db-redis';
 import { SqliteStorage } from '@buddy/db-sqlite';
 import { Cluster, Redis } from 'ioredis';
 import { measureContextTokens, measureMemoryBudget } from './context-tokens.ts';
+import { measureMemorySearch } from './memory-search.ts';
 import {
   measurePostgresListing,
   measurePostgresRoundTrips,
+  measurePostgresSearch,
   postgresAnswers,
   postgresBackend,
   postgresUrl,
@@ -231,6 +233,33 @@ async function main(): Promise<void> {
     );
   }
 
+  const memorySearch = selected(sqliteBackend.name)
+    ? await measureMemorySearch({
+        sizes: quick ? [1_000, 10_000] : [1_000, 10_000, 100_000],
+        dimensions: [256, 1536],
+        warmup: quick ? 5 : 20,
+        queries: quick ? 50 : 200,
+        largeSize: 100_000,
+      })
+    : undefined;
+  if (memorySearch !== undefined) {
+    console.log(
+      "\nSqliteMemoryDb.searchMemories (sqlite-vec, exact cosine over one user's memories, limit 10, file; target at 10,000: ≤ 5 ms):\n",
+    );
+    console.log(
+      table(
+        ['dimensions', 'memories of the user', 'median ms', 'p99 ms', 'mean ms'],
+        memorySearch.map((row) => [
+          String(row.dimensions),
+          row.memories.toLocaleString('en-US'),
+          formatNumber(row.medianUs / 1000, 2),
+          formatNumber(row.p99Us / 1000, 2),
+          formatNumber(row.meanUs / 1000, 2),
+        ]),
+      ),
+    );
+  }
+
   let redisCommands: Awaited<ReturnType<typeof measureRedisCommandsPerTurn>> | undefined;
   if (hasRedis && selected(redisBackend.name)) {
     redisCommands = await measureRedisCommandsPerTurn(
@@ -249,17 +278,31 @@ async function main(): Promise<void> {
     | {
         roundTripsPerTurn: number;
         listing: Awaited<ReturnType<typeof measurePostgresListing>>;
+        search: Awaited<ReturnType<typeof measurePostgresSearch>>;
       }
     | undefined;
   if (hasPostgres && selected(postgresBackend.name)) {
     const roundTripsPerTurn = await measurePostgresRoundTrips(quick ? 100 : 500);
     const listing = await measurePostgresListing(100_000, quick ? 300 : 2_000);
-    postgres = { roundTripsPerTurn, listing };
+    const search = await measurePostgresSearch({
+      sizes: [1_000, 10_000, 100_000],
+      dimensions: 256,
+      calls: (memories) => Math.max(3, Math.round((quick ? 50_000 : 200_000) / memories)),
+    });
+    postgres = { roundTripsPerTurn, listing, search };
     console.log(
       `\nPostgreSQL round trips per turn (statements counted on the pool): ${formatNumber(roundTripsPerTurn, 2)}`,
     );
     console.log(
       `PostgreSQL listing a user's 20 newest of ${listing.sessions.toLocaleString('en-US')} sessions (target ≤ 1 ms): median ${formatNumber(listing.medianUs)} µs, p99 ${formatNumber(listing.p99Us)} µs`,
+    );
+    console.log(
+      `PostgreSQL searchMemories, limit 10, ${search[0]?.dimensions} dimensions, exact (no pgvector), one user's memories (target at 10,000 ≤ 10 ms): ${search
+        .map(
+          (row) =>
+            `${row.memories.toLocaleString('en-US')}: median ${formatNumber(row.medianUs / 1000, 2)} ms, p99 ${formatNumber(row.p99Us / 1000, 2)} ms`,
+        )
+        .join(' · ')}`,
     );
   }
 
@@ -357,6 +400,7 @@ async function main(): Promise<void> {
     turnOverhead: turnResults,
     ratios,
     throughput,
+    memorySearch,
     redisCommands,
     postgres,
     studio,

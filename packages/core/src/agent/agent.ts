@@ -1218,7 +1218,8 @@ export class Agent<
       state = cloneJson(this.#defaultState);
     } else {
       // A stored state that no longer matches the schema is that session's corruption.
-      state = applyStateSchema(schema, cloneJson(record.sessionState), {
+      // The record was read for this run (storages return fresh copies): no copy needed.
+      state = applyStateSchema(schema, record.sessionState, {
         root: 'sessionState',
         blame: 'storage',
         sessionId,
@@ -1461,6 +1462,14 @@ export class Agent<
       },
       get logger(): Logger {
         return agent.#options.logger;
+      },
+      get countTokens() {
+        const own = agent.#options.contextBudget?.countTokens;
+        if (own !== undefined) return own;
+        const model = agent.#options.model;
+        return model?.countTokens === undefined
+          ? undefined
+          : (text: string) => model.countTokens?.(text) ?? 0;
       },
       getSession: ({ sessionId, userId }) => agent.#readRecord(sessionId, userId, undefined),
       getRuns: (input) => agent.#storage.getRuns(input),

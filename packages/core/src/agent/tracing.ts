@@ -110,6 +110,11 @@ export async function startRunTrace(input: {
   }
   if (recordContent) attributes['buddy.input'] = input.input;
   const runSpan = tracer.startSpan('buddy.run', { attributes });
+  // No tracer provider registered (or it samples this run out): nothing to record, no wrapping.
+  if (!runSpan.isRecording()) {
+    runSpan.end();
+    return NO_TRACE;
+  }
   const runContext: Context = otel.trace.setSpan(otel.context.active(), runSpan);
 
   const fail = (span: Span, error: unknown) => {

@@ -29,6 +29,11 @@ export interface AgentMemoryHost {
   readonly summary: SessionSummaryRecord | undefined;
   readonly logger: Logger;
   /**
+   * The agent's token counter (`contextBudget.countTokens`, else its model's), when it has one:
+   * the extension's summaries count their requests the same way (SPEC §13.3).
+   */
+  readonly countTokens: ((text: string) => number) | undefined;
+  /**
    * Reads a session record under the Agent's ownership rule: the stored owner must be exactly
    * `userId` (an anonymous session only without `userId`), else `SESSION_OWNERSHIP`.
    */

@@ -34,6 +34,8 @@
  * - **Corruption stays local.** A corrupt record is `STORAGE_CORRUPT` for that session only:
  *   listing skips it (and reports it through the storage's logger), deletion removes it.
  * - **Closing.** After `close()` every method rejects with `STORAGE_CLOSED`.
+ * - **Copies.** Records and runs a method returns are the caller's: fresh objects, never shared
+ *   with the store or with another caller (the Agent changes a returned state in place).
  */
 import type { ModelInfo, StoredMessage, Usage } from '../messages/message.ts';
 

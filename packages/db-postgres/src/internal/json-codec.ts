@@ -63,3 +63,13 @@ export function fromJsonb(value: unknown): unknown {
     return value;
   }
 }
+
+/**
+ * The JSON text of a value to compare with stored `jsonb` as it is (a listing's metadata filter),
+ * or `undefined` when `jsonb` cannot hold it (NUL or a lone surrogate): then no plainly stored
+ * value can equal it, only a wrapped one. Never wraps.
+ */
+export function plainJsonbText(value: unknown): string | undefined {
+  const text = JSON.stringify(value);
+  return UNSAFE_ESCAPE.test(text) ? undefined : text;
+}

@@ -99,12 +99,25 @@ export function sessionMigrations(names: SessionTableNames): Migration[] {
         db.exec(`ALTER TABLE ${sessions} ADD COLUMN incarnation TEXT`);
       },
     },
+    {
+      version: 4,
+      description: 'session metadata and the run paused for approvals (JSON, NULL when none)',
+      up: (db) => {
+        // Schema changes only, like version 3: rows from before read as "no metadata, nothing
+        // paused", which is what they had.
+        db.exec(`
+          ALTER TABLE ${sessions} ADD COLUMN metadata TEXT;
+          ALTER TABLE ${sessions} ADD COLUMN pending_run TEXT;
+        `);
+      },
+    },
   ];
 }
 
 const SESSION_COLUMNS =
-  'session_id, incarnation, user_id, agent_id, session_name, state, summary, version, run_count, created_at, updated_at';
-const INFO_COLUMNS = 'session_id, user_id, agent_id, session_name, created_at, updated_at';
+  'session_id, incarnation, user_id, agent_id, session_name, state, summary, version, run_count, created_at, updated_at, metadata, pending_run';
+const INFO_COLUMNS =
+  'session_id, user_id, agent_id, session_name, created_at, updated_at, metadata';
 /** Keyset condition: strictly after the cursor in (updated_at DESC, session_id DESC) order. */
 const AFTER_CURSOR = '(updated_at, session_id) < (@cursorUpdatedAt, @cursorSessionId)';
 const LISTING_ORDER = 'ORDER BY updated_at DESC, session_id DESC LIMIT @limit';
@@ -113,6 +126,17 @@ const LISTING_ORDER = 'ORDER BY updated_at DESC, session_id DESC LIMIT @limit';
  * the keyset condition can never reach: listing reports them instead of losing them silently.
  * `''` keeps TEXT affinity against the INTEGER column, so this is an index range, not a scan.
  */
+/**
+ * What a stored summary covers, read in SQL so that `prune` never parses whole summaries: `NULL`
+ * without a summary, `'corrupt'` when the column is not JSON or its `runsCovered` is not a count.
+ */
+const RUNS_COVERED = `CASE
+    WHEN summary IS NULL THEN NULL
+    WHEN typeof(summary) <> 'text' OR NOT json_valid(summary) THEN 'corrupt'
+    WHEN json_type(summary, '$.runsCovered') = 'integer' AND json_extract(summary, '$.runsCovered') >= 0
+      THEN json_extract(summary, '$.runsCovered')
+    ELSE 'corrupt'
+  END`;
 const UNSORTABLE = "updated_at >= '' LIMIT 10";
 
 /**
@@ -130,7 +154,7 @@ export function sessionSql(names: SessionTableNames) {
     /** What upsertSession checks before it writes: owner, incarnation, the summary rule. */
     selectSessionForUpsert: `SELECT user_id, incarnation, created_at, summary FROM ${sessions} WHERE session_id = ?`,
     insertSession: `INSERT INTO ${sessions} (${SESSION_COLUMNS})
-      VALUES (@sessionId, @incarnation, @userId, @agentId, @sessionName, @state, @summary, 1, @runCount, @now, @now)`,
+      VALUES (@sessionId, @incarnation, @userId, @agentId, @sessionName, @state, @summary, 1, @runCount, @now, @now, @metadata, @pendingRun)`,
     /**
      * The turn's only statement on the session row: checks the owner in its WHERE (no row comes
      * back for another user's session or a missing one) and returns the new counters, so the turn
@@ -141,13 +165,16 @@ export function sessionSql(names: SessionTableNames) {
         session_name = COALESCE(@sessionName, session_name),
         version = version + 1,
         run_count = run_count + 1,
-        updated_at = MAX(updated_at, @now)
+        updated_at = MAX(updated_at, @now),
+        pending_run = CASE WHEN @clearPendingRun = 1 THEN NULL ELSE pending_run END
       WHERE session_id = @sessionId AND (@userId IS NULL OR user_id = @userId)
       RETURNING version, run_count, updated_at, incarnation, created_at`,
     updateSession: `UPDATE ${sessions} SET
         state = COALESCE(@state, state),
         session_name = COALESCE(@sessionName, session_name),
         summary = CASE WHEN @replaceSummary = 1 THEN @summary ELSE summary END,
+        metadata = COALESCE(@metadata, metadata),
+        pending_run = CASE @pendingRunChange WHEN 'set' THEN @pendingRun WHEN 'clear' THEN NULL ELSE pending_run END,
         version = version + 1,
         updated_at = MAX(updated_at, @now)
       WHERE session_id = @sessionId`,
@@ -155,7 +182,11 @@ export function sessionSql(names: SessionTableNames) {
     insertRun: `INSERT INTO ${runs} (session_id, idx, run) VALUES (?, ?, ?)`,
     deleteRuns: `DELETE FROM ${runs} WHERE session_id = ?`,
     selectLastRuns: `SELECT idx, run FROM ${runs} WHERE session_id = ? ORDER BY idx DESC LIMIT ?`,
-    selectRunsFrom: `SELECT idx, run FROM ${runs} WHERE session_id = ? AND idx >= ? ORDER BY idx LIMIT ?`,
+    /**
+     * Runs with `@from <= idx < @end`: a range of indexes, not a count of rows, so runs removed by
+     * `prune` leave a gap instead of shifting the page.
+     */
+    selectRunsFrom: `SELECT idx, run FROM ${runs} WHERE session_id = @sessionId AND idx >= @from AND idx < @end ORDER BY idx`,
     selectLease: `SELECT token, expires_at FROM ${leases} WHERE session_id = ?`,
     /** Takes the lease when it is free or expired; `changes` is 1 when taken. */
     claimLease: `INSERT INTO ${leases} (session_id, token, expires_at) VALUES (@sessionId, @token, @expiresAt)
@@ -175,6 +206,23 @@ export function sessionSql(names: SessionTableNames) {
     deleteUserRuns: `DELETE FROM ${runs} WHERE session_id IN (SELECT session_id FROM ${sessions} WHERE user_id = ?)`,
     deleteUserLeases: `DELETE FROM ${leases} WHERE session_id IN (SELECT session_id FROM ${sessions} WHERE user_id = ?)`,
     deleteUserSessions: `DELETE FROM ${sessions} WHERE user_id = ?`,
+    // prune (SPEC §15.2): sessions not updated since @olderThan, through the updated_at indexes.
+    pruneOldRuns: `DELETE FROM ${runs} WHERE session_id IN (SELECT session_id FROM ${sessions} WHERE updated_at < @olderThan)`,
+    pruneOldLeases: `DELETE FROM ${leases} WHERE session_id IN (SELECT session_id FROM ${sessions} WHERE updated_at < @olderThan)`,
+    pruneOldSessions: `DELETE FROM ${sessions} WHERE updated_at < @olderThan`,
+    pruneUserOldRuns: `DELETE FROM ${runs} WHERE session_id IN (SELECT session_id FROM ${sessions} WHERE user_id = @userId AND updated_at < @olderThan)`,
+    pruneUserOldLeases: `DELETE FROM ${leases} WHERE session_id IN (SELECT session_id FROM ${sessions} WHERE user_id = @userId AND updated_at < @olderThan)`,
+    pruneUserOldSessions: `DELETE FROM ${sessions} WHERE user_id = @userId AND updated_at < @olderThan`,
+    /**
+     * keepLastRuns: the sessions that hold more runs than kept, with what their summary covers
+     * (`NULL` without a summary, `'corrupt'` when the summary column cannot say). Every session
+     * must be looked at, so the global form reads the whole table once: the one statement here
+     * that scans, and only `prune` runs it.
+     */
+    pruneCandidates: `SELECT session_id, run_count, ${RUNS_COVERED} AS runs_covered FROM ${sessions} WHERE run_count > @keep`,
+    pruneUserCandidates: `SELECT session_id, run_count, ${RUNS_COVERED} AS runs_covered FROM ${sessions} WHERE user_id = @userId AND run_count > @keep`,
+    /** One session's runs before the first one kept: a range of the (session_id, idx) key. */
+    pruneRunsBefore: `DELETE FROM ${runs} WHERE session_id = @sessionId AND idx < @firstKept`,
     listAll: `SELECT ${INFO_COLUMNS} FROM ${sessions} WHERE ${AFTER_CURSOR} ${LISTING_ORDER}`,
     listByUser: `SELECT ${INFO_COLUMNS} FROM ${sessions} WHERE user_id = @userId AND ${AFTER_CURSOR} ${LISTING_ORDER}`,
     listByAgent: `SELECT ${INFO_COLUMNS} FROM ${sessions} WHERE agent_id = @agentId AND ${AFTER_CURSOR} ${LISTING_ORDER}`,
