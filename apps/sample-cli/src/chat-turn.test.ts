@@ -179,3 +179,34 @@ describe('relevant memories in the app', () => {
     expect(lines.slice(0, 3).sort()).toEqual(coffee.map((memory) => `- ${memory}`).sort());
   });
 });
+
+describe('createApp', () => {
+  it('closes the stores it opened when the agent cannot be built, so the process can exit', async () => {
+    const storage = new InMemoryStorage();
+    let memoryDbClosed = false;
+    // A memory db of an older contract: no searchMemories, which relevant memories need.
+    const db = new InMemoryMemoryDb();
+    const olderDb = {
+      specificationVersion: 'v1' as const,
+      readMemories: db.readMemories.bind(db),
+      upsertMemory: db.upsertMemory.bind(db),
+      deleteMemory: db.deleteMemory.bind(db),
+      clearMemories: db.clearMemories.bind(db),
+      deleteUserData: db.deleteUserData.bind(db),
+      close: async () => {
+        memoryDbClosed = true;
+      },
+    };
+    await expect(
+      createApp(
+        { userId: 'pat', dbFile: '', model: 'offline' },
+        { stores: { storage, memoryDb: olderDb as never, where: 'in memory' } },
+      ),
+    ).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('searchMemories'),
+    });
+    expect(memoryDbClosed).toBe(true);
+    await expect(storage.getSession('any')).rejects.toMatchObject({ code: 'STORAGE_CLOSED' });
+  });
+});

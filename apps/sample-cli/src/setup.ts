@@ -85,8 +85,21 @@ export async function createApp(
   settings: AppSettings,
   options: { stores?: OpenedStores } = {},
 ): Promise<App> {
-  const { storage, memoryDb, where } =
-    options.stores ?? (await openStores(settings, settings.userId));
+  const stores = options.stores ?? (await openStores(settings, settings.userId));
+  try {
+    return await buildApp(settings, stores);
+  } catch (error) {
+    // Nothing owns the open connections yet: close them, or the process never exits.
+    await stores.storage.close();
+    await stores.memoryDb.close();
+    throw error;
+  }
+}
+
+async function buildApp(
+  settings: AppSettings,
+  { storage, memoryDb, where }: OpenedStores,
+): Promise<App> {
   const { model, endpoint } = await pickModel(settings.model);
   // The offline embedder: texts that share words are close (no synonyms), with no key and no
   // network, whichever model answers.
