@@ -7,6 +7,7 @@ import { InMemoryMemoryDb, InMemoryStorage } from '@buddy/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Ask, PromptAnswer } from './approval-prompt.ts';
 import { chatTurn } from './chat-turn.ts';
+import { runCommand } from './commands.ts';
 import { type App, createApp } from './setup.ts';
 import { StatusLine } from './terminal.ts';
 
@@ -177,6 +178,17 @@ describe('relevant memories in the app', () => {
     // the five closest: every coffee memory first, then two of the others
     expect(lines).toHaveLength(5);
     expect(lines.slice(0, 3).sort()).toEqual(coffee.map((memory) => `- ${memory}`).sort());
+  });
+});
+
+describe('/memories', () => {
+  it('lists every memory, not only the few relevant ones the system message gets', async () => {
+    const app = await offlineApp();
+    for (let index = 1; index <= 8; index++)
+      await app.memoryDb.upsertMemory({ userId: 'pat', memory: `Fact number ${index}.` });
+    const { output } = await runCommand({ app, stored: true, pendingName: undefined }, '/memories');
+    expect(output.split('\n')).toHaveLength(8);
+    expect(output).toContain('- Fact number 1.');
   });
 });
 

@@ -25,7 +25,7 @@ export const COMMANDS_HELP = `Commands (any case; a session id can be shortened 
   /delete <id>       delete one of your sessions
   /state             show the session state
   /summary           show the session summary
-  /memories          show what Buddy remembers about you
+  /memories          show what Buddy remembers about you (the newest 100)
   /help              this list
   /quit              leave (or Ctrl-C at the prompt; Ctrl-C during an answer stops it)`;
 
@@ -234,7 +234,8 @@ export async function runCommand(chat: ChatSession, line: string): Promise<Comma
     case '/memories': {
       const userId = agent.userId;
       if (userId === undefined) return { output: 'No user id: start with --user <id>.' };
-      const memories = await app.memory.readMemories({ userId });
+      // From the db: the agent's memory would pick the few relevant to a message.
+      const memories = await app.memoryDb.readMemories({ userId, sort: 'newest', limit: 100 });
       if (memories.length === 0)
         return { output: 'No memories yet: tell Buddy something about yourself.' };
       return { output: memories.map((memory) => `- ${memory.memory}`).join('\n') };
