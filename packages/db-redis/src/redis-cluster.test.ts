@@ -174,6 +174,92 @@ describe.skipIf(!hasBinary)('Redis Cluster', () => {
     await release(storage, prefix);
   });
 
+  it("prunes and filters one user's sessions spread over all three masters", async () => {
+    const prefix = testPrefix();
+    const storage = clusterStorage(prefix);
+    const keys = new RedisKeys(prefix);
+    const userId = uniqueId('retention');
+    const other = uniqueId('bystander');
+    const ids: string[] = [];
+    for (let index = 0; index < 24; index++) {
+      const sessionId = uniqueId(`r${index}`);
+      ids.push(sessionId);
+      for (let turn = 0; turn < 3; turn++) {
+        await storage.appendRun({
+          sessionId,
+          userId,
+          run: makeRun(sessionId, `t${turn}`),
+          sessionState: {},
+          metadata: { half: index < 12 ? 'old' : 'new' },
+        });
+      }
+      if (index === 11) await sleep(10);
+    }
+    const bystander = uniqueId('b');
+    await storage.appendRun({
+      sessionId: bystander,
+      userId: other,
+      run: makeRun(bystander, 'x'),
+      sessionState: {},
+    });
+    const masters = new Set<number>();
+    for (const sessionId of ids) {
+      const slot = Number(await raw.cluster('KEYSLOT', keys.session(sessionId)));
+      masters.add((await cluster.masterOfSlot(slot)).port);
+    }
+    expect(masters.size).toBe(3);
+    const filtered: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await storage.listSessions({
+        userId,
+        metadata: { half: 'old' },
+        limit: 5,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      filtered.push(...page.sessions.map((session) => session.sessionId));
+      cursor = page.nextCursor;
+    } while (cursor !== undefined);
+    expect(filtered.sort()).toEqual(ids.slice(0, 12).sort());
+    const cut = (await storage.getSession(ids[12] as string))?.updatedAt as number;
+    expect(await storage.prune({ olderThan: cut - 5, keepLastRuns: 1, userId })).toEqual({
+      sessionsDeleted: 12,
+      runsDeleted: 12 * 3 + 12 * 2,
+    });
+    for (const sessionId of ids.slice(0, 12)) {
+      expect(await storage.getSession(sessionId)).toBeUndefined();
+      expect(await raw.zscore(keys.allIndex(), sessionId)).toBeNull();
+    }
+    for (const sessionId of ids.slice(12)) {
+      expect((await storage.getRuns({ sessionId })).map((run) => run.index)).toEqual([2]);
+      expect((await storage.getSession(sessionId))?.runCount).toBe(3);
+    }
+    expect(await raw.zcard(keys.userIndex(userId))).toBe(12);
+    expect(await storage.getRuns({ sessionId: bystander })).toHaveLength(1);
+    await release(storage, prefix);
+  });
+
+  it("keeps a user's memory vectors on the slot of their rows and searches them there", async () => {
+    const prefix = testPrefix();
+    const client = cluster.client();
+    const db = new RedisMemoryDb({ client, prefix });
+    const keys = new RedisKeys(prefix);
+    const userId = uniqueId('vectors');
+    const near = await db.upsertMemory({ userId, memory: 'near', embedding: [1, 0.1, 0] });
+    await db.upsertMemory({ userId, memory: 'far', embedding: [0, 0, 1] });
+    expect(await raw.cluster('KEYSLOT', keys.memoryEmbeddings(userId))).toBe(
+      await raw.cluster('KEYSLOT', keys.memories(userId)),
+    );
+    const found = await db.searchMemories({ userId, embedding: [1, 0, 0], limit: 1 });
+    expect(found.map((memory) => memory.id)).toEqual([near.id]);
+    expect((await db.readMemories({ userId, missingEmbedding: 3 })).length).toBe(0);
+    expect(await db.deleteUserData(userId)).toBe(2);
+    expect(await raw.exists(keys.memoryEmbeddings(userId))).toBe(0);
+    await db.close();
+    await release(db, prefix);
+    client.disconnect();
+  });
+
   it('repairs on read what a crash between the index step and the session write leaves', async () => {
     const prefix = testPrefix();
     const storage = clusterStorage(prefix);

@@ -25,7 +25,7 @@ export function luaScript(name: string, numberOfKeys: number, lua: string): LuaS
   return { command: `buddy_${name}_${sha.slice(0, 10)}`, lua, numberOfKeys };
 }
 
-type ScriptArgument = string | number;
+type ScriptArgument = string | number | Buffer;
 type ScriptCaller = (...args: ScriptArgument[]) => unknown;
 
 /** A client this package works with: standalone / Sentinel `Redis`, or a `Cluster`. */

@@ -26,7 +26,10 @@ export class RedisKeys {
     this.prefix = prefix;
   }
 
-  /** Hash: state, name, summary, version, run count, timestamps, owner, agent, incarnation. */
+  /**
+   * Hash: state, name, summary, version, run count, timestamps, owner, agent, incarnation,
+   * metadata, paused run, and how many runs `prune` dropped from the front of the run list.
+   */
   session(sessionId: string): string {
     return `${this.prefix}s:{${encodeKeyPart(sessionId)}}`;
   }
@@ -67,6 +70,15 @@ export class RedisKeys {
   /** Hash of a user's memories: field = memory id, value = JSON row. */
   memories(userId: string): string {
     return `${this.prefix}m:{${encodeKeyPart(userId)}}`;
+  }
+
+  /**
+   * Hash of a user's memory embeddings: field = memory id, value = the vector as little-endian
+   * float64 (8 bytes per dimension). Same tag as `memories`, so a row and its vector are written
+   * and deleted together.
+   */
+  memoryEmbeddings(userId: string): string {
+    return `${this.prefix}me:{${encodeKeyPart(userId)}}`;
   }
 
   /** String: the user owning a memory id, so no other user can take the id over. */

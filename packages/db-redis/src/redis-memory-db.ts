@@ -13,6 +13,15 @@
  * never outlives its claim; a crash in between leaves at worst a claim without a row, which only
  * keeps that id reserved for its user.
  *
+ * Embeddings (0.2) live in a second hash with the user's tag, `me:{userId}` (field = memory id,
+ * value = little-endian float64 bytes), written and deleted by the same scripts as the rows.
+ * `searchMemories` is exact: it reads every vector of that user (one flat `HGETALL`), ranks them by
+ * cosine similarity in this process, then reads the winning rows and re-reads their vectors in one
+ * `MULTI` and keeps only those that did not change in between (else it searches again, at most
+ * three times). Ranking inside a Lua script was measured too: four to six times slower, and it
+ * blocks the server (and on a Cluster everyone on that shard) while it runs. See the README for the
+ * sizes where this stops being cheap.
+ *
  * Sharp edge: `readMemories` reads the user's whole hash and sorts in process (memories per user
  * are few: they all go into the system message anyway).
  */
@@ -21,6 +30,8 @@ import {
   describeValue,
   type MemoryDb,
   type ReadMemoriesInput,
+  type ScoredMemory,
+  type SearchMemoriesInput,
   type UpsertMemoryInput,
   type UserMemory,
 } from '@buddy/core';
@@ -28,8 +39,10 @@ import {
   assertId,
   compareMemories,
   memoryOwnershipError,
+  normalizeMemoryEmbedding,
   normalizeMemoryIdInput,
   normalizeReadMemoriesInput,
+  normalizeSearchMemoriesInput,
   normalizeUpsertMemoryInput,
   normalizeUserIdInput,
   parseUserMemory,
@@ -42,7 +55,14 @@ import {
   validateConnectionOptions,
 } from './redis-connection.ts';
 import { DEFAULT_PREFIX, RedisKeys } from './redis-keys.ts';
-import { CLAIM_MEMORY_ID, PUT_MEMORY, RELEASE_MEMORY_ID } from './redis-scripts.ts';
+import {
+  CLAIM_MEMORY_ID,
+  DELETE_MEMORIES,
+  MEMORIES_MISSING_EMBEDDING,
+  PUT_MEMORY,
+  RELEASE_MEMORY_ID,
+} from './redis-scripts.ts';
+import { encodeEmbedding, flatHashReply, rankEmbeddings } from './redis-vector-search.ts';
 
 /** Options of `RedisMemoryDb`: `url` or `client`, and `prefix`. */
 export type RedisMemoryDbOptions = RedisConnectionOptions;
@@ -51,6 +71,15 @@ const OPTION_KEYS = ['url', 'client', 'prefix'] as const;
 const WHO = 'RedisMemoryDb';
 /** Memory ids removed per command by `clearMemories`. */
 const CLEAR_BATCH = 500;
+/** How often `searchMemories` ranks again when a winner changed between its two reads. */
+const MAX_SEARCH_ATTEMPTS = 3;
+
+/** `HGETALL`-style replies: an object, or a `Map` from a client with RESP3 reply mapping. */
+function entriesOf<T>(reply: unknown): [string, T][] {
+  return reply instanceof Map
+    ? [...(reply as Map<unknown, T>)].map(([key, value]) => [String(key), value])
+    : Object.entries(reply as Record<string, T>);
+}
 
 /**
  * User memories on Redis.
@@ -76,19 +105,35 @@ export class RedisMemoryDb implements MemoryDb {
       CLAIM_MEMORY_ID,
       RELEASE_MEMORY_ID,
       PUT_MEMORY,
+      DELETE_MEMORIES,
+      MEMORIES_MISSING_EMBEDDING,
     ]);
   }
 
   async readMemories(input: ReadMemoriesInput): Promise<UserMemory[]> {
     this.#connection.assertOpen();
-    const { userId, limit, sort } = normalizeReadMemoriesInput(input);
+    const { userId, limit, sort, missingEmbedding } = normalizeReadMemoriesInput(input);
     const key = this.#keys.memories(userId);
-    const rows = await this.#connection.run('readMemories', (client) => client.hgetall(key));
-    // A client created with `replyMapping: 'resp3'` may hand maps back as `Map`s.
-    const entries: [string, unknown][] =
-      (rows as unknown) instanceof Map
-        ? [...(rows as unknown as Map<string, unknown>)]
-        : Object.entries(rows);
+    let entries: [string, unknown][];
+    if (missingEmbedding === undefined) {
+      // A client created with `replyMapping: 'resp3'` may hand maps back as `Map`s.
+      entries = entriesOf(
+        await this.#connection.run('readMemories', (client) => client.hgetall(key)),
+      );
+    } else {
+      const flat = (await this.#connection.run('readMemories', (client) =>
+        callScript(
+          client,
+          MEMORIES_MISSING_EMBEDDING,
+          [key, this.#keys.memoryEmbeddings(userId)],
+          [missingEmbedding * Float64Array.BYTES_PER_ELEMENT],
+        ),
+      )) as string[];
+      entries = [];
+      for (let position = 0; position + 1 < flat.length; position += 2) {
+        entries.push([String(flat[position]), flat[position + 1]]);
+      }
+    }
     const memories = entries.map(([id, raw]) => parseUserMemory(raw, id));
     memories.sort(compareMemories(sort));
     return limit === undefined ? memories : memories.slice(0, limit);
@@ -97,6 +142,7 @@ export class RedisMemoryDb implements MemoryDb {
   async upsertMemory(input: UpsertMemoryInput): Promise<UserMemory> {
     this.#connection.assertOpen();
     const memory = normalizeUpsertMemoryInput(input);
+    const embedding = normalizeMemoryEmbedding(input);
     const { createdAt, ...rest } = memory;
     const restJson = JSON.stringify(rest);
     const owner = await this.#connection.run('upsertMemory', (client) =>
@@ -107,11 +153,23 @@ export class RedisMemoryDb implements MemoryDb {
       callScript(
         client,
         PUT_MEMORY,
-        [this.#keys.memories(memory.userId)],
+        [this.#keys.memories(memory.userId), this.#keys.memoryEmbeddings(memory.userId)],
         // The script writes `{"createdAt":<n>` and appends the rest of the row.
-        [memory.id, `,${restJson.slice(1)}`, JSON.stringify(createdAt)],
+        [
+          memory.id,
+          `,${restJson.slice(1)}`,
+          JSON.stringify(createdAt),
+          embedding === undefined ? '' : encodeEmbedding(embedding),
+        ],
       ),
     )) as (string | null)[];
+    if (reply[0] === 'corrupt-vectors') {
+      throw new BuddyError({
+        code: 'STORAGE_CORRUPT',
+        message: `The memory embeddings of user ${describeValue(memory.userId)} are corrupt: ${String(reply[1])}; nothing was written`,
+        details: { backend: 'redis', operation: 'upsertMemory' },
+      });
+    }
     if (reply[0] !== 'ok') {
       parseUserMemory(reply[1], memory.id);
       throw new BuddyError({
@@ -122,6 +180,61 @@ export class RedisMemoryDb implements MemoryDb {
     return { ...memory, createdAt: Number(reply[1]) };
   }
 
+  /**
+   * Exact cosine ranking over this user's memories with an embedding of the query's length: one
+   * `HGETALL` of the user's vectors (cost grows with their number: see the README), ranking here,
+   * then one `MULTI` reading the winners' rows and vectors again. A winner deleted or re-embedded
+   * in between makes it rank again (at most three times; then only unchanged winners are
+   * returned), so a result never names a deleted memory or a score of a vector it no longer has.
+   */
+  async searchMemories(input: SearchMemoriesInput): Promise<ScoredMemory[]> {
+    this.#connection.assertOpen();
+    const { userId, embedding, limit } = normalizeSearchMemoriesInput(input);
+    const rowsKey = this.#keys.memories(userId);
+    const vectorsKey = this.#keys.memoryEmbeddings(userId);
+    for (let attempt = 1; ; attempt++) {
+      // The flat reply (no object of thousands of keys to build): ids are decoded for winners only.
+      const vectors = flatHashReply(
+        await this.#connection.run('searchMemories', (client) =>
+          client.callBuffer('HGETALL', vectorsKey),
+        ),
+      );
+      const winners = rankEmbeddings(embedding, vectors, limit);
+      if (winners.length === 0) return [];
+      const ids = winners.map((winner) => winner.id);
+      const replies = await this.#connection.run('searchMemories', (client) =>
+        client
+          .multi()
+          .hmget(rowsKey, ...ids)
+          .hmgetBuffer(vectorsKey, ...ids)
+          .exec(),
+      );
+      if (replies === null) {
+        throw this.#connection.translate(new Error('the MULTI was discarded'), 'searchMemories');
+      }
+      for (const [error] of replies) {
+        if (error) throw this.#connection.translate(error, 'searchMemories');
+      }
+      const rows = replies[0]?.[1] as (string | null)[];
+      const now = replies[1]?.[1] as (Buffer | null)[];
+      const found: ScoredMemory[] = [];
+      let changed = false;
+      winners.forEach((winner, position) => {
+        const row = rows[position];
+        const vector = now[position];
+        if (vector === null || vector === undefined || !vector.equals(winner.bytes)) {
+          changed = true; // deleted or re-embedded since it was ranked
+          return;
+        }
+        // A vector without its row cannot be written by this package (one script writes both);
+        // it is skipped, not searched for again.
+        if (row === null || row === undefined) return;
+        found.push({ ...parseUserMemory(row, winner.id), score: winner.score });
+      });
+      if (!changed || attempt >= MAX_SEARCH_ATTEMPTS) return found;
+    }
+  }
+
   async deleteMemory(input: { id: string; userId: string }): Promise<boolean> {
     this.#connection.assertOpen();
     const { id, userId } = normalizeMemoryIdInput(input);
@@ -130,7 +243,13 @@ export class RedisMemoryDb implements MemoryDb {
     const [, removed] = await this.#connection.batchValues(
       [
         (target) => callScript(target, RELEASE_MEMORY_ID, [this.#keys.memoryOwner(id)], [userId]),
-        (target) => target.hdel(this.#keys.memories(userId), id),
+        (target) =>
+          callScript(
+            target,
+            DELETE_MEMORIES,
+            [this.#keys.memories(userId), this.#keys.memoryEmbeddings(userId)],
+            [id],
+          ),
       ],
       'deleteMemory',
     );
@@ -169,7 +288,9 @@ export class RedisMemoryDb implements MemoryDb {
         (id) => (target) =>
           callScript(target, RELEASE_MEMORY_ID, [this.#keys.memoryOwner(id)], [userId]),
       );
-      calls.push((target) => target.hdel(key, ...batch));
+      calls.push((target) =>
+        callScript(target, DELETE_MEMORIES, [key, this.#keys.memoryEmbeddings(userId)], batch),
+      );
       const replies = await this.#connection.batchValues(calls, 'clearMemories');
       removed += Number(replies.at(-1));
     }

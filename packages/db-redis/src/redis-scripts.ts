@@ -25,6 +25,8 @@ export const SESSION_FIELDS = [
   'user_id',
   'agent_id',
   'incarnation',
+  'metadata',
+  'pending_run',
 ] as const;
 
 /** `SESSION_FIELDS` as Lua arguments of `HMGET`, so scripts read the same fields in the same order. */
@@ -44,7 +46,7 @@ end`;
 
 /**
  * Appends one run: idempotency by run id, deadline, fencing, ownership, create-if-missing, RPUSH,
- * version, state, name, TTL. Cost does not depend on the history length (HGET, LLEN and RPUSH are
+ * version, state, name, TTL, and (0.2) metadata at creation and clearing the paused run. Cost does not depend on the history length (HGET, LLEN and RPUSH are
  * O(1)); history is never read.
  *
  * A run id already stored answers `dup` with that append's result (a resent command, or a retry
@@ -52,11 +54,15 @@ end`;
  * writes nothing and answers `late`. With a lease token and the release flag, a successful append
  * also deletes the lease (the fencing check already proved the key holds that token).
  *
+ * A run's index is its list position plus `runs_pruned` (the runs `prune` dropped from the front of
+ * the list; absent = 0), so indexes keep counting after pruning.
+ *
  * KEYS: session hash, runs list, lease, run ids.
  * ARGV: 1 lease token ('' = no fencing), 2 has user ('1'/'0'), 3 user id, 4 agent id ('' = none),
  *       5 has name, 6 name, 7 state JSON, 8 run JSON after its `"index":N`, 9 now (ms, writer's
  *       clock), 10 ttl seconds ('0'), 11 release the lease ('1'/'0'), 12 run id,
- *       13 incarnation for a new session, 14 deadline (server ms, '0' = none).
+ *       13 incarnation for a new session, 14 deadline (server ms, '0' = none), 15 metadata JSON
+ *       for a new session ('' = none), 16 clear the paused run ('1'/'0').
  * Returns {'ok', index, version, updated_at, owner, agent, released, server ms, created},
  * {'dup', 'index:version:updated_at', server ms}, or
  * {'late'|'lease'|'owner', owner, agent, updated_at, server ms}.
@@ -69,10 +75,10 @@ local server = server_ms()
 local done = redis.call('HGET', KEYS[4], ARGV[12])
 if done then return {'dup', done, int(server)} end
 local exists = redis.call('EXISTS', KEYS[1]) == 1
-local owner, agent, previous = false, false, false
+local owner, agent, previous, pruned = false, false, false, false
 if exists then
-  local current = redis.call('HMGET', KEYS[1], 'user_id', 'agent_id', 'updated_at')
-  owner, agent, previous = current[1], current[2], current[3]
+  local current = redis.call('HMGET', KEYS[1], 'user_id', 'agent_id', 'updated_at', 'runs_pruned')
+  owner, agent, previous, pruned = current[1], current[2], current[3], current[4]
 end
 local deadline = tonumber(ARGV[14])
 if deadline > 0 and server > deadline then
@@ -87,11 +93,12 @@ end
 local now = ARGV[9]
 local index, version, updated
 if exists then
-  index = redis.call('LLEN', KEYS[2])
+  index = redis.call('LLEN', KEYS[2]) + (tonumber(pruned) or 0)
   version = redis.call('HINCRBY', KEYS[1], 'version', 1)
   updated = later(previous, now)
   redis.call('HSET', KEYS[1], 'state', ARGV[7], 'updated_at', updated, 'run_count', index + 1)
   if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'name', ARGV[6]) end
+  if ARGV[16] == '1' then redis.call('HDEL', KEYS[1], 'pending_run') end
 else
   -- Runs left behind by a session hash that is gone (it expired first) are not this session's.
   redis.call('DEL', KEYS[2], KEYS[4])
@@ -107,6 +114,7 @@ else
     agent = ARGV[4]
   end
   if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'name', ARGV[6]) end
+  if ARGV[15] ~= '' then redis.call('HSET', KEYS[1], 'metadata', ARGV[15]) end
 end
 redis.call('RPUSH', KEYS[2], '{"index":' .. int(index) .. ARGV[8])
 redis.call('HSET', KEYS[4], ARGV[12], int(index) .. ':' .. int(version) .. ':' .. updated)
@@ -143,19 +151,22 @@ return {int(server_ms()), redis.call('HGET', KEYS[1], ARGV[1])}
 /**
  * Creates a session or patches the given fields. The summary is replaced only when its
  * `runsCovered` is at least the stored one's (kept in `summary_runs`, compared here, atomically).
- * With an expected incarnation it writes only into that incarnation and never creates.
+ * With an expected incarnation it writes only into that incarnation and never creates. With a
+ * lease token it writes only while the lease key holds that token (fencing, as in `APPEND_RUN`).
+ * Metadata is replaced whole; the paused run is set, cleared, or left alone.
  *
- * KEYS: session hash, runs list, run ids.
+ * KEYS: session hash, runs list, run ids, lease.
  * ARGV: 1 has user, 2 user id, 3 agent id ('' = none), 4 has name, 5 name, 6 has state,
  *       7 state JSON, 8 has summary, 9 summary JSON, 10 summary runsCovered, 11 now, 12 ttl
  *       seconds, 13 expected incarnation ('' = any), 14 incarnation for a new session,
- *       15 deadline (server ms, '0' = none).
+ *       15 deadline (server ms, '0' = none), 16 has metadata, 17 metadata JSON, 18 paused run
+ *       ('set' | 'clear' | '' = leave), 19 paused run JSON, 20 lease token ('' = no fencing).
  * Returns {'ok', created, ...SESSION_FIELDS values} or
- * {'owner'|'gone'|'late', owner, agent, updated_at, server ms}.
+ * {'owner'|'gone'|'lease'|'late', owner, agent, updated_at, server ms}.
  */
 export const UPSERT_SESSION = luaScript(
   'upsert_session',
-  3,
+  4,
   `${HELPERS}
 local server = server_ms()
 local exists = redis.call('EXISTS', KEYS[1]) == 1
@@ -175,10 +186,13 @@ if ARGV[13] ~= '' then
     return {'gone', current[1], current[2], current[3], int(server)}
   end
 end
+if exists and ARGV[1] == '1' and current[1] ~= ARGV[2] then
+  return {'owner', current[1], current[2], current[3], int(server)}
+end
+if ARGV[20] ~= '' and redis.call('GET', KEYS[4]) ~= ARGV[20] then
+  return {'lease', current[1], current[2], current[3], int(server)}
+end
 if exists then
-  if ARGV[1] == '1' and current[1] ~= ARGV[2] then
-    return {'owner', current[1], current[2], current[3], int(server)}
-  end
   redis.call('HINCRBY', KEYS[1], 'version', 1)
   redis.call('HSET', KEYS[1], 'updated_at', later(current[3], now))
   if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'name', ARGV[5]) end
@@ -200,6 +214,9 @@ else
   if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'name', ARGV[5]) end
   if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'summary', ARGV[9], 'summary_runs', ARGV[10]) end
 end
+if ARGV[16] == '1' then redis.call('HSET', KEYS[1], 'metadata', ARGV[17]) end
+if ARGV[18] == 'set' then redis.call('HSET', KEYS[1], 'pending_run', ARGV[19]) end
+if ARGV[18] == 'clear' then redis.call('HDEL', KEYS[1], 'pending_run') end
 local ttl = tonumber(ARGV[12])
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)
@@ -245,6 +262,85 @@ if ARGV[1] == '1' and current[1] ~= ARGV[2] then
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
 return {'deleted', current[1], current[2], current[3]}
+`,
+);
+
+/**
+ * Reads runs by index (`getRuns({ fromIndex, limit })`): list positions are indexes minus
+ * `runs_pruned` (runs `prune` dropped from the front of the list). `getRuns({ last })` needs no
+ * offset and stays a plain `LRANGE`. A session key that is not a hash counts as never pruned.
+ *
+ * KEYS: session hash, runs list. ARGV: from index, limit ('-1' = to the end).
+ * Returns the stored run JSON texts, in index order.
+ */
+export const GET_RUNS = luaScript(
+  'get_runs',
+  2,
+  `
+local pruned = redis.pcall('HGET', KEYS[1], 'runs_pruned')
+local base = 0
+if type(pruned) == 'string' then base = tonumber(pruned) or 0 end
+local from, limit = tonumber(ARGV[1]), tonumber(ARGV[2])
+local start = from - base
+if start < 0 then start = 0 end
+local stop = -1
+if limit >= 0 then
+  stop = from + limit - 1 - base
+  if stop < start then return {} end
+end
+return redis.call('LRANGE', KEYS[2], string.format('%d', start), string.format('%d', stop))
+`,
+);
+
+/**
+ * Retention for one session (`prune`, SPEC §15.2), decided on the stored fields, never on the
+ * index entry that led here (it may be stale): a session whose `updated_at` is before `olderThan`
+ * is deleted with its runs, run ids and lease; otherwise, with `keepLastRuns`, the runs before
+ * `min(run_count - keepLastRuns, summary runsCovered)` are dropped from the front of the list
+ * (`LTRIM`) and counted in `runs_pruned`. Trimming changes neither `updated_at` nor `version`, so
+ * no index moves. Run ids stay in `i:{id}`: a resent append of a pruned run is still answered,
+ * never stored again. Past the deadline it writes nothing (`late`).
+ *
+ * KEYS: session hash, runs list, lease, run ids.
+ * ARGV: 1 has user, 2 user id, 3 olderThan ms ('' = none), 4 keepLastRuns ('' = none),
+ *       5 deadline (server ms, '0' = none).
+ * Returns {'deleted'|'kept', owner, agent, updated_at, runs deleted}, {'owner'|'late', owner,
+ * agent, updated_at}, {'missing'} or {'corrupt', reason}.
+ */
+export const PRUNE_SESSION = luaScript(
+  'prune_session',
+  4,
+  `${HELPERS}
+local server = server_ms()
+local kind = redis.call('TYPE', KEYS[1])['ok']
+if kind == 'none' then return {'missing'} end
+if kind ~= 'hash' then return {'corrupt', 'the session key holds a ' .. kind .. ', not a hash'} end
+local c = redis.call('HMGET', KEYS[1], 'user_id', 'agent_id', 'updated_at', 'run_count',
+  'summary_runs', 'summary', 'runs_pruned')
+if ARGV[1] == '1' and c[1] ~= ARGV[2] then return {'owner', c[1], c[2], c[3]} end
+local updated = tonumber(c[3])
+if not updated then return {'corrupt', 'its updated_at is not a number'} end
+local deadline = tonumber(ARGV[5])
+if deadline > 0 and server > deadline then return {'late', c[1], c[2], c[3]} end
+local runs = redis.pcall('LLEN', KEYS[2])
+if type(runs) ~= 'number' then return {'corrupt', 'the runs key is not a list'} end
+if ARGV[3] ~= '' and updated < tonumber(ARGV[3]) then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+  return {'deleted', c[1], c[2], c[3], int(runs)}
+end
+if ARGV[4] == '' then return {'kept', c[1], c[2], c[3], '0'} end
+local count = tonumber(c[4])
+if not count then return {'corrupt', 'its run_count is not a number'} end
+local first = count - tonumber(ARGV[4])
+local covered = c[6] and tonumber(c[5])
+if covered and covered < first then first = covered end
+local base = tonumber(c[7]) or 0
+local drop = math.min(runs, math.max(0, first - base))
+if drop > 0 then
+  redis.call('LTRIM', KEYS[2], int(drop), -1)
+  redis.call('HSET', KEYS[1], 'runs_pruned', int(base + drop))
+end
+return {'kept', c[1], c[2], c[3], int(drop)}
 `,
 );
 
@@ -372,15 +468,23 @@ return 0
 );
 
 /**
- * Writes a memory row, keeping the stored `createdAt` of an existing row. The row is assembled as
- * `{"createdAt":<n>` + the rest of the JSON, so Lua never re-encodes the caller's JSON.
- * KEYS: the user's memory hash. ARGV: id, JSON after createdAt (starting with ','), createdAt text.
- * Returns {'ok', createdAt text} or {'corrupt', stored row}.
+ * Writes a memory row, keeping the stored `createdAt` of an existing row, and its embedding in the
+ * same step (both hashes carry the user's tag): the given one, or none (an upsert without one
+ * drops a stale vector). The row is assembled as `{"createdAt":<n>` + the rest of the JSON, so Lua
+ * never re-encodes the caller's JSON.
+ * KEYS: the user's memory hash, the user's embedding hash. ARGV: id, JSON after createdAt
+ * (starting with ','), createdAt text, embedding bytes ('' = none).
+ * Returns {'ok', createdAt text}, {'corrupt', stored row} or {'corrupt-vectors', reason} (checked
+ * before anything is written).
  */
 export const PUT_MEMORY = luaScript(
   'put_memory',
-  1,
+  2,
   `
+local kind = redis.call('TYPE', KEYS[2])['ok']
+if kind ~= 'none' and kind ~= 'hash' then
+  return {'corrupt-vectors', 'the embeddings key holds a ' .. kind .. ', not a hash'}
+end
 local created = ARGV[3]
 local stored = redis.call('HGET', KEYS[1], ARGV[1])
 if stored then
@@ -391,6 +495,46 @@ if stored then
   created = string.format('%.17g', row.createdAt)
 end
 redis.call('HSET', KEYS[1], ARGV[1], '{"createdAt":' .. created .. ARGV[2])
+if ARGV[4] == '' then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+else
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[4])
+end
 return {'ok', created}
+`,
+);
+
+/**
+ * Deletes memory rows with their embeddings, in one step. KEYS: the user's memory hash, the user's
+ * embedding hash. ARGV: the ids. Returns how many rows were deleted.
+ */
+export const DELETE_MEMORIES = luaScript(
+  'delete_memories',
+  2,
+  `
+redis.call('HDEL', KEYS[2], unpack(ARGV))
+return redis.call('HDEL', KEYS[1], unpack(ARGV))
+`,
+);
+
+/**
+ * The rows without an embedding of a given size (`readMemories({ missingEmbedding })`): compares
+ * each row's embedding length (`HSTRLEN`) without moving the vectors. KEYS: the user's memory
+ * hash, the user's embedding hash. ARGV: the wanted size in bytes. Returns {id, row, ...}.
+ */
+export const MEMORIES_MISSING_EMBEDDING = luaScript(
+  'memories_missing_embedding',
+  2,
+  `
+local rows = redis.call('HGETALL', KEYS[1])
+local wanted = tonumber(ARGV[1])
+local out = {}
+for position = 1, #rows, 2 do
+  if redis.call('HSTRLEN', KEYS[2], rows[position]) ~= wanted then
+    out[#out + 1] = rows[position]
+    out[#out + 1] = rows[position + 1]
+  end
+end
+return out
 `,
 );

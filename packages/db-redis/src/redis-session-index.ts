@@ -18,11 +18,17 @@
  *
  * On a standalone server step 1 and the write are one pipeline (one round trip); on a Cluster they
  * are two steps, because they live in different slots.
+ *
+ * Listing with a `metadata` filter reads the same index and drops the sessions that do not match
+ * after reading their hashes (never another user's index); it keeps reading until the page is full,
+ * so `nextCursor` (the last session returned) means another match exists. `prune` walks the same
+ * indexes oldest first (`readAscending`).
  */
 import type { ListSessionsResult, Logger, SessionInfo } from '@buddy/core';
 import { describeValue } from '@buddy/core';
 import {
   encodeSessionCursor,
+  metadataMatches,
   type normalizeListSessionsInput,
   parseSessionRecord,
   type SessionCursor,
@@ -65,6 +71,7 @@ const LISTING_FIELDS = [
   'updated_at',
   'user_id',
   'agent_id',
+  'metadata',
 ] as const;
 /** Sessions whose owner and agent this instance has seen, to aim index updates (bounded). */
 const MAX_KNOWN_SESSIONS = 10_000;
@@ -72,6 +79,8 @@ const MAX_KNOWN_SESSIONS = 10_000;
 const MAX_LIST_ATTEMPTS = 3;
 /** Index entries read per request while stepping over entries with equal scores. */
 const TIE_CHUNK = 100;
+/** Index entries read per step of a listing with a metadata filter (most may not match). */
+const FILTER_CHUNK = 100;
 
 type Reply = (string | null)[];
 type ListQuery = ReturnType<typeof normalizeListSessionsInput>;
@@ -266,6 +275,25 @@ export class RedisSessionIndex {
     await this.#connection.batchValues(calls, 'indexRepair');
   }
 
+  /**
+   * Moves each entry to its `score` (or removes it when `score` is ''), each only while it still
+   * has the score it was read with. A failed repair is left to listing.
+   */
+  async repairEntries(
+    key: string,
+    repairs: readonly { entry: IndexEntry; score: string }[],
+  ): Promise<void> {
+    if (repairs.length === 0) return;
+    await this.#connection
+      .batch(
+        repairs.map(({ entry, score }) =>
+          this.#repairCall(key, String(entry.score), score, entry.member),
+        ),
+        'indexRepair',
+      )
+      .catch(() => undefined);
+  }
+
   #repairCall(key: string, expected: string, score: string, sessionId: string): BatchCall {
     return (target) => callScript(target, INDEX_REPAIR, [key], [expected, score, sessionId]);
   }
@@ -285,7 +313,7 @@ export class RedisSessionIndex {
     if (result.error !== undefined) return { kind: 'corrupt', error: result.error };
     const values = (result.value ?? []) as Reply;
     if (values.every((value) => value === null || value === undefined)) return { kind: 'missing' };
-    const [name, version, runCount, createdAt, updatedAt, userId, agentId] = values;
+    const [name, version, runCount, createdAt, updatedAt, userId, agentId, metadata] = values;
     try {
       const record = parseSessionRecord(
         {
@@ -293,6 +321,7 @@ export class RedisSessionIndex {
           ...(agentId == null ? {} : { agentId }),
           ...(userId == null ? {} : { userId }),
           ...(name == null ? {} : { sessionName: name }),
+          ...(metadata == null ? {} : { metadata: JSON.parse(metadata) as unknown }),
           sessionState: {},
           createdAt: toNumber(createdAt),
           updatedAt: toNumber(updatedAt),
@@ -318,7 +347,7 @@ export class RedisSessionIndex {
     query: ListQuery,
     isLastAttempt: boolean,
   ): Promise<ListSessionsResult | undefined> {
-    const { userId, agentId, limit } = query;
+    const { userId, agentId, limit, metadata } = query;
     const indexKey =
       userId !== undefined
         ? this.#keys.userIndex(userId)
@@ -334,7 +363,9 @@ export class RedisSessionIndex {
         ? undefined
         : { score: query.cursor.updatedAt, member: query.cursor.sessionId };
     while (found.length <= limit && !moved) {
-      const wanted = limit + 1 - found.length;
+      const missing = limit + 1 - found.length;
+      // With a filter most entries may not match: read more per step than the page still needs.
+      const wanted = metadata === undefined ? missing : Math.max(missing, FILTER_CHUNK);
       const batch = await this.#readIndex(indexKey, position, wanted);
       if (batch.length === 0) break;
       const replies = await this.#connection.batch(
@@ -367,6 +398,13 @@ export class RedisSessionIndex {
           continue;
         }
         if (agentId !== undefined && info.agentId !== agentId) continue;
+        if (!metadataMatches(info.metadata, metadata)) {
+          // Not listed, so its place does not matter for this page; still put it right.
+          if (info.updatedAt !== entry.score) {
+            repairs.push({ entry, score: String(info.updatedAt) });
+          }
+          continue;
+        }
         if (info.updatedAt !== entry.score) {
           repairs.push({ entry, score: String(info.updatedAt) });
           if (!isLastAttempt) {
@@ -394,6 +432,50 @@ export class RedisSessionIndex {
       return { sessions: sessions.map((item) => item.info) };
     const cursor: SessionCursor = { updatedAt: last.score, sessionId: last.info.sessionId };
     return { sessions: sessions.map((item) => item.info), nextCursor: encodeSessionCursor(cursor) };
+  }
+
+  /**
+   * Up to `count` entries of `key` strictly after `position` in (score ASC, member ASC) order, with
+   * scores below `below` when given: the walk of `prune`, oldest first. Keyset paging, so entries
+   * removed or moved meanwhile never make it skip one that stays; an entry moved past the position
+   * is met again.
+   */
+  async readAscending(
+    key: string,
+    position: IndexEntry | undefined,
+    count: number,
+    below?: number,
+  ): Promise<IndexEntry[]> {
+    const connection = this.#connection;
+    const max = below === undefined ? '+inf' : `(${below}`;
+    if (position === undefined) {
+      const reply = await connection.run('prune', (client) =>
+        client.zrangebyscore(key, '-inf', max, 'WITHSCORES', 'LIMIT', 0, count),
+      );
+      return toEntries(reply);
+    }
+    const score = String(position.score);
+    const [tiesReply, higherReply] = await connection.batchValues(
+      [
+        (target) => target.zrangebyscore(key, score, score, 'LIMIT', 0, TIE_CHUNK),
+        (target) => target.zrangebyscore(key, `(${score}`, max, 'WITHSCORES', 'LIMIT', 0, count),
+      ],
+      'prune',
+    );
+    let chunk = (tiesReply as string[]) ?? [];
+    const ties: IndexEntry[] = [];
+    for (let offset = 0; ; ) {
+      for (const member of chunk) {
+        if (compareBytes(member, position.member) > 0) ties.push({ member, score: position.score });
+      }
+      if (chunk.length < TIE_CHUNK || ties.length >= count) break;
+      offset += chunk.length;
+      const from = offset;
+      chunk = await connection.run('prune', (client) =>
+        client.zrangebyscore(key, score, score, 'LIMIT', from, TIE_CHUNK),
+      );
+    }
+    return [...ties, ...toEntries(higherReply)].slice(0, count);
   }
 
   /**

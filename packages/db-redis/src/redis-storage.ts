@@ -10,7 +10,9 @@
  * a run-id hash `i:{id}` and a lease string `l:{id}`, all with the session id as hash tag, so each
  * per-session Lua script stays inside one Cluster slot. Listing uses sorted sets (`u:{user}`,
  * `a:{agent}`, `all`), written as a separate step and repaired on read (`redis-session-index.ts`).
- * No `SCAN` or `KEYS` anywhere.
+ * No `SCAN` or `KEYS` anywhere: `prune` walks the same sorted sets and decides each session in a
+ * script on its own slot, on the stored fields; the metadata filter of listing is applied after
+ * the indexed read.
  *
  * Sharp edges:
  * - An Agent turn costs two round trips on a standalone server: the lease taken with the session
@@ -33,6 +35,8 @@ import {
   type ListSessionsInput,
   type ListSessionsResult,
   type Logger,
+  type PruneInput,
+  type PruneResult,
   type SessionLease,
   type SessionRecord,
   type SessionStorage,
@@ -52,6 +56,7 @@ import {
   newIncarnation,
   normalizeGetRunsInput,
   normalizeListSessionsInput,
+  normalizePruneInput,
   normalizeSessionOptions,
   parseSessionRecord,
   parseSessionState,
@@ -76,13 +81,16 @@ import {
   APPEND_OUTCOME,
   APPEND_RUN,
   DELETE_SESSION,
+  GET_RUNS,
   INDEX_REPAIR,
+  PRUNE_SESSION,
   RELEASE_LEASE,
   RENEW_LEASE,
   SESSION_FIELDS,
   UPSERT_SESSION,
 } from './redis-scripts.ts';
 import {
+  type IndexEntry,
   type IndexOwners,
   type IndexTruth,
   RedisSessionIndex,
@@ -91,6 +99,7 @@ import {
 import { afterIndexStep, type IndexStepHook } from './redis-test-hooks.ts';
 import {
   type ClockSample,
+  INDEX_GRACE_MS,
   ServerClock,
   sampleClock,
   writeDeadline,
@@ -110,6 +119,8 @@ const OPTION_KEYS = ['url', 'client', 'prefix', 'ttlSeconds', 'logger'] as const
 const WHO = 'RedisStorage';
 /** Sessions deleted per round by `deleteUserData`. */
 const DELETE_BATCH = 200;
+/** Sessions handled per round by `prune`. */
+const PRUNE_BATCH = 200;
 /** Lease tokens whose clock sample is kept for their append (bounded). */
 const MAX_LEASE_CLOCKS = 10_000;
 /** The longest `appendRun` keeps asking the server what became of a write whose reply was lost. */
@@ -135,7 +146,14 @@ type AppendReply =
 /** The replies of `UPSERT_SESSION`, by status word. */
 type UpsertReply =
   | { status: 'ok'; created: boolean; values: Reply }
-  | { status: 'owner' | 'gone' | 'late'; truth: IndexTruth; serverMs: number };
+  | { status: 'owner' | 'gone' | 'lease' | 'late'; truth: IndexTruth; serverMs: number };
+
+/** The replies of `PRUNE_SESSION`, by status word. */
+type PruneReply =
+  | { status: 'deleted' | 'kept'; truth: IndexTruth; runsDeleted: number }
+  | { status: 'owner' | 'late'; truth: IndexTruth }
+  | { status: 'missing' }
+  | { status: 'corrupt'; reason: string };
 
 /** The replies of `DELETE_SESSION`, by status word. */
 type DeleteReply =
@@ -205,6 +223,7 @@ function parseUpsertReply(reply: Reply): UpsertReply {
       return { status: 'ok', created: reply[1] === '1', values: reply.slice(2) };
     case 'owner':
     case 'gone':
+    case 'lease':
     case 'late':
       return {
         status: reply[0],
@@ -215,6 +234,30 @@ function parseUpsertReply(reply: Reply): UpsertReply {
       throw new BuddyError({
         code: 'INTERNAL',
         message: `upsertSession: unexpected script reply ${describeValue(reply)}`,
+      });
+  }
+}
+
+function parsePruneReply(reply: Reply): PruneReply {
+  switch (reply[0]) {
+    case 'deleted':
+    case 'kept':
+      return {
+        status: reply[0],
+        truth: truthOf(reply[1], reply[2], reply[3]),
+        runsDeleted: Number(reply[4]),
+      };
+    case 'owner':
+    case 'late':
+      return { status: reply[0], truth: truthOf(reply[1], reply[2], reply[3]) };
+    case 'missing':
+      return { status: 'missing' };
+    case 'corrupt':
+      return { status: 'corrupt', reason: String(reply[1]) };
+    default:
+      throw new BuddyError({
+        code: 'INTERNAL',
+        message: `prune: unexpected script reply ${describeValue(reply)}`,
       });
   }
 }
@@ -238,6 +281,20 @@ function parseDeleteReply(reply: Reply): DeleteReply {
 /** Whether an ioredis error is a reply of the server (the command ran, or was refused whole). */
 function isServerReply(error: unknown): boolean {
   return error instanceof Error && error.name === 'ReplyError';
+}
+
+/** A JSON field of the session hash; `STORAGE_CORRUPT` naming the session when it is not JSON. */
+function parseJsonField(raw: string, what: string, sessionId: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch (error) {
+    throw new BuddyError({
+      code: 'STORAGE_CORRUPT',
+      message: `The ${what} of session ${describeValue(sessionId)} is corrupt: not valid JSON`,
+      cause: error,
+      details: { backend: 'redis', sessionId },
+    });
+  }
 }
 
 function sleep(ms: number): Promise<void> {
@@ -286,6 +343,7 @@ export class RedisStorage implements SessionStorage {
   readonly #connection: RedisConnection;
   readonly #keys: RedisKeys;
   readonly #index: RedisSessionIndex;
+  readonly #logger: Logger;
   /** The server's clock, from the last replies that carried it. */
   readonly #clock = new ServerClock();
   /** The clock sample of each lease held through this storage, for its append's deadline. */
@@ -308,6 +366,7 @@ export class RedisStorage implements SessionStorage {
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.ttlSeconds = options.ttlSeconds;
     this.#keys = new RedisKeys(this.prefix);
+    this.#logger = logger;
     this.#connection = new RedisConnection(WHO, options, [
       ACQUIRE_LEASE,
       ACQUIRE_LEASE_READ,
@@ -318,6 +377,8 @@ export class RedisStorage implements SessionStorage {
       RENEW_LEASE,
       RELEASE_LEASE,
       INDEX_REPAIR,
+      GET_RUNS,
+      PRUNE_SESSION,
     ]);
     this.#index = new RedisSessionIndex(this.#connection, this.#keys, this.ttlSeconds, logger);
   }
@@ -350,23 +411,34 @@ export class RedisStorage implements SessionStorage {
   async getRuns(input: GetRunsInput): Promise<StoredRun[]> {
     this.#connection.assertOpen();
     const query = normalizeGetRunsInput(input);
-    let start: number;
-    let stop: number;
+    const key = this.#keys.runs(query.sessionId);
+    let raw: string[];
     if (query.last !== undefined) {
       if (query.last === 0) return [];
-      start = -query.last;
-      stop = -1;
+      // The newest runs: list positions from the end are the same whether or not `prune`
+      // dropped older ones, so one LRANGE.
+      const last = query.last;
+      raw = await this.#connection.run(
+        'getRuns',
+        (client) => client.lrange(key, -last, -1),
+        query.sessionId,
+      );
     } else {
       if (query.limit === 0) return [];
-      start = query.fromIndex;
-      stop = query.limit === undefined ? -1 : query.fromIndex + query.limit - 1;
+      const { fromIndex, limit } = query;
+      // By index: the script maps indexes to list positions past the runs `prune` dropped.
+      raw = (await this.#connection.run(
+        'getRuns',
+        (client) =>
+          callScript(
+            client,
+            GET_RUNS,
+            [this.#keys.session(query.sessionId), key],
+            [fromIndex, limit ?? -1],
+          ),
+        query.sessionId,
+      )) as string[];
     }
-    const key = this.#keys.runs(query.sessionId);
-    const raw = await this.#connection.run(
-      'getRuns',
-      (client) => client.lrange(key, start, stop),
-      query.sessionId,
-    );
     return raw.map((text) => parseStoredRun(text, query.sessionId));
   }
 
@@ -380,14 +452,20 @@ export class RedisStorage implements SessionStorage {
   async upsertSession(input: UpsertSessionInput): Promise<SessionRecord> {
     this.#connection.assertOpen();
     assertUpsertSessionInput(input);
-    const { sessionId, userId, agentId, sessionName, sessionState, summary } = input;
+    const { sessionId, userId, agentId, sessionName, sessionState, summary, metadata, pendingRun } =
+      input;
     const now = Date.now();
-    const deadline = await this.#deadline(now, undefined, sessionId);
+    const deadline = await this.#deadline(now, input.leaseToken, sessionId);
     const script: BatchCall = (target) =>
       callScript(
         target,
         UPSERT_SESSION,
-        [this.#keys.session(sessionId), this.#keys.runs(sessionId), this.#keys.runIds(sessionId)],
+        [
+          this.#keys.session(sessionId),
+          this.#keys.runs(sessionId),
+          this.#keys.runIds(sessionId),
+          this.#keys.lease(sessionId),
+        ],
         [
           userId === undefined ? '0' : '1',
           userId ?? '',
@@ -404,6 +482,11 @@ export class RedisStorage implements SessionStorage {
           input.expectedIncarnation ?? '',
           newIncarnation(),
           String(deadline),
+          metadata === undefined ? '0' : '1',
+          metadata === undefined ? '' : JSON.stringify(metadata),
+          pendingRun === undefined ? '' : pendingRun === null ? 'clear' : 'set',
+          pendingRun === undefined || pendingRun === null ? '' : JSON.stringify(pendingRun),
+          input.leaseToken ?? '',
         ],
       );
     const touched = this.#index.keysFor(this.#index.guess(input));
@@ -428,6 +511,10 @@ export class RedisStorage implements SessionStorage {
       await this.#index.reconcile(sessionId, touched, String(now), reply.truth);
       if (reply.status === 'owner') throw sessionOwnershipError(sessionId, userId);
       if (reply.status === 'gone') throw incarnationGoneError(sessionId);
+      if (reply.status === 'lease') {
+        if (input.leaseToken !== undefined) this.#leaseClocks.delete(input.leaseToken);
+        throw leaseLostError(sessionId);
+      }
       throw lateWriteError('upsertSession', sessionId);
     }
     const values = reply.values;
@@ -490,6 +577,8 @@ export class RedisStorage implements SessionStorage {
           run.runId,
           newIncarnation(),
           String(deadline),
+          input.metadata === undefined ? '' : JSON.stringify(input.metadata),
+          input.clearPendingRun === true ? '1' : '0',
         ],
       );
     const touched = this.#index.keysFor(this.#index.guess(input));
@@ -686,6 +775,101 @@ export class RedisStorage implements SessionStorage {
     }
   }
 
+  /**
+   * Retention (SPEC §15.2). Walks that user's index (`u:{user}`), or `all` without a user, oldest
+   * first in keyset pages (never `SCAN`); with only `olderThan`, just the entries before it. Each
+   * session is judged by one script on its own slot, on its stored `updated_at` (an index entry
+   * may be stale): deleted with its runs, run ids and lease when older, else its runs beyond
+   * `keepLastRuns` (and covered by its summary) dropped from the front of its list. Deleted
+   * sessions leave their indexes like `deleteSession`; kept ones keep their entries (misplaced
+   * ones are put right on the way). A session it cannot read is skipped and reported through
+   * `logger`. Every session step carries a write deadline; a late or failed step rejects with a
+   * retryable error after the rest of its page is handled. Running it again is always safe.
+   */
+  async prune(input: PruneInput): Promise<PruneResult> {
+    this.#connection.assertOpen();
+    const { olderThan, keepLastRuns, userId } = normalizePruneInput(input);
+    const indexKey = userId === undefined ? this.#keys.allIndex() : this.#keys.userIndex(userId);
+    const below = keepLastRuns === undefined ? olderThan : undefined;
+    const args = [
+      userId === undefined ? '0' : '1',
+      userId ?? '',
+      olderThan === undefined ? '' : String(olderThan),
+      keepLastRuns === undefined ? '' : String(keepLastRuns),
+    ];
+    let sessionsDeleted = 0;
+    let runsDeleted = 0;
+    let position: IndexEntry | undefined;
+    for (;;) {
+      const page = await this.#index.readAscending(indexKey, position, PRUNE_BATCH, below);
+      const first = page[0];
+      if (first === undefined) break;
+      position = page.at(-1);
+      const deadline = await this.#deadline(Date.now(), undefined, first.member);
+      const results = await this.#connection.batch(
+        page.map(
+          (entry) => (target: ScriptTarget) =>
+            callScript(target, PRUNE_SESSION, this.#sessionKeys(entry.member), [
+              ...args,
+              String(deadline),
+            ]),
+        ),
+        'prune',
+      );
+      const staleBefore = Date.now() - INDEX_GRACE_MS;
+      const deleted: IndexEntry[] = [];
+      const dropped: { sessionId: string; truth: IndexTruth }[] = [];
+      const repairs: { entry: IndexEntry; score: string }[] = [];
+      let failure: BuddyError | undefined;
+      results.forEach((result, offset) => {
+        const entry = page[offset] as IndexEntry;
+        const sessionId = entry.member;
+        if (result.error !== undefined) {
+          failure ??= this.#connection.translate(result.error, 'prune', sessionId);
+          return;
+        }
+        const reply = parsePruneReply(result.value as Reply);
+        switch (reply.status) {
+          case 'deleted':
+            sessionsDeleted++;
+            runsDeleted += reply.runsDeleted;
+            this.#index.forget(sessionId);
+            deleted.push(entry);
+            dropped.push({ sessionId, truth: reply.truth });
+            break;
+          case 'kept':
+            runsDeleted += reply.runsDeleted;
+            if (Number(reply.truth.updatedAt) !== entry.score) {
+              repairs.push({ entry, score: String(reply.truth.updatedAt) });
+            }
+            break;
+          case 'missing':
+          case 'owner':
+            // An entry of a session that is gone or someone else's: removed once surely stale.
+            if (entry.score < staleBefore) repairs.push({ entry, score: '' });
+            break;
+          case 'corrupt':
+            this.#logger.warn(
+              `${WHO}: prune skipped session ${describeValue(sessionId)}: it is corrupt (${reply.reason})`,
+              { sessionId, error: reply.reason },
+            );
+            break;
+          case 'late':
+            failure ??= lateWriteError('prune', sessionId);
+            break;
+        }
+      });
+      // Like deleteUserData: the entries read go at the score they were read with, the other
+      // indexes of each deleted session at its stored score.
+      await this.#index.removeEntries(indexKey, deleted);
+      await this.#index.dropDeleted(dropped, indexKey);
+      await this.#index.repairEntries(indexKey, repairs);
+      if (failure !== undefined) throw failure;
+      if (page.length < PRUNE_BATCH) break;
+    }
+    return { sessionsDeleted, runsDeleted };
+  }
+
   /** Idempotent. Closes the client only if this storage created it. */
   async close(): Promise<void> {
     this.#leaseClocks.clear();
@@ -878,6 +1062,8 @@ export class RedisStorage implements SessionStorage {
       userId,
       agentId,
       incarnation,
+      metadata,
+      pendingRun,
     ] = values;
     return parseSessionRecord(
       {
@@ -892,6 +1078,10 @@ export class RedisStorage implements SessionStorage {
         updatedAt: toNumber(updatedAt),
         version: toNumber(version),
         runCount: toNumber(runCount),
+        ...(metadata == null ? {} : { metadata: parseJsonField(metadata, 'metadata', sessionId) }),
+        ...(pendingRun == null
+          ? {}
+          : { pendingRun: parseJsonField(pendingRun, 'paused run', sessionId) }),
       },
       sessionId,
     );

@@ -11,6 +11,9 @@
  *
  *   pnpm bench --only=redis,redis-cluster   # only the backends whose names start with these
  *
+ * `redis-search` (part of `--only=redis`) times `RedisMemoryDb.searchMemories` over 1k, 10k and
+ * 100k memories of one user on the same server (about 270 MB there while it runs).
+ *
  * When `.bench-results/latest.json` exists, the turn table is compared with it (before → after).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +36,7 @@ import {
 } from './postgres-bench.ts';
 import { type BenchCluster, startBenchCluster } from './redis-cluster.ts';
 import { measureRedisCommandsPerTurn } from './redis-commands.ts';
+import { measureRedisSearch } from './redis-search.ts';
 import { formatNumber, table } from './stats.ts';
 import { measureStudioPages } from './studio-pages.ts';
 import {
@@ -274,6 +278,39 @@ async function main(): Promise<void> {
     );
   }
 
+  let redisSearch: Awaited<ReturnType<typeof measureRedisSearch>> | undefined;
+  if (hasRedis && selected('redis-search')) {
+    redisSearch = await measureRedisSearch(redisUrl, deleteRedisPrefix, {
+      sizes: [1_000, 10_000, 100_000],
+      samples: (memories) =>
+        memories >= 100_000
+          ? quick
+            ? 3
+            : 10
+          : memories >= 10_000
+            ? quick
+              ? 10
+              : 50
+            : quick
+              ? 30
+              : 200,
+    });
+    console.log(
+      `\nRedis searchMemories (exact cosine over one user's memories, ${redisSearch[0]?.dimensions ?? 256} dimensions, limit 10, loopback):\n`,
+    );
+    console.log(
+      table(
+        ['memories of the user', 'median ms', 'p99 ms', 'mean ms'],
+        redisSearch.map((row) => [
+          row.memories.toLocaleString('en-US'),
+          formatNumber(row.medianUs / 1000, 2),
+          formatNumber(row.p99Us / 1000, 2),
+          formatNumber(row.meanUs / 1000, 2),
+        ]),
+      ),
+    );
+  }
+
   let postgres:
     | {
         roundTripsPerTurn: number;
@@ -402,6 +439,7 @@ async function main(): Promise<void> {
     throughput,
     memorySearch,
     redisCommands,
+    redisSearch,
     postgres,
     studio,
     context,
