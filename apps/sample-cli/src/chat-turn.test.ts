@@ -7,7 +7,7 @@ import { InMemoryMemoryDb, InMemoryStorage } from '@buddy/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Ask, PromptAnswer } from './approval-prompt.ts';
 import { chatTurn } from './chat-turn.ts';
-import { runCommand } from './commands.ts';
+import { runCommand, waitingNotice } from './commands.ts';
 import { type App, createApp } from './setup.ts';
 import { StatusLine } from './terminal.ts';
 
@@ -189,6 +189,21 @@ describe('/memories', () => {
     const { output } = await runCommand({ app, stored: true, pendingName: undefined }, '/memories');
     expect(output.split('\n')).toHaveLength(8);
     expect(output).toContain('- Fact number 1.');
+  });
+});
+
+describe('a session that waits for a decision', () => {
+  it('is announced when the REPL switches to it', async () => {
+    const app = await offlineApp();
+    await app.agent.run('add eggs to my cart');
+    expect(await app.agent.run('check out')).toMatchObject({ status: 'awaiting-approval' });
+    const chat = { app, stored: true, pendingName: undefined };
+    expect((await runCommand(chat, '/new')).output).toMatch(/^New session /);
+    expect(await waitingNotice(app)).toBeUndefined();
+    const { output } = await runCommand(chat, '/switch shop');
+    expect(output).toBe(
+      'Switched to shop.\nThis session waits for your decision (Allow checkout({"total":3.2})? [y/N]): you are asked with your next message.',
+    );
   });
 });
 
