@@ -1,7 +1,7 @@
 /**
  * `pnpm chat` in a real pseudo-terminal (readline in raw mode, Ctrl-C as a keypress), talking to
  * a loopback OpenAI-compatible server whose answers the tests hold back while they look at the
- * screen.
+ * screen, or to the offline model for the checkout that needs approval.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,12 +37,51 @@ function startChat(dbFile: string): PtySession {
     OPENAI_BASE_URL: openai.baseUrl,
     ANTHROPIC_API_KEY: '',
     BUDDY_REDIS_URL: '',
+    BUDDY_POSTGRES_URL: '',
     BUDDY_SESSION: '',
   });
   return session;
 }
 
 const prompts = (output: string) => output.split('you   ›').length - 1;
+
+/** A stored session of pat's with `cart`, for the checkout tests. */
+async function seedCart(dbFile: string, sessionId: string, cart: string[]): Promise<void> {
+  const storage = new SqliteStorage({ dbFile });
+  try {
+    await storage.upsertSession({ sessionId, userId: 'pat', sessionState: { cart } });
+  } finally {
+    await storage.close();
+  }
+}
+
+async function storedRuns(dbFile: string, sessionId: string) {
+  const storage = new SqliteStorage({ dbFile });
+  try {
+    return {
+      runs: await storage.getRuns({ sessionId }),
+      session: await storage.getSession(sessionId),
+    };
+  } finally {
+    await storage.close();
+  }
+}
+
+function startOfflineChat(dbFile: string, sessionId: string): PtySession {
+  session = runInPty(
+    'chat',
+    ['--user', 'pat', '--session', sessionId, '--db', dbFile, '--model', 'offline'],
+    {
+      NO_COLOR: '1',
+      OPENAI_API_KEY: '',
+      ANTHROPIC_API_KEY: '',
+      BUDDY_REDIS_URL: '',
+      BUDDY_POSTGRES_URL: '',
+      BUDDY_SESSION: '',
+    },
+  );
+  return session;
+}
 
 async function storedSessions(dbFile: string) {
   const storage = new SqliteStorage({ dbFile });
@@ -130,5 +169,53 @@ describe.skipIf(!hasScript)('pnpm chat in a pseudo-terminal', () => {
     expect(output).not.toMatch(/\n\s+at /);
     const sessions = await storedSessions(dbFile);
     expect(sessions).toHaveLength(1);
+  });
+
+  it('asks before checkout: the question is the prompt, y completes it, one stored run', async () => {
+    const dbFile = join(dir, 'approve.db');
+    await seedCart(dbFile, 'shop', ['milk', 'bread']);
+    const chat = startOfflineChat(dbFile, 'shop');
+    await chat.waitFor((output) => prompts(output) === 1);
+    chat.write('check out\r');
+    await chat.waitFor(/⚙ checkout\(\{"total":4\}\)/);
+    await chat.waitFor(/Allow checkout\(\{"total":4\}\)\? \[y\/N\] /);
+    chat.write('y\r');
+    await chat.waitFor(/↳ Paid \$4\.00 for 2 item\(s\): milk, bread\. The cart is empty now\./);
+    await chat.waitFor((output) => prompts(output) === 2);
+    chat.write('/quit\r');
+    expect(await chat.exited).toBe(0);
+    expect(chat.output).not.toMatch(/\n\s+at /);
+    const { runs, session: stored } = await storedRuns(dbFile, 'shop');
+    expect(runs).toHaveLength(1);
+    expect(runs[0]?.messages.map((message) => message.role)).toEqual([
+      'user',
+      'assistant',
+      'tool',
+      'assistant',
+    ]);
+    expect(stored?.pendingRun).toBeUndefined();
+    expect(stored?.sessionState.cart).toEqual([]);
+  });
+
+  it('denies the checkout on Ctrl-C at the question, and returns to the prompt', async () => {
+    const dbFile = join(dir, 'deny.db');
+    await seedCart(dbFile, 'shop', ['eggs']);
+    const chat = startOfflineChat(dbFile, 'shop');
+    await chat.waitFor((output) => prompts(output) === 1);
+    chat.write('check out\r');
+    await chat.waitFor(/Allow checkout\(\{"total":3\.2\}\)\? \[y\/N\] /);
+    chat.write('ma'); // typed, then thought better of it
+    chat.write('\u0003');
+    await chat.waitFor(/Denied: Ctrl-C at the question denies the call\./);
+    await chat.waitFor(/OK, I did not check out \(the user cancelled with Ctrl-C\)\./);
+    await chat.waitFor((output) => prompts(output) === 2);
+    // still running: the first Ctrl-C did not leave the REPL
+    chat.write('/quit\r');
+    expect(await chat.exited).toBe(0);
+    expect(chat.output).toMatch(/\r?\nbye\r?\n$/);
+    const { runs, session: stored } = await storedRuns(dbFile, 'shop');
+    expect(runs).toHaveLength(1);
+    expect(stored?.pendingRun).toBeUndefined();
+    expect(stored?.sessionState.cart).toEqual(['eggs']);
   });
 });

@@ -5,11 +5,20 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PostgresMemoryDb, PostgresStorage } from '@buddy/db-postgres';
 import { SqliteStorage } from '@buddy/db-sqlite';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import {
+  dropSchema,
+  POSTGRES_URL,
+  requirePostgres,
+  schemaExists,
+  skipPostgres,
+} from '../test/postgres.ts';
 import { runCli } from '../test/run-cli.ts';
 import { parseArguments } from './commands.ts';
+import { maskUrl } from './stores.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'buddy-chat-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -18,6 +27,18 @@ async function sessionsIn(dbFile: string, userId: string) {
   const storage = new SqliteStorage({ dbFile });
   try {
     return (await storage.listSessions({ userId })).sessions;
+  } finally {
+    await storage.close();
+  }
+}
+
+async function runsIn(dbFile: string, sessionId: string) {
+  const storage = new SqliteStorage({ dbFile });
+  try {
+    return {
+      runs: await storage.getRuns({ sessionId }),
+      session: await storage.getSession(sessionId),
+    };
   } finally {
     await storage.close();
   }
@@ -80,6 +101,54 @@ describe.concurrent('pnpm chat driven by a script on stdin', () => {
     expect(out).not.toContain('never read');
   }, 60_000);
 
+  it('asks before checkout and pays on y: the question, the resumed run, one stored run', async () => {
+    const dbFile = join(dir, 'approve.db');
+    const result = await runCli(
+      'chat',
+      ['--user', 'robin', '--session', 'shop', '--db', dbFile, '--model', 'offline'],
+      { input: 'add milk and eggs to my cart\ncheck out\ny\n/state\n/quit\n' },
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const out = result.stdout;
+    // the question is the prompt, the answer echoed after it (piped input)
+    expect(out).toContain(
+      '  ⚙ checkout({"total":4.4})\nAllow checkout({"total":4.4})? [y/N] y\n  ↳ Paid $4.40 for 2 item(s): milk, eggs. The cart is empty now.\n',
+    );
+    expect(out).toContain('"cart": []');
+    const { runs, session } = await runsIn(dbFile, 'shop');
+    expect(runs.map((run) => run.messages[0]?.content)).toEqual([
+      'add milk and eggs to my cart',
+      'check out',
+    ]);
+    expect(session?.pendingRun).toBeUndefined();
+    expect(session?.sessionState.cart).toEqual([]);
+  }, 60_000);
+
+  it('denies checkout on N and on the end of the input, and the model hears why', async () => {
+    const dbFile = join(dir, 'deny.db');
+    const args = ['--user', 'robin', '--session', 'shop', '--db', dbFile, '--model', 'offline'];
+    const denied = await runCli('chat', args, {
+      input: 'add eggs to my cart\ncheckout\nN\n/state\n/quit\n',
+    });
+    expect(denied.code).toBe(0);
+    expect(denied.stdout).toContain('Allow checkout({"total":3.2})? [y/N] N\n');
+    expect(denied.stdout).toContain('↳ Error: denied: the user declined');
+    expect(denied.stdout).toContain(
+      'buddy › OK, I did not check out (the user declined). Your cart is unchanged.',
+    );
+    expect(denied.stdout).toContain('"cart": [\n    "eggs"\n  ]');
+    // the input ends at the question: denied, and the session is not left waiting
+    const ended = await runCli('chat', args, { input: 'check out\n' });
+    expect(ended.code).toBe(0);
+    expect(ended.stdout).toContain('Allow checkout({"total":3.2})? [y/N] \n');
+    expect(ended.stdout).toContain('Error: denied: nobody answered (the input ended)');
+    const { runs, session } = await runsIn(dbFile, 'shop');
+    expect(runs).toHaveLength(3);
+    expect(session?.pendingRun).toBeUndefined();
+    expect(session?.sessionState.cart).toEqual(['eggs']);
+  }, 60_000);
+
   it('stores a session only once it has a run (a name given before waits for it)', async () => {
     const dbFile = join(dir, 'lazy.db');
     const args = ['--user', 'sam', '--db', dbFile, '--model', 'offline'];
@@ -131,6 +200,26 @@ describe.concurrent('pnpm chat driven by a script on stdin', () => {
     );
   }, 30_000);
 
+  it('explains an unreachable PostgreSQL in one line, the password masked', async () => {
+    const url = 'postgresql://buddy:s3cret@127.0.0.1:1/test';
+    const fromEnv = await runCli('chat', ['--user', 'robin'], {
+      input: '/quit\n',
+      env: { BUDDY_POSTGRES_URL: url, BUDDY_REDIS_URL: 'redis://127.0.0.1:1' },
+    });
+    expect(fromEnv.code).toBe(1);
+    expect(fromEnv.stderr.trim().split('\n')).toEqual([
+      'cannot start: [STORAGE_UNAVAILABLE] PostgreSQL at postgresql://buddy:***@127.0.0.1:1/test does not answer (connection refused). Start PostgreSQL or unset BUDDY_POSTGRES_URL to use SQLite.',
+    ]);
+    expect(`${fromEnv.stdout}${fromEnv.stderr}`).not.toContain('s3cret');
+    const fromFlag = await runCli('chat', ['--user', 'robin', '--postgres', url], {
+      input: '/quit\n',
+    });
+    expect(fromFlag.code).toBe(1);
+    expect(fromFlag.stderr.trim()).toBe(
+      'cannot start: [STORAGE_UNAVAILABLE] PostgreSQL at postgresql://buddy:***@127.0.0.1:1/test does not answer (connection refused). Start PostgreSQL or leave out --postgres to use SQLite.',
+    );
+  }, 30_000);
+
   it('names the base URL of a model that is down', async () => {
     // a port that was just free: nothing listens there
     const port = await new Promise<number>((resolve) => {
@@ -160,7 +249,7 @@ describe.concurrent('pnpm chat driven by a script on stdin', () => {
     const unknown = await runCli('chat', ['--colour', 'red']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr.trim()).toBe(
-      'Unknown option --colour. Usage: pnpm chat [--user <id>] [--session <id>] [--db <file>] [--redis <url>] [--prefix <key prefix>] [--model auto|offline|openai|anthropic]',
+      'Unknown option --colour. Usage: pnpm chat [--user <id>] [--session <id>] [--db <file>] [--redis <url>] [--prefix <key prefix>] [--postgres <url>] [--schema <name>] [--model auto|offline|openai|anthropic]',
     );
   }, 30_000);
 
@@ -183,6 +272,7 @@ describe.concurrent('pnpm chat driven by a script on stdin', () => {
         dbFile: '.buddy/buddy.db',
         redisUrl: 'redis://h:1',
         redisPrefix: 'p:',
+        urlSource: 'flag',
         model: 'auto',
       },
     });
@@ -194,6 +284,73 @@ describe.concurrent('pnpm chat driven by a script on stdin', () => {
       kind: 'error',
       message: 'Unknown model "gpt": use auto, offline, openai or anthropic.',
     });
+  });
+
+  it('picks PostgreSQL before Redis from the environment, and a storage flag over both', () => {
+    const env = {
+      BUDDY_POSTGRES_URL: 'postgresql://pg/app',
+      BUDDY_POSTGRES_SCHEMA: 'shop',
+      BUDDY_REDIS_URL: 'redis://r:1',
+      BUDDY_REDIS_PREFIX: 'p:',
+    };
+    const settings = (argv: string[], from: NodeJS.ProcessEnv = env) => {
+      const parsed = parseArguments(argv, from);
+      return parsed.kind === 'run' ? parsed.settings : parsed;
+    };
+    expect(settings([])).toEqual({
+      userId: 'guest',
+      dbFile: '.buddy/buddy.db',
+      postgresUrl: 'postgresql://pg/app',
+      postgresSchema: 'shop',
+      urlSource: 'env',
+      model: 'auto',
+    });
+    expect(settings(['--redis', 'redis://mine:2'])).toMatchObject({
+      redisUrl: 'redis://mine:2',
+      redisPrefix: 'p:',
+      urlSource: 'flag',
+    });
+    expect(settings(['--redis', 'redis://mine:2'])).not.toHaveProperty('postgresUrl');
+    expect(settings(['--db', 'mine.db'])).toEqual({
+      userId: 'guest',
+      dbFile: 'mine.db',
+      model: 'auto',
+    });
+    expect(settings(['--postgres', 'postgresql://other/db'], {})).toEqual({
+      userId: 'guest',
+      dbFile: '.buddy/buddy.db',
+      postgresUrl: 'postgresql://other/db',
+      urlSource: 'flag',
+      model: 'auto',
+    });
+    expect(settings(['--postgres', 'postgresql://x/y', '--redis', 'redis://r:1'])).toEqual({
+      kind: 'error',
+      message: 'Options --postgres and --redis both choose the storage: give one of them.',
+    });
+    expect(settings(['--schema', 'shop'], {})).toEqual({
+      kind: 'error',
+      message:
+        'Option --schema is for PostgreSQL: add --postgres <url> (or set BUDDY_POSTGRES_URL).',
+    });
+    expect(settings(['--prefix', 'p:'], env)).toEqual({
+      kind: 'error',
+      message: 'Option --prefix is for Redis: add --redis <url> (or set BUDDY_REDIS_URL).',
+    });
+    expect(settings([], { ...env, BUDDY_POSTGRES_URL: '' })).toMatchObject({
+      redisUrl: 'redis://r:1',
+      urlSource: 'env',
+    });
+  });
+
+  it('masks passwords in the URLs it prints', () => {
+    expect(maskUrl('postgresql://dana:s3cret@db:5432/app')).toBe(
+      'postgresql://dana:***@db:5432/app',
+    );
+    expect(maskUrl('postgres://db/app?sslmode=require&password=s3cret')).toBe(
+      'postgres://db/app?sslmode=require&password=***',
+    );
+    expect(maskUrl('postgresql://dana@db/app')).toBe('postgresql://dana@db/app');
+    expect(maskUrl('host=db password=s3cret dbname=app')).toBe('host=db password=*** dbname=app');
   });
 
   it('prints a bad flag through `pnpm chat` without pnpm lifecycle noise', async () => {
@@ -270,5 +427,39 @@ describe.skipIf(redisProblem !== undefined && !inCi)('pnpm chat on Redis', () =>
       if (keys.length > 0) await client.del(...keys);
       await client.quit();
     }
+  }, 60_000);
+});
+
+describe.skipIf(skipPostgres)('pnpm chat on PostgreSQL', () => {
+  it('keeps sessions and memories in the schema BUDDY_POSTGRES_SCHEMA names', async () => {
+    requirePostgres();
+    const schema = `buddy_chat_test_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+    try {
+      const result = await runCli('chat', ['--user', 'robin', '--model', 'offline'], {
+        input: 'my name is Robin\n/quit\n',
+        env: { BUDDY_POSTGRES_URL: POSTGRES_URL, BUDDY_POSTGRES_SCHEMA: schema },
+      });
+      expect(result.stderr).toBe('');
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain(
+        `Storage: PostgreSQL at ${maskUrl(POSTGRES_URL)} (schema ${schema}).`,
+      );
+      const options = { connectionString: POSTGRES_URL, schema };
+      const storage = new PostgresStorage(options);
+      const memoryDb = new PostgresMemoryDb(options);
+      try {
+        const { sessions } = await storage.listSessions({ userId: 'robin' });
+        expect(sessions).toHaveLength(1);
+        expect(await storage.getRuns({ sessionId: sessions[0]?.sessionId ?? '' })).toHaveLength(1);
+        const memories = await memoryDb.readMemories({ userId: 'robin' });
+        expect(memories.map((memory) => memory.memory)).toEqual(["The user's name is Robin."]);
+      } finally {
+        await storage.close();
+        await memoryDb.close();
+      }
+    } finally {
+      await dropSchema(schema);
+    }
+    expect(await schemaExists(schema)).toBe(false);
   }, 60_000);
 });

@@ -1,20 +1,24 @@
 /**
  * `pnpm chat`: an interactive REPL over a persistent Buddy agent.
  *
- *   pnpm chat [--user <id>] [--session <id>] [--db <file>] [--redis <url>] [--prefix <p>] [--model auto|offline|openai|anthropic]
+ *   pnpm chat [--user <id>] [--session <id>] [--db <file>] [--redis <url>] [--prefix <p>]
+ *             [--postgres <url>] [--schema <name>] [--model auto|offline|openai|anthropic]
  *
  * Environment: BUDDY_USER, BUDDY_SESSION, BUDDY_DB_FILE, BUDDY_REDIS_URL, BUDDY_REDIS_PREFIX,
- * BUDDY_MODEL, OPENAI_API_KEY / ANTHROPIC_API_KEY. Commands start with "/" (type /help).
+ * BUDDY_POSTGRES_URL, BUDDY_POSTGRES_SCHEMA, BUDDY_MODEL, OPENAI_API_KEY / ANTHROPIC_API_KEY.
+ * Commands start with "/" (type /help).
  *
  * Ctrl-C during a turn aborts it (its AbortSignal) and returns to the prompt; Ctrl-C at the
- * prompt, Ctrl-D or /quit leave at once. Started by a package manager (`pnpm chat`), a bad flag
+ * prompt, Ctrl-D or /quit leave at once. A tool call that needs approval (`checkout`) is asked
+ * about (`Allow checkout({"total":8.1})? [y/N]`); Ctrl-C at that question denies it. Started by a package manager (`pnpm chat`), a bad flag
  * or a failed start prints its one line and exits 0, because pnpm adds lines of its own to any
  * other exit code; run directly (`node --import tsx src/chat.ts`) they exit 2 and 1.
  */
 import { createInterface } from 'node:readline';
 import { BuddyError, type Logger } from '@buddy/core';
+import type { Ask, PromptAnswer } from './approval-prompt.ts';
 import { chatTurn } from './chat-turn.ts';
-import { type ChatSession, parseArguments, runCommand } from './commands.ts';
+import { type ChatSession, parseArguments, runCommand, waitingNotice } from './commands.ts';
 import { HELP_TEXT, OfflineModel } from './offline-model.ts';
 import type { App } from './setup.ts';
 import { color, describeError, StatusLine } from './terminal.ts';
@@ -37,32 +41,42 @@ const replLogger: Logger = {
   error: (message) => console.error(color.red(`! ${message}`)),
 };
 
-/** A line source over readline that knows whether anyone is waiting for input. */
+/**
+ * A line source over readline that knows whether anyone is waiting for input; `interrupt()` ends
+ * the wait of the one waiting (Ctrl-C at a question).
+ */
 function lineReader(input: ReturnType<typeof createInterface>) {
   const queued: string[] = [];
-  let waiting: ((line: string | undefined) => void) | undefined;
+  let waiting: ((answer: PromptAnswer) => void) | undefined;
   let closed = false;
-  input.on('line', (line) => {
-    if (waiting === undefined) queued.push(line);
-    else {
-      const resolve = waiting;
-      waiting = undefined;
-      resolve(line);
-    }
+  const settle = (answer: PromptAnswer) => {
+    const resolve = waiting;
+    waiting = undefined;
+    resolve?.(answer);
+  };
+  input.on('line', (text) => {
+    if (waiting === undefined) queued.push(text);
+    else settle({ kind: 'line', text });
   });
   input.on('close', () => {
     closed = true;
-    const resolve = waiting;
-    waiting = undefined;
-    resolve?.(undefined);
+    settle({ kind: 'closed' });
   });
   return {
-    next(): Promise<string | undefined> {
-      if (queued.length > 0) return Promise.resolve(queued.shift());
-      if (closed) return Promise.resolve(undefined);
+    next(): Promise<PromptAnswer> {
+      const text = queued.shift();
+      if (text !== undefined) return Promise.resolve({ kind: 'line', text });
+      if (closed) return Promise.resolve({ kind: 'closed' });
       return new Promise((resolve) => {
         waiting = resolve;
       });
+    },
+    /** Whether someone waits for a line. */
+    get isWaiting(): boolean {
+      return waiting !== undefined;
+    },
+    interrupt(): void {
+      settle({ kind: 'interrupted' });
     },
   };
 }
@@ -115,6 +129,8 @@ async function main(): Promise<void> {
   console.log(
     `Session ${color.bold(agent.sessionId)}${agent.sessionName === undefined ? '' : ` (${agent.sessionName})`}${chat.stored ? '' : ' (new)'} for ${color.bold(parsed.settings.userId)}. Type /help for commands.`,
   );
+  const waiting = chat.stored ? await waitingNotice(app) : undefined;
+  if (waiting !== undefined) console.log(color.yellow(waiting));
 
   const interactive = process.stdin.isTTY === true;
   const input = createInterface({
@@ -134,8 +150,39 @@ async function main(): Promise<void> {
     else process.stdout.write(promptText);
   };
 
+  // Asking about a tool call: readline draws the question as its prompt (piped: written, and the
+  // answer echoed). Ctrl-C ends the wait with `interrupted`.
+  let asking = false;
+  const ask: Ask = async (question) => {
+    status.clear();
+    asking = true;
+    try {
+      if (interactive) {
+        input.setPrompt(question);
+        input.prompt();
+      } else process.stdout.write(question);
+      const answer = await reader.next();
+      if (answer.kind === 'line') {
+        if (!interactive) console.log(answer.text);
+      } else {
+        // Drop what was typed before Ctrl-C, and leave the question's line.
+        if (interactive && answer.kind === 'interrupted')
+          input.write('', { ctrl: true, name: 'u' });
+        process.stdout.write('\n');
+      }
+      return answer;
+    } finally {
+      asking = false;
+      input.setPrompt(promptText);
+    }
+  };
+
   let turn: AbortController | undefined;
   const interrupt = () => {
+    if (asking) {
+      reader.interrupt();
+      return;
+    }
     if (turn !== undefined) {
       if (!turn.signal.aborted) {
         turn.abort(new BuddyError({ code: 'ABORTED', message: 'Interrupted with Ctrl-C' }));
@@ -154,13 +201,13 @@ async function main(): Promise<void> {
   prompt();
   try {
     for (;;) {
-      const raw = await reader.next();
-      if (raw === undefined) {
+      const next = await reader.next();
+      if (next.kind !== 'line') {
         if (atPrompt) process.stdout.write('\n');
         break;
       }
       atPrompt = false;
-      const line = raw.trim();
+      const line = next.text.trim();
       if (line === '') {
         prompt();
         continue;
@@ -174,7 +221,10 @@ async function main(): Promise<void> {
         } else {
           turn = new AbortController();
           const sessionId = agent.sessionId;
-          const outcome = await chatTurn(app, line, { signal: turn.signal, status });
+          const outcome = await chatTurn(app, line, { signal: turn.signal, status, ask });
+          // A run paused for approval stored the session, even when its resume was interrupted.
+          if (outcome.kind === 'aborted' && outcome.waiting && agent.sessionId === sessionId)
+            chat.stored = true;
           if (outcome.kind === 'completed') {
             if (agent.sessionId === sessionId) chat.stored = true;
             if (chat.pendingName !== undefined) {

@@ -4,13 +4,17 @@
  */
 import type { SessionInfo } from '@buddy/core';
 import { type AppSettings, DEFAULT_DB_FILE } from './app-settings.ts';
+import { approvalQuestion } from './approval-prompt.ts';
 import type { App } from './setup.ts';
+import { storeSettings } from './store-flags.ts';
 
 /** The usage line and the environment variables (`--help`, and the first line after a bad flag). */
-export const USAGE = `Usage: pnpm chat [--user <id>] [--session <id>] [--db <file>] [--redis <url>] [--prefix <key prefix>] [--model auto|offline|openai|anthropic]
+export const USAGE = `Usage: pnpm chat [--user <id>] [--session <id>] [--db <file>] [--redis <url>] [--prefix <key prefix>] [--postgres <url>] [--schema <name>] [--model auto|offline|openai|anthropic]
 
 Environment: BUDDY_USER, BUDDY_SESSION, BUDDY_DB_FILE (default ${DEFAULT_DB_FILE}), BUDDY_REDIS_URL,
-BUDDY_REDIS_PREFIX, BUDDY_MODEL, OPENAI_API_KEY, ANTHROPIC_API_KEY.`;
+BUDDY_REDIS_PREFIX, BUDDY_POSTGRES_URL, BUDDY_POSTGRES_SCHEMA, BUDDY_MODEL, OPENAI_API_KEY,
+ANTHROPIC_API_KEY. A storage flag (--db, --redis, --postgres) wins over the environment; in the
+environment PostgreSQL is checked before Redis, and either before SQLite.`;
 
 /** The slash commands (`/help`). */
 export const COMMANDS_HELP = `Commands (any case; a session id can be shortened to a unique prefix):
@@ -21,7 +25,7 @@ export const COMMANDS_HELP = `Commands (any case; a session id can be shortened 
   /delete <id>       delete one of your sessions
   /state             show the session state
   /summary           show the session summary
-  /memories          show what Buddy remembers about you
+  /memories          show what Buddy remembers about you (the newest 100)
   /help              this list
   /quit              leave (or Ctrl-C at the prompt; Ctrl-C during an answer stops it)`;
 
@@ -32,7 +36,7 @@ export type ParsedArguments =
   | { kind: 'error'; message: string };
 
 const MODELS = new Set(['auto', 'offline', 'openai', 'anthropic']);
-const FLAGS = ['user', 'session', 'db', 'redis', 'prefix', 'model'] as const;
+const FLAGS = ['user', 'session', 'db', 'redis', 'prefix', 'postgres', 'schema', 'model'] as const;
 
 /** Reads the flags over the environment (`--user` over `BUDDY_USER`, …); never throws. */
 export function parseArguments(argv: readonly string[], env: NodeJS.ProcessEnv): ParsedArguments {
@@ -44,6 +48,8 @@ export function parseArguments(argv: readonly string[], env: NodeJS.ProcessEnv):
     db: fromEnv('BUDDY_DB_FILE'),
     redis: fromEnv('BUDDY_REDIS_URL'),
     prefix: fromEnv('BUDDY_REDIS_PREFIX'),
+    postgres: fromEnv('BUDDY_POSTGRES_URL'),
+    schema: fromEnv('BUDDY_POSTGRES_SCHEMA'),
     model: fromEnv('BUDDY_MODEL'),
   };
   const given = new Set<string>();
@@ -68,21 +74,14 @@ export function parseArguments(argv: readonly string[], env: NodeJS.ProcessEnv):
       kind: 'error',
       message: `Unknown model "${model}": use auto, offline, openai or anthropic.`,
     };
-  const redisUrl = values.redis;
-  if (given.has('prefix') && redisUrl === undefined)
-    return {
-      kind: 'error',
-      message: 'Option --prefix is for Redis: add --redis <url> (or set BUDDY_REDIS_URL).',
-    };
-  const prefix = values.prefix;
+  const stores = storeSettings(values, given);
+  if ('error' in stores) return { kind: 'error', message: stores.error };
   return {
     kind: 'run',
     settings: {
       userId: values.user ?? 'guest',
       ...(values.session === undefined ? {} : { sessionId: values.session }),
-      dbFile: values.db ?? DEFAULT_DB_FILE,
-      ...(redisUrl === undefined ? {} : { redisUrl }),
-      ...(redisUrl === undefined || prefix === undefined ? {} : { redisPrefix: prefix }),
+      ...stores,
       model: model as AppSettings['model'],
     },
   };
@@ -143,6 +142,17 @@ export async function resolveSessionId(
   };
 }
 
+/**
+ * One line about the run the agent's session waits with for a decision (a `checkout` asked
+ * about when the REPL stopped), or `undefined` when it waits for nothing.
+ */
+export async function waitingNotice(app: App): Promise<string | undefined> {
+  const pending = (await app.storage.getSession(app.agent.sessionId))?.pendingRun;
+  if (pending === undefined) return undefined;
+  const calls = pending.approvals.map((call) => approvalQuestion(call).trim()).join(' ');
+  return `This session waits for your decision (${calls}): you are asked with your next message.`;
+}
+
 /** Runs one slash command. Bad commands and arguments answer with one line; they never throw. */
 export async function runCommand(chat: ChatSession, line: string): Promise<CommandResult> {
   const [typed = '', ...rest] = line.trim().split(/\s+/);
@@ -183,8 +193,9 @@ export async function runCommand(chat: ChatSession, line: string): Promise<Comma
       await agent.switchSession(found.sessionId);
       chat.stored = true;
       chat.pendingName = undefined;
+      const waiting = await waitingNotice(app);
       return {
-        output: `Switched to ${found.sessionId}${agent.sessionName === undefined ? '' : ` (${agent.sessionName})`}.`,
+        output: `Switched to ${found.sessionId}${agent.sessionName === undefined ? '' : ` (${agent.sessionName})`}.${waiting === undefined ? '' : `\n${waiting}`}`,
       };
     }
     case '/rename':
@@ -223,7 +234,8 @@ export async function runCommand(chat: ChatSession, line: string): Promise<Comma
     case '/memories': {
       const userId = agent.userId;
       if (userId === undefined) return { output: 'No user id: start with --user <id>.' };
-      const memories = await app.memory.readMemories({ userId });
+      // From the db: the agent's memory would pick the few relevant to a message.
+      const memories = await app.memoryDb.readMemories({ userId, sort: 'newest', limit: 100 });
       if (memories.length === 0)
         return { output: 'No memories yet: tell Buddy something about yourself.' };
       return { output: memories.map((memory) => `- ${memory.memory}`).join('\n') };

@@ -20,9 +20,10 @@ import { BuddyError, estimateTokens } from '@buddy/core';
 /** What the offline model understands, shown when the REPL starts on it. */
 export const HELP_TEXT = [
   'The offline model understands, for example:',
-  '  add oat milk and eggs to my cart · remove eggs · what is in my cart?',
+  '  add oat milk and eggs to my cart · remove eggs · what is in my cart? · check out',
   '  my name is Dana · I am allergic to peanuts · I like jazz',
-  '  what do you know about me? · what did we talk about last time? · summarize',
+  '  what do you know about me? · what do you remember about my coffee habits?',
+  '  what did we talk about last time? · summarize',
 ].join('\n');
 
 interface Answer {
@@ -166,6 +167,9 @@ function summarize(prompt: string): { summary: string; topics: string[] } {
     if (items.length > 0) {
       sentences.push(`The user added ${items.join(', ')} to the cart.`);
       topics.add('shopping cart');
+    } else if (/\bcheck\s?out\b/i.test(said)) {
+      sentences.push('The user checked out the cart.');
+      topics.add('shopping cart');
     } else if (/remove/i.test(said)) {
       sentences.push(`The user changed the cart ("${said}").`);
       topics.add('shopping cart');
@@ -221,6 +225,39 @@ function titleFor(request: ModelRequest): string {
     .replace(/[.!?,;:]+$/, '');
 }
 
+/** The cart as the templated instructions show it ("The user's cart holds: [...]"). */
+function cartIn(system: string): string[] | undefined {
+  const parsed = safeJson(/cart holds: (.*)/i.exec(system)?.[1]?.trim() ?? '');
+  return Array.isArray(parsed) ? parsed.map(String) : undefined;
+}
+
+/**
+ * The cart's total by the price list of the instructions ("Prices (USD): milk 1.20, …; anything
+ * else 3.00."), in cents; `undefined` when the instructions have no price list.
+ */
+function totalCents(system: string, cart: readonly string[]): number | undefined {
+  const list = /Prices \(USD\): (.*?); anything else (\d+(?:\.\d+)?)\./.exec(system);
+  if (list?.[1] === undefined || list[2] === undefined) return undefined;
+  const prices = new Map<string, number>();
+  for (const entry of list[1].split(/,\s*/)) {
+    const match = /^(.+) (\d+(?:\.\d+)?)$/.exec(entry.trim());
+    if (match?.[1] !== undefined && match[2] !== undefined)
+      prices.set(match[1].toLowerCase(), Math.round(Number(match[2]) * 100));
+  }
+  const otherwise = Math.round(Number(list[2]) * 100);
+  return cart.reduce((sum, item) => sum + (prices.get(item.toLowerCase()) ?? otherwise), 0);
+}
+
+/** "check out" / "checkout" / "pay": a checkout call with the cart's total, or why not. */
+function checkoutAnswer(system: string): Answer {
+  const cart = cartIn(system);
+  if (cart === undefined) return { content: "I can't see your cart from here." };
+  if (cart.length === 0) return { content: 'Your cart is empty: there is nothing to check out.' };
+  const cents = totalCents(system, cart);
+  if (cents === undefined) return { content: "I don't know the prices, so I can't check out." };
+  return { toolCalls: [{ name: 'checkout', arguments: { total: cents / 100 } }] };
+}
+
 /** The chat turn of the agent itself. */
 function chat(request: ModelRequest): Answer {
   const system = systemText(request);
@@ -238,6 +275,9 @@ function chat(request: ModelRequest): Answer {
       return {
         content: "This is our first conversation — I don't have earlier sessions with you.",
       };
+    const denied = /^Error: denied: (.*)$/s.exec(results.length === 1 ? (results[0] ?? '') : '');
+    if (denied !== null && last.toolName === 'checkout')
+      return { content: `OK, I did not check out (${denied[1]}). Your cart is unchanged.` };
     return { content: results.join(' ') };
   }
   const text = lastUserText(request.messages);
@@ -246,19 +286,18 @@ function chat(request: ModelRequest): Answer {
   if (items.length > 0 && hasTool(request, 'add_to_cart')) {
     return { toolCalls: items.map((item) => ({ name: 'add_to_cart', arguments: { item } })) };
   }
+  if (/\b(check\s?out|pay for)\b/.test(lower) && hasTool(request, 'checkout')) {
+    return checkoutAnswer(system);
+  }
   const removal = /\bremove\s+(.+?)(?:\s+from\s+(?:my|the)\s+cart)?[.!?]*$/i.exec(text);
   if (removal?.[1] !== undefined && hasTool(request, 'remove_from_cart')) {
     return { toolCalls: [{ name: 'remove_from_cart', arguments: { item: removal[1].trim() } }] };
   }
   if (/\b(cart|basket)\b/.test(lower)) {
-    const cart = /cart holds: (.*)/i.exec(system)?.[1]?.trim();
+    const cart = cartIn(system);
     if (cart === undefined) return { content: "I can't see your cart from here." };
-    const parsed = safeJson(cart);
     return {
-      content:
-        Array.isArray(parsed) && parsed.length === 0
-          ? 'Your cart is empty.'
-          : `Your cart holds: ${Array.isArray(parsed) ? parsed.join(', ') : cart}.`,
+      content: cart.length === 0 ? 'Your cart is empty.' : `Your cart holds: ${cart.join(', ')}.`,
     };
   }
   if (
@@ -267,7 +306,7 @@ function chat(request: ModelRequest): Answer {
   ) {
     return { toolCalls: [{ name: 'get_previous_session_messages', arguments: {} }] };
   }
-  if (/(know|remember) about me/.test(lower)) {
+  if (/\b(know|remember) about (me|my)\b/.test(lower)) {
     const memories = between(
       system,
       '<memories_from_previous_interactions>',

@@ -1,19 +1,19 @@
 /**
- * Wires the sample app: storage (SQLite file by default, Redis when BUDDY_REDIS_URL is set), the
- * memory db, the model (OpenAI or Anthropic when their key is set, else the offline model) and
- * the agent with every Buddy feature switched on. The model is created once and given to both the
- * agent and its memory, so summaries and memories use the same model as the answers.
+ * Wires the sample app: storage (SQLite file by default, PostgreSQL when BUDDY_POSTGRES_URL is
+ * set, Redis when BUDDY_REDIS_URL is; see `stores.ts`), the memory db, the model (OpenAI or
+ * Anthropic when their key is set, else the offline model) and the agent with every Buddy feature
+ * switched on: the cart tools and a `checkout` that needs approval, relevant memories (the
+ * offline `MockEmbedder`), summaries. The model is created once and given to both the agent and
+ * its memory, so summaries and memories use the same model as the answers.
  */
-import { mkdirSync } from 'node:fs';
-import { connect } from 'node:net';
-import { dirname, resolve } from 'node:path';
-import { Agent, BuddyError, type MemoryDb, type Model, type SessionStorage } from '@buddy/core';
-import { SqliteMemoryDb, SqliteStorage } from '@buddy/db-sqlite';
+import { Agent, type MemoryDb, type Model, type SessionStorage } from '@buddy/core';
+import { MockEmbedder } from '@buddy/testkit';
 import type { AppSettings } from './app-settings.ts';
 import { cartTools } from './cart-tools.ts';
-import { networkReason } from './network-reason.ts';
+import { checkout, PRICE_LIST } from './checkout-tool.ts';
 import { OfflineModel } from './offline-model.ts';
 import { ProgressMemory } from './progress-memory.ts';
+import { type OpenedStores, openStores } from './stores.ts';
 
 export { type AppSettings, DEFAULT_DB_FILE } from './app-settings.ts';
 
@@ -74,76 +74,42 @@ export async function pickModel(
   return { model: new OfflineModel(), endpoint: undefined };
 }
 
-/** Why a TCP connection to a `redis://` URL's host and port fails, or `undefined` when it opens. */
-function tcpProblem(url: string): Promise<string | undefined> {
-  let host: string;
-  let port: number;
-  try {
-    const parsed = new URL(url);
-    host = parsed.hostname || '127.0.0.1';
-    port = Number(parsed.port || 6379);
-  } catch {
-    return Promise.resolve('not a URL');
-  }
-  return new Promise((resolve) => {
-    const socket = connect({ host, port });
-    socket.setTimeout(2_000);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(undefined);
-    });
-    socket.once('error', (error) => resolve(networkReason(error) ?? 'cannot connect'));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve('timed out');
-    });
-  });
-}
+/** How many of a user's memories reach the system message: the closest to the run's input. */
+export const RELEVANT_MEMORIES = 5;
 
-/** Opens storage; an unreachable Redis is a one-line `STORAGE_UNAVAILABLE`, checked up front. */
-async function openStores(
+/**
+ * Opens the storage and memory db (checking that a PostgreSQL or Redis server answers) and builds
+ * the agent. `options.stores` replaces them (tests on `InMemoryStorage`); the app closes them.
+ */
+export async function createApp(
   settings: AppSettings,
-): Promise<{ storage: SessionStorage; memoryDb: MemoryDb; where: string }> {
-  if (settings.redisUrl !== undefined && settings.redisUrl !== '') {
-    const options = {
-      url: settings.redisUrl,
-      ...(settings.redisPrefix === undefined ? {} : { prefix: settings.redisPrefix }),
-    };
-    const { RedisMemoryDb, RedisStorage } = await import('@buddy/db-redis');
-    const storage = new RedisStorage(options);
-    const memoryDb = new RedisMemoryDb(options);
-    try {
-      await storage.listSessions({ userId: settings.userId, limit: 1 });
-    } catch (error) {
-      await storage.close();
-      await memoryDb.close();
-      const reason =
-        networkReason(error) ??
-        (await tcpProblem(settings.redisUrl)) ??
-        'it accepts connections but its replies failed';
-      throw new BuddyError({
-        code: 'STORAGE_UNAVAILABLE',
-        message: `Redis at ${settings.redisUrl} does not answer (${reason}). Start Redis there, point --redis or BUDDY_REDIS_URL at a running server, or leave both unset to use SQLite.`,
-        cause: error,
-      });
-    }
-    const prefix = settings.redisPrefix === undefined ? '' : `, keys under ${storage.prefix}`;
-    return { storage, memoryDb, where: `Redis at ${settings.redisUrl}${prefix}` };
+  options: { stores?: OpenedStores } = {},
+): Promise<App> {
+  const stores = options.stores ?? (await openStores(settings, settings.userId));
+  try {
+    return await buildApp(settings, stores);
+  } catch (error) {
+    // Nothing owns the open connections yet: close them, or the process never exits.
+    await stores.storage.close();
+    await stores.memoryDb.close();
+    throw error;
   }
-  const file = resolve(settings.dbFile);
-  mkdirSync(dirname(file), { recursive: true });
-  return {
-    storage: new SqliteStorage({ dbFile: file }),
-    memoryDb: new SqliteMemoryDb({ dbFile: file }),
-    where: `SQLite file ${file}`,
-  };
 }
 
-/** Opens the storage and memory db (checking that Redis answers) and builds the agent. */
-export async function createApp(settings: AppSettings): Promise<App> {
-  const { storage, memoryDb, where } = await openStores(settings);
+async function buildApp(
+  settings: AppSettings,
+  { storage, memoryDb, where }: OpenedStores,
+): Promise<App> {
   const { model, endpoint } = await pickModel(settings.model);
-  const memory = new ProgressMemory({ db: memoryDb, model });
+  // The offline embedder: texts that share words are close (no synonyms), with no key and no
+  // network, whichever model answers.
+  const memory = new ProgressMemory({
+    db: memoryDb,
+    model,
+    embedder: new MockEmbedder(),
+    retrieval: 'relevant',
+    numMemories: RELEVANT_MEMORIES,
+  });
   const agent = new Agent({
     model,
     name: 'Buddy',
@@ -153,10 +119,12 @@ export async function createApp(settings: AppSettings): Promise<App> {
     instructions: [
       "The user's cart holds: {cart}",
       'Use the cart tools to change the cart; never pretend to.',
+      PRICE_LIST,
+      'To pay, call checkout with the cart total; the user approves every payment.',
       'Keep answers short.',
     ],
     sessionState: { cart: [] },
-    tools: cartTools,
+    tools: [...cartTools, checkout],
     storage,
     memory,
     addStateInMessages: true,

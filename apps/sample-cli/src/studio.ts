@@ -1,44 +1,53 @@
 /**
  * `pnpm studio`: Buddy Studio on the sample app's database — the SQLite file `pnpm chat` uses
- * (`BUDDY_DB_FILE`, default `.buddy/buddy.db`) or Redis at `BUDDY_REDIS_URL` (keys under
- * `BUDDY_REDIS_PREFIX`) — with the offline model and the cart tools for chat, so it needs no key
- * and no network. Prints the URL.
+ * (`BUDDY_DB_FILE`, default `.buddy/buddy.db`), PostgreSQL at `BUDDY_POSTGRES_URL` (tables in
+ * `BUDDY_POSTGRES_SCHEMA`) or Redis at `BUDDY_REDIS_URL` (keys under `BUDDY_REDIS_PREFIX`), picked
+ * as `pnpm chat` picks it — with the offline model and the cart tools for chat, so it needs no key
+ * and no network. Prints the URL. (Its chat has no `checkout`: the Studio shows an approval
+ * request but cannot answer it.)
  *
- *   pnpm studio [--db <file>] [--redis <url>] [--prefix <key prefix>] [--port <n>] [--host <host>]
+ *   pnpm studio [--db <file>] [--redis <url>] [--prefix <key prefix>] [--postgres <url>]
+ *               [--schema <name>] [--port <n>] [--host <host>]
  *
  * A host other than loopback needs a token: `BUDDY_STUDIO_TOKEN` (at least 16 characters); the
  * printed URL then carries it in its `#token=` fragment.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
-import { Agent, BuddyError, type MemoryDb, type SessionStorage } from '@buddy/core';
-import { RedisMemoryDb, RedisStorage } from '@buddy/db-redis';
-import { SqliteMemoryDb, SqliteStorage } from '@buddy/db-sqlite';
+import { Agent, BuddyError } from '@buddy/core';
 import { AgentMemory } from '@buddy/memory';
 import { createStudio } from '@buddy/studio';
+import type { StoreSettings } from './app-settings.ts';
 import { cartTools } from './cart-tools.ts';
 import { OfflineModel } from './offline-model.ts';
+import { storeSettings } from './store-flags.ts';
+import { openStores } from './stores.ts';
 
-/** The database `pnpm chat` opens when neither --db nor BUDDY_DB_FILE is given. */
-const CHAT_DB_FILE = '.buddy/buddy.db';
 const USAGE =
-  'Usage: pnpm studio [--db <file>] [--redis <url>] [--prefix <key prefix>] [--port <n>] [--host <host>]\nEnvironment: BUDDY_DB_FILE, BUDDY_REDIS_URL, BUDDY_REDIS_PREFIX, BUDDY_STUDIO_PORT, BUDDY_STUDIO_HOST, BUDDY_STUDIO_TOKEN.';
+  'Usage: pnpm studio [--db <file>] [--redis <url>] [--prefix <key prefix>] [--postgres <url>] [--schema <name>] [--port <n>] [--host <host>]\nEnvironment: BUDDY_DB_FILE, BUDDY_REDIS_URL, BUDDY_REDIS_PREFIX, BUDDY_POSTGRES_URL, BUDDY_POSTGRES_SCHEMA, BUDDY_STUDIO_PORT, BUDDY_STUDIO_HOST, BUDDY_STUDIO_TOKEN.';
 
-function parseFlags(argv: readonly string[]): Record<string, string | undefined> {
+function parseFlags(argv: readonly string[]): {
+  stores: StoreSettings;
+  port: string | undefined;
+  host: string | undefined;
+} {
+  // An empty variable counts as unset, as in `pnpm chat`.
+  const fromEnv = (name: string) => (process.env[name] === '' ? undefined : process.env[name]);
   const values: Record<string, string | undefined> = {
-    db: process.env.BUDDY_DB_FILE,
-    redis: process.env.BUDDY_REDIS_URL,
-    prefix: process.env.BUDDY_REDIS_PREFIX,
-    port: process.env.BUDDY_STUDIO_PORT,
-    host: process.env.BUDDY_STUDIO_HOST,
+    db: fromEnv('BUDDY_DB_FILE'),
+    redis: fromEnv('BUDDY_REDIS_URL'),
+    prefix: fromEnv('BUDDY_REDIS_PREFIX'),
+    postgres: fromEnv('BUDDY_POSTGRES_URL'),
+    schema: fromEnv('BUDDY_POSTGRES_SCHEMA'),
+    port: fromEnv('BUDDY_STUDIO_PORT'),
+    host: fromEnv('BUDDY_STUDIO_HOST'),
   };
+  const given = new Set<string>();
   for (let index = 0; index < argv.length; index++) {
     const flag = argv[index] ?? '';
     if (flag === '--help' || flag === '-h') {
       console.log(USAGE);
       process.exit(0);
     }
-    const match = /^--(db|redis|prefix|port|host)(?:=(.*))?$/.exec(flag);
+    const match = /^--(db|redis|prefix|postgres|schema|port|host)(?:=(.*))?$/.exec(flag);
     const value = match?.[2] ?? argv[index + 1];
     if (match === null || value === undefined || value === '' || value.startsWith('--')) {
       throw new BuddyError({
@@ -48,39 +57,12 @@ function parseFlags(argv: readonly string[]): Record<string, string | undefined>
     }
     if (match[2] === undefined) index++;
     values[match[1] as string] = value;
+    given.add(match[1] as string);
   }
-  return values;
-}
-
-async function openStores(
-  flags: Record<string, string | undefined>,
-): Promise<{ storage: SessionStorage; memoryDb: MemoryDb; where: string }> {
-  const url = flags.redis;
-  if (url !== undefined && url !== '') {
-    const prefix =
-      flags.prefix === undefined || flags.prefix === '' ? {} : { prefix: flags.prefix };
-    const storage = new RedisStorage({ url, ...prefix });
-    const memoryDb = new RedisMemoryDb({ url, ...prefix });
-    try {
-      await storage.listSessions({ limit: 1 });
-    } catch (error) {
-      await storage.close();
-      await memoryDb.close();
-      throw new BuddyError({
-        code: 'STORAGE_UNAVAILABLE',
-        message: `Redis at ${url} does not answer (${BuddyError.is(error) ? error.message : String(error)}). Start Redis or unset BUDDY_REDIS_URL to use SQLite.`,
-        cause: error,
-      });
-    }
-    return { storage, memoryDb, where: `Redis at ${url}, keys under ${storage.prefix}` };
-  }
-  const file = resolve(flags.db ?? CHAT_DB_FILE);
-  mkdirSync(dirname(file), { recursive: true });
-  return {
-    storage: new SqliteStorage({ dbFile: file }),
-    memoryDb: new SqliteMemoryDb({ dbFile: file }),
-    where: `SQLite file ${file}`,
-  };
+  const stores = storeSettings(values, given);
+  if ('error' in stores)
+    throw new BuddyError({ code: 'INVALID_ARGUMENT', message: `${stores.error}\n${USAGE}` });
+  return { stores, port: values.port, host: values.host };
 }
 
 async function main(): Promise<void> {
@@ -88,7 +70,7 @@ async function main(): Promise<void> {
   const port = flags.port === undefined ? 4321 : Number(flags.port);
   const host = flags.host ?? '127.0.0.1';
   const token = process.env.BUDDY_STUDIO_TOKEN;
-  const { storage, memoryDb, where } = await openStores(flags);
+  const { storage, memoryDb, where } = await openStores(flags.stores);
   const model = new OfflineModel();
   // The chat agent: the sample app's tools and memory, no default user (the Studio passes the
   // session's owner with every run).

@@ -27,8 +27,13 @@ export function runCli(
           NO_COLOR: '1',
           OPENAI_API_KEY: '',
           ANTHROPIC_API_KEY: '',
+          // `.ci/run` exports BUDDY_POSTGRES_URL and BUDDY_REDIS_URL: a test names its backend.
           BUDDY_REDIS_URL: '',
           BUDDY_REDIS_PREFIX: '',
+          BUDDY_POSTGRES_URL: '',
+          BUDDY_POSTGRES_SCHEMA: '',
+          BUDDY_DB_FILE: '',
+          BUDDY_USER: '',
           BUDDY_SESSION: '',
           BUDDY_MODEL: '',
           // as when run directly with node, not as a package script

@@ -105,6 +105,7 @@ import {
   writeDeadline,
 } from './redis-write-deadline.ts';
 
+/** Options of `new RedisStorage(...)`. */
 export interface RedisStorageOptions extends RedisConnectionOptions {
   /**
    * Expire a session (hash and runs) this many seconds after its last write; every write

@@ -24,7 +24,7 @@ import { InMemoryStorage, type SessionStorage } from '@buddy/core';
 import { RedisStorage } from '@buddy/db-redis';
 import { SqliteStorage } from '@buddy/db-sqlite';
 import { Cluster, Redis } from 'ioredis';
-import { measureContextTokens } from './context-tokens.ts';
+import { measureContextTokens, measureMemoryBudget } from './context-tokens.ts';
 import { measureMemorySearch } from './memory-search.ts';
 import {
   measurePostgresListing,
@@ -393,6 +393,40 @@ async function main(): Promise<void> {
     ),
   );
 
+  const memoryTurns = quick ? 60 : 300;
+  console.log(
+    `\nTokens sent per turn over a ${memoryTurns}-turn conversation of a user with 1,000 memories (MockModel + MockEmbedder, history of 50 runs, a long tool result every 6th turn):\n`,
+  );
+  const memoryBudget = await measureMemoryBudget({
+    turns: memoryTurns,
+    memories: 1_000,
+    maxInputTokens: 4_000,
+  });
+  console.log(
+    table(
+      [
+        'setup',
+        'mean tokens/turn',
+        'largest request',
+        `turn ${memoryTurns} tokens`,
+        'requests > 4,000',
+        'memories sent (on topic)',
+      ],
+      memoryBudget.rows.map((row) => [
+        row.setup,
+        formatNumber(row.meanPerTurn, 0),
+        formatNumber(row.maxRequest, 0),
+        formatNumber(row.lastTurn, 0),
+        `${row.overBudget} of ${row.requests}`,
+        `${formatNumber(row.memoriesPerTurn, 0)} (${formatNumber(row.onTopicPerTurn, 1)})`,
+      ]),
+    ),
+  );
+  const budgeted = memoryBudget.rows.at(-1);
+  console.log(
+    `\n✓ contextBudget held: none of the ${budgeted?.requests} requests of the budgeted setup counted more than ${memoryBudget.maxInputTokens.toLocaleString('en-US')} tokens (largest ${formatNumber(budgeted?.maxRequest ?? 0, 0)}). Tokens counted with ${memoryBudget.counter}.`,
+  );
+
   const outDir = join(root, '.bench-results');
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
@@ -409,6 +443,7 @@ async function main(): Promise<void> {
     postgres,
     studio,
     context,
+    memoryBudget,
   };
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);

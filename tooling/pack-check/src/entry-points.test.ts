@@ -18,19 +18,21 @@ describe('entry points of the tarballs', () => {
 import { Agent, BuddyError, InMemoryStorage, tool } from '@buddy/core';
 import * as spec from '@buddy/core/spec';
 import { assertId, normalizeSessionOptions, readOptions, storageClosedError } from '@buddy/core/adapter-utils';
-import { MockModel } from '@buddy/testkit';
+import { MockEmbedder, MockModel } from '@buddy/testkit';
 import { describeSessionStorageContract } from '@buddy/testkit/storage';
-import { describeModelAdapterContract } from '@buddy/testkit/model';
+import { describeEmbedderContract, describeModelAdapterContract } from '@buddy/testkit/model';
+import { describeCrossProcessContract } from '@buddy/testkit/cross-process';
+import { PostgresStorage, PostgresMemoryDb } from '@buddy/db-postgres';
 import { createFixtureFetch } from '@buddy/testkit/fetch';
 import { SqliteStorage, SqliteMemoryDb } from '@buddy/db-sqlite';
 import { RedisStorage, RedisMemoryDb } from '@buddy/db-redis';
-import { OpenAIChat } from '@buddy/model-openai';
+import { OpenAIChat, OpenAIEmbedder } from '@buddy/model-openai';
 import { Claude } from '@buddy/model-anthropic';
 import { MemorySummarizer, SessionSummarySchema } from '@buddy/summarizer';
 import { AgentMemory, MemoryClassifier, MemoryManager } from '@buddy/memory';
 import { z } from 'zod';
 
-for (const value of [describeSessionStorageContract, describeModelAdapterContract, createFixtureFetch, RedisStorage, RedisMemoryDb, MemoryClassifier, MemoryManager, SessionSummarySchema, InMemoryStorage, normalizeSessionOptions, readOptions]) {
+for (const value of [describeSessionStorageContract, describeModelAdapterContract, describeEmbedderContract, describeCrossProcessContract, createFixtureFetch, RedisStorage, RedisMemoryDb, PostgresStorage, PostgresMemoryDb, OpenAIEmbedder, MemoryClassifier, MemoryManager, SessionSummarySchema, InMemoryStorage, normalizeSessionOptions, readOptions]) {
   if (typeof value !== 'function' && typeof value !== 'object') throw new Error('missing export');
 }
 let invalidId = '';
@@ -50,7 +52,10 @@ const agent = new Agent({
 });
 const response = await agent.run('Add milk');
 new OpenAIChat({ id: 'gpt-4o' });
+new OpenAIEmbedder();
 new Claude();
+const vectors = await new MockEmbedder({ dimensions: 8 }).embed(['milk and eggs']);
+if (vectors[0]?.length !== 8) throw new Error('MockEmbedder');
 new MemorySummarizer({ model: new MockModel() });
 const error = new BuddyError({ code: 'NOT_FOUND', message: 'x' });
 console.log(JSON.stringify({

@@ -18,6 +18,7 @@ export const DEFAULT_MEMORY_TABLE = 'buddy_memories';
 /** Longest `tableName`: leaves room for `<tableName>_schema_versions` within 63 characters. */
 export const MAX_MEMORY_TABLE_LENGTH = 47;
 
+/** The quoted names of one memory table family. */
 export interface MemoryNames {
   table: string;
   versions: string;
@@ -25,6 +26,7 @@ export interface MemoryNames {
   schema: string;
 }
 
+/** The names derived from `schema` and `tableName`. */
 export function memoryNames(schema: string, tableName: string): MemoryNames {
   return {
     table: qualifiedName(schema, tableName),
@@ -34,6 +36,7 @@ export function memoryNames(schema: string, tableName: string): MemoryNames {
   };
 }
 
+/** The forward migrations of the memory tables, in order. */
 export function memoryMigrations(names: MemoryNames): Migration[] {
   return [
     {
@@ -66,8 +69,10 @@ export function memoryMigrations(names: MemoryNames): Migration[] {
   ];
 }
 
+/** The SQL `PostgresMemoryDb` runs, by purpose. */
 export type MemoryStatements = ReturnType<typeof memoryStatements>;
 
+/** Every statement of `PostgresMemoryDb`, for the given names. */
 export function memoryStatements({ table }: MemoryNames) {
   const columns = 'id, user_id, created_at, updated_at, body';
   // `$3` (missingEmbedding): only rows without an embedding of that many dimensions.

@@ -22,6 +22,7 @@ export interface Migration {
   statements: readonly string[];
 }
 
+/** Where migrations apply and how they are named in errors. */
 export interface MigrationTarget {
   schema: string;
   /** Table recording applied versions, e.g. `buddy_schema_versions`. */

@@ -60,6 +60,7 @@ export interface ConnectionOptions {
   connectionTimeoutMs?: number | undefined;
 }
 
+/** The pool a storage uses and whether it owns it. */
 export interface ResolvedConnection {
   pool: PostgresPool;
   isOwned: boolean;

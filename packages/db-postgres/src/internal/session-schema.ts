@@ -29,6 +29,7 @@ export const DEFAULT_TABLE_PREFIX = 'buddy_';
 /** Longest `tablePrefix`: leaves room for `sessions_user_agent_idx` within 63 characters. */
 export const MAX_TABLE_PREFIX_LENGTH = 40;
 
+/** The quoted names of one session table family. */
 export interface SessionNames {
   schema: string;
   prefix: string;
@@ -47,6 +48,7 @@ export interface SessionNames {
   deleteUserData: string;
 }
 
+/** The names derived from `schema` and `tablePrefix`. */
 export function sessionNames(schema: string, prefix: string): SessionNames {
   const q = (name: string) => qualifiedName(schema, `${prefix}${name}`);
   return {
@@ -77,6 +79,7 @@ const SESSION_COLUMNS =
 /** Longest `int4`: larger counts (a `runsCovered`, a `keepLastRuns`) are clamped to it. */
 export const MAX_INT4 = 2_147_483_647;
 
+/** The forward migrations of the session tables and functions, in order. */
 export function sessionMigrations(names: SessionNames): Migration[] {
   const { sessions, runs, leases, prefix } = names;
   const index = (name: string) => quoteIdentifier(`${prefix}${name}`);
@@ -572,6 +575,7 @@ function pruneFunction({ sessions, runs, leases, prune }: SessionNames): string 
   $fn$`;
 }
 
+/** The SQL `PostgresStorage` runs, by purpose. */
 export type SessionStatements = ReturnType<typeof sessionStatements>;
 
 /**

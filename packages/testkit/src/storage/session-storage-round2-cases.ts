@@ -58,6 +58,7 @@ function pendingRun(sessionId: string): PendingRunRecord {
   };
 }
 
+/** Registers the cases of the 0.2 storage additions (part of the storage suite). */
 export function describeSessionStorageRound2Cases(context: {
   open(): Promise<SessionStorage>;
 }): void {
