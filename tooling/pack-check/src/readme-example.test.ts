@@ -87,6 +87,14 @@ function redisProblem(url: string): Promise<string | undefined> {
 }
 
 const redisDown = await redisProblem(REDIS_URL);
+// PostgreSQL: the variant runs where a server is named (CI names one), in a schema of its own
+const POSTGRES_URL = process.env.BUDDY_POSTGRES_URL;
+const postgresSchema = `buddy_pack_check_${process.pid}_${Date.now()}`;
+if (POSTGRES_URL === undefined && !isCi()) {
+  console.warn(
+    '[pack-check] SKIPPING the README example on PostgreSQL: set BUDDY_POSTGRES_URL to run it.',
+  );
+}
 if (redisDown !== undefined && !isCi()) {
   console.warn(
     `[pack-check] SKIPPING the README example on Redis: ${REDIS_URL} does not answer (${redisDown}). Start redis-server or set BUDDY_REDIS_URL.`,
@@ -110,6 +118,13 @@ const variants = {
     // the shared test server: its URL, and a prefix no one else uses
     `url: ${JSON.stringify(REDIS_URL)}, prefix: ${JSON.stringify(prefix)}`,
   ),
+  postgres: replaceOnce(
+    applySwap(example, swap('new PostgresStorage(')),
+    "connectionString: 'postgres://buddy@db:5432/app'",
+    `connectionString: ${JSON.stringify(POSTGRES_URL ?? 'postgres://127.0.0.1:5432/test')}, schema: ${JSON.stringify(postgresSchema)}`,
+  ),
+  // the cluster swap only type-checks here (the cluster tests run in @buddy/db-redis)
+  'redis-cluster': applySwap(example, swap('new Cluster(')),
   claude,
   // the mistake the swap section warns about: memory left on the default (OpenAI) model
   'claude-default-memory': replaceOnce(
@@ -232,6 +247,41 @@ console.log(keys.length);
         );
         // the session lived in Redis (and is gone again)
         expect(Number(deleted.trim())).toBeGreaterThan(0);
+      }
+      expectCleanExit(result);
+      expect(result.stderr).toBe('');
+    },
+  );
+
+  it.skipIf(POSTGRES_URL === undefined && !isCi())(
+    'runs with the PostgreSQL swap from the README and exits by itself',
+    async () => {
+      if (POSTGRES_URL === undefined)
+        throw new Error('PostgreSQL is required in CI: set BUDDY_POSTGRES_URL');
+      const scratch = scratchDir();
+      writeFileSync(
+        join(scratch, 'postgres-schema.mjs'),
+        `import pg from 'pg';
+const [url, schema] = process.argv.slice(2);
+const client = new pg.Client({ connectionString: url });
+await client.connect();
+const { rows } = await client.query('SELECT count(*)::int AS n FROM ' + schema + '.buddy_sessions');
+await client.query('DROP SCHEMA IF EXISTS ' + schema + ' CASCADE');
+await client.end();
+console.log(rows[0].n);
+`,
+      );
+      let result: ProcessResult;
+      try {
+        result = await runExample('postgres', 'openai');
+      } finally {
+        const sessions = await runChecked(
+          process.execPath,
+          ['postgres-schema.mjs', POSTGRES_URL, postgresSchema],
+          scratch,
+        );
+        // the session lived in PostgreSQL (and its schema is gone again)
+        expect(Number(sessions.trim())).toBe(1);
       }
       expectCleanExit(result);
       expect(result.stderr).toBe('');
