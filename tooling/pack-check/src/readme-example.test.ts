@@ -87,12 +87,31 @@ function redisProblem(url: string): Promise<string | undefined> {
 }
 
 const redisDown = await redisProblem(REDIS_URL);
-// PostgreSQL: the variant runs where a server is named (CI names one), in a schema of its own
-const POSTGRES_URL = process.env.BUDDY_POSTGRES_URL;
+
+/** Why nothing accepts a connection on the URL's host and port, or `undefined` when it does. */
+function tcpProblem(url: string, defaultPort: number): Promise<string | undefined> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port || defaultPort) });
+    socket.setTimeout(2_000);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+    socket.once('error', (error) => resolve(error.message));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve('no answer within 2 s');
+    });
+  });
+}
+// PostgreSQL: the same server the db-postgres tests use, in a schema of its own
+const POSTGRES_URL = process.env.BUDDY_POSTGRES_URL || 'postgresql://postgres@127.0.0.1:5432/test';
 const postgresSchema = `buddy_pack_check_${process.pid}_${Date.now()}`;
-if (POSTGRES_URL === undefined && !isCi()) {
+const postgresDown = await tcpProblem(POSTGRES_URL, 5432);
+if (postgresDown !== undefined && !isCi()) {
   console.warn(
-    '[pack-check] SKIPPING the README example on PostgreSQL: set BUDDY_POSTGRES_URL to run it.',
+    `[pack-check] SKIPPING the README example on PostgreSQL: ${POSTGRES_URL} does not answer (${postgresDown}). Start PostgreSQL or set BUDDY_POSTGRES_URL.`,
   );
 }
 if (redisDown !== undefined && !isCi()) {
@@ -121,7 +140,7 @@ const variants = {
   postgres: replaceOnce(
     applySwap(example, swap('new PostgresStorage(')),
     "connectionString: 'postgres://buddy@db:5432/app'",
-    `connectionString: ${JSON.stringify(POSTGRES_URL ?? 'postgres://127.0.0.1:5432/test')}, schema: ${JSON.stringify(postgresSchema)}`,
+    `connectionString: ${JSON.stringify(POSTGRES_URL)}, schema: ${JSON.stringify(postgresSchema)}`,
   ),
   // the cluster swap only type-checks here (the cluster tests run in @buddy/db-redis)
   'redis-cluster': applySwap(example, swap('new Cluster(')),
@@ -253,11 +272,13 @@ console.log(keys.length);
     },
   );
 
-  it.skipIf(POSTGRES_URL === undefined && !isCi())(
+  it.skipIf(postgresDown !== undefined && !isCi())(
     'runs with the PostgreSQL swap from the README and exits by itself',
     async () => {
-      if (POSTGRES_URL === undefined)
-        throw new Error('PostgreSQL is required in CI: set BUDDY_POSTGRES_URL');
+      if (postgresDown !== undefined)
+        throw new Error(
+          `PostgreSQL is required in CI: ${POSTGRES_URL} does not answer (${postgresDown})`,
+        );
       const scratch = scratchDir();
       writeFileSync(
         join(scratch, 'postgres-schema.mjs'),
