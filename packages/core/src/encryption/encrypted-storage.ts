@@ -349,8 +349,10 @@ class EncryptedStorage implements SessionStorage {
 
   async upsertSession(input: UpsertSessionInput): Promise<SessionRecord> {
     this.#assertOpen();
-    // Checked here, before encryption, so errors name the caller's values and paths.
-    assertUpsertSessionInput(input);
+    // Checked here, before encryption, so errors name the caller's values and paths. The
+    // capabilities are the wrapped storage's: `restoreTimes` goes through in clear (timestamps
+    // stay in clear) where it restores times, and is refused here where it does not.
+    assertUpsertSessionInput(input, this);
     const { sessionId } = input;
     const encrypted: UpsertSessionInput = { ...input };
     if (input.sessionName !== undefined) {

@@ -100,6 +100,7 @@ export class InMemoryStorage implements SessionStorage {
   readonly capabilities: SessionStorageCapabilities = {
     leaseReadsSession: true,
     appendReleasesLease: true,
+    restoresTimes: true,
   };
   readonly backing: InMemoryStorageBacking;
   readonly #logger: Logger;
@@ -173,7 +174,7 @@ export class InMemoryStorage implements SessionStorage {
 
   async upsertSession(input: UpsertSessionInput): Promise<SessionRecord> {
     this.#assertOpen();
-    assertUpsertSessionInput(input);
+    assertUpsertSessionInput(input, this);
     const existing = this.#read(input.sessionId);
     if (
       input.expectedIncarnation !== undefined &&
@@ -213,6 +214,11 @@ export class InMemoryStorage implements SessionStorage {
         : { pendingRun: input.pendingRun }),
     };
     if (input.pendingRun === null) delete record.pendingRun;
+    if (input.restoreTimes !== undefined) {
+      // An import keeps its source's times; the incarnation stays (it is kept in the record).
+      record.createdAt = input.restoreTimes.createdAt;
+      record.updatedAt = input.restoreTimes.updatedAt;
+    }
     const json = JSON.stringify(record);
     this.backing.sessions.set(record.sessionId, json);
     this.backing.owners.set(record.sessionId, record.userId);

@@ -61,6 +61,7 @@ export type {
   PendingRunRecord,
   PruneInput,
   PruneResult,
+  RestoreTimes,
   RunStatus,
   SessionInfo,
   SessionLease,

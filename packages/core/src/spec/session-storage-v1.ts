@@ -36,6 +36,9 @@
  * - **Closing.** After `close()` every method rejects with `STORAGE_CLOSED`.
  * - **Copies.** Records and runs a method returns are the caller's: fresh objects, never shared
  *   with the store or with another caller (the Agent changes a returned state in place).
+ * - **Times.** A session's `createdAt` / `updatedAt` are the storage's write times, except where
+ *   an import tool restores them (`upsertSession({ restoreTimes })`, on a storage that declares
+ *   `capabilities.restoresTimes`).
  */
 import type { ModelInfo, StoredMessage, Usage } from '../messages/message.ts';
 
@@ -213,6 +216,27 @@ export interface UpsertSessionInput {
   pendingRun?: PendingRunRecord | null;
   /** Fencing, as in `appendRun`: write only while this token holds the lease, else `CONFLICT`. */
   leaseToken?: string;
+  /**
+   * For import tools (`buddy import`, `migrate`, `rekey`): set the stored session's `createdAt`
+   * and `updatedAt` to these instead of the write time, so that listing order and
+   * `prune({ olderThan })` keep counting from the source's times. Epoch milliseconds, integers
+   * from 0 to 8.64e15 (the range of a `Date`), `createdAt <= updatedAt`; anything else is
+   * `INVALID_ARGUMENT` and nothing is written. Only on a storage that declares
+   * `capabilities.restoresTimes`; any other rejects it with `INVALID_ARGUMENT` (never ignores it).
+   *
+   * Everything else about the write is as without it (ownership, `expectedIncarnation`, fencing,
+   * `version` + 1; the incarnation does not change). Later writes set `updatedAt` as usual (the
+   * write time, never moving backwards). A run's own `createdAt` / `completedAt` are never the
+   * storage's to assign: `appendRun` keeps them. Write the runs first, then the session with
+   * `restoreTimes`: an append moves `updatedAt` again.
+   */
+  restoreTimes?: RestoreTimes;
+}
+
+/** The times `UpsertSessionInput.restoreTimes` gives a session (epoch milliseconds). */
+export interface RestoreTimes {
+  createdAt: number;
+  updatedAt: number;
 }
 
 /** Input of `appendRun`: one run and the state it left, written atomically. */
@@ -316,6 +340,12 @@ export interface SessionStorageCapabilities {
   readonly leaseReadsSession?: boolean;
   /** `appendRun({ leaseToken, releaseLease: true })` releases the lease in the same write. */
   readonly appendReleasesLease?: boolean;
+  /**
+   * `upsertSession({ restoreTimes })` sets the session's `createdAt` / `updatedAt` (listing
+   * order and `prune({ olderThan })` follow them). Import tools use it when it is `true` and
+   * otherwise let the storage assign the write time; a storage without it rejects `restoreTimes`.
+   */
+  readonly restoresTimes?: boolean;
 }
 
 /** Input of `prune` (SPEC §15.2). At least one of `olderThan` and `keepLastRuns`. */

@@ -12,7 +12,9 @@ import type {
   AppendRunInput,
   PendingRunRecord,
   PruneInput,
+  RestoreTimes,
   SessionMetadata,
+  SessionStorage,
   SessionSummaryRecord,
   StoredRun,
   UpsertSessionInput,
@@ -26,6 +28,9 @@ export const MAX_SESSION_NAME_LENGTH = 1000;
 
 /** The largest session metadata, serialized as JSON, in UTF-16 code units (16 kB). */
 export const MAX_METADATA_LENGTH = 16 * 1024;
+
+/** The latest time `restoreTimes` accepts: the last millisecond a JavaScript `Date` can hold. */
+export const MAX_EPOCH_MS = 8_640_000_000_000_000;
 
 function invalid(message: string, path?: string): BuddyError {
   return new BuddyError({
@@ -347,10 +352,53 @@ const UPSERT_KEYS = [
   'metadata',
   'pendingRun',
   'leaseToken',
+  'restoreTimes',
 ];
 
-/** Checks `upsertSession` input. Every backend calls it first. */
-export function assertUpsertSessionInput(input: unknown): asserts input is UpsertSessionInput {
+function assertEpochMs(value: unknown, path: string): asserts value is number {
+  if (
+    typeof value !== 'number' ||
+    !Number.isSafeInteger(value) ||
+    value < 0 ||
+    value > MAX_EPOCH_MS
+  ) {
+    throw invalid(
+      `${path} must be epoch milliseconds: an integer from 0 to ${MAX_EPOCH_MS}, got ${describeValue(value)}`,
+      path,
+    );
+  }
+}
+
+/**
+ * Checks the times of `upsertSession({ restoreTimes })`: an object with exactly `createdAt` and
+ * `updatedAt`, both epoch milliseconds (integers from 0 to `MAX_EPOCH_MS`), `createdAt` not after
+ * `updatedAt`. Import tools can check a source's times with it before they write anything.
+ */
+export function assertRestoreTimes(
+  value: unknown,
+  what = 'restoreTimes',
+): asserts value is RestoreTimes {
+  assertObject(value, what);
+  readOptions(value, what, ['createdAt', 'updatedAt']);
+  assertEpochMs(value.createdAt, `${what}.createdAt`);
+  assertEpochMs(value.updatedAt, `${what}.updatedAt`);
+  if (value.createdAt > value.updatedAt) {
+    throw invalid(
+      `${what}.createdAt (${value.createdAt}) must not be after ${what}.updatedAt (${value.updatedAt})`,
+      `${what}.createdAt`,
+    );
+  }
+}
+
+/**
+ * Checks `upsertSession` input. Every backend calls it first, passing itself as `storage`: that
+ * is how `restoreTimes` is refused (`INVALID_ARGUMENT`, nothing written) by a storage that does
+ * not declare `capabilities.restoresTimes`, including one that passes nothing.
+ */
+export function assertUpsertSessionInput(
+  input: unknown,
+  storage?: Pick<SessionStorage, 'backend' | 'capabilities'>,
+): asserts input is UpsertSessionInput {
   if (input === undefined || !isPlainObject(input)) {
     throw invalid(`upsertSession input must be an object, got ${describeValue(input)}`);
   }
@@ -369,6 +417,17 @@ export function assertUpsertSessionInput(input: unknown): asserts input is Upser
     assertPendingRunRecord(input.pendingRun);
   }
   if (input.leaseToken !== undefined) assertId(input.leaseToken, 'leaseToken');
+  if (input.restoreTimes !== undefined) {
+    assertRestoreTimes(input.restoreTimes);
+    if (storage?.capabilities?.restoresTimes !== true) {
+      const which =
+        typeof storage?.backend === 'string' ? `this ${describeValue(storage.backend)}` : 'this';
+      throw invalid(
+        `upsertSession: restoreTimes needs a storage that declares capabilities.restoresTimes, and ${which} storage does not (nothing was written; write without restoreTimes to let the storage set the times)`,
+        'restoreTimes',
+      );
+    }
+  }
 }
 
 /** Checks `prune` input: at least one of `olderThan` (epoch ms) and `keepLastRuns`. */
