@@ -10,7 +10,9 @@
  *
  * It covers round trips (unicode, large JSON), run order and last-N reads, listing order and
  * cursor stability, owner isolation, delete and delete-user, leases, concurrent appends from two
- * storage instances, corrupt data and idempotent close.
+ * storage instances, corrupt data and idempotent close; and the optional capabilities
+ * (`leaseReadsSession`, `appendReleasesLease`, `restoresTimes`), each skipped with its reason by a
+ * storage that does not declare it.
  */
 import type { Logger, SessionStorage } from '@buddy/core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -18,6 +20,7 @@ import { expectBuddyError } from '../fetch/expect-buddy-error.ts';
 import { describeSessionLifecycleCases } from './session-lifecycle-cases.ts';
 import { describeSessionStorageEdgeCases } from './session-storage-edge-cases.ts';
 import { makeRun, type SessionStorageHarness, uniqueId } from './session-storage-fixtures.ts';
+import { describeSessionStorageRestoreTimesCases } from './session-storage-restore-times-cases.ts';
 import { describeSessionStorageRound2Cases } from './session-storage-round2-cases.ts';
 
 export { makeRun, type SessionStorageHarness, uniqueId } from './session-storage-fixtures.ts';
@@ -769,5 +772,6 @@ export function describeSessionStorageContract(name: string, harness: SessionSto
     describeSessionStorageEdgeCases({ open, harness });
     describeSessionLifecycleCases({ open: () => open(), peerOf });
     describeSessionStorageRound2Cases({ open: () => open() });
+    describeSessionStorageRestoreTimesCases({ open: () => open() });
   });
 }
