@@ -576,7 +576,11 @@ describe('SqliteStorage (SQLite specifics)', () => {
         expect(transactions[1]?.filter((step) => step.endsWith(names.leases))).toHaveLength(1);
       }
       expect(db.prepare(`SELECT count(*) FROM "${names.leases}"`).pluck().get()).toBe(0);
-      expect(storage.capabilities).toEqual({ leaseReadsSession: true, appendReleasesLease: true });
+      expect(storage.capabilities).toEqual({
+        leaseReadsSession: true,
+        appendReleasesLease: true,
+        restoresTimes: true,
+      });
       expect(await storage.getSession('s')).toMatchObject({ userId: 'dana', runCount: 2 });
     });
 
@@ -851,6 +855,39 @@ describe('SqliteStorage (SQLite specifics)', () => {
         'NOT_FOUND',
       );
       expect((await storage.getSession('old'))?.summary).toBeUndefined();
+    });
+
+    it('restores the times of a session from before incarnations without changing its incarnation', async () => {
+      const db = track(new Database(':memory:'));
+      const storage = track(new SqliteStorage({ database: db }));
+      await storage.appendRun({ sessionId: 'old', run: makeRun('old', 'a'), sessionState: {} });
+      db.prepare(
+        `UPDATE "${names.sessions}" SET incarnation = NULL, created_at = 1000 WHERE session_id = 'old'`,
+      ).run();
+      const restored = await storage.upsertSession({
+        sessionId: 'old',
+        expectedIncarnation: 'legacy:1000',
+        restoreTimes: { createdAt: 500, updatedAt: 700 },
+      });
+      // Its incarnation was derived from created_at: it is written down before created_at moves.
+      expect(restored).toMatchObject({
+        incarnation: 'legacy:1000',
+        createdAt: 500,
+        updatedAt: 700,
+      });
+      expect(await storage.getSession('old')).toEqual(restored);
+      expect(
+        db
+          .prepare(`SELECT incarnation FROM "${names.sessions}" WHERE session_id = 'old'`)
+          .pluck()
+          .get(),
+      ).toBe('legacy:1000');
+      const appended = await storage.appendRun({
+        sessionId: 'old',
+        run: makeRun('old', 'b'),
+        sessionState: {},
+      });
+      expect(appended.incarnation).toBe('legacy:1000');
     });
 
     it('lists and deletes around a corrupt session; its owner can still delete it', async () => {

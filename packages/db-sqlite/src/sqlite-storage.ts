@@ -13,6 +13,10 @@
  * claims the lease and reads the session row, `appendRun({ releaseLease })` appends the run and
  * deletes the lease row.
  *
+ * Import tools restore a session's times (`upsertSession({ restoreTimes })`, capability
+ * `restoresTimes`): one more statement in the upsert's transaction sets `created_at` /
+ * `updated_at`, and the `updated_at` indexes (listing, `prune`) follow.
+ *
  * Retention (`prune`) is one `BEGIN IMMEDIATE` transaction: old sessions are found through the
  * `updated_at` indexes, older runs are removed by `(session_id, idx)` ranges, and run indexes
  * never change. Session metadata and a run paused for approvals are JSON columns of the session
@@ -304,10 +308,14 @@ function parseJsonColumn(raw: string | null, sessionId: string, column: string):
 export class SqliteStorage implements SessionStorage {
   readonly specificationVersion = 'v1' as const;
   readonly backend = 'sqlite';
-  /** Both optional lease capabilities: an agent turn is two transactions. */
+  /**
+   * Both optional lease capabilities (an agent turn is two transactions), and `restoreTimes` for
+   * import tools.
+   */
   readonly capabilities: SessionStorageCapabilities = Object.freeze({
     leaseReadsSession: true,
     appendReleasesLease: true,
+    restoresTimes: true,
   });
   /** The sessions table; the others derive from it. */
   readonly tableName: string;
@@ -416,7 +424,7 @@ export class SqliteStorage implements SessionStorage {
 
   async upsertSession(input: UpsertSessionInput): Promise<SessionRecord> {
     return this.#connection.run('upsertSession', () => {
-      assertUpsertSessionInput(input);
+      assertUpsertSessionInput(input, this);
       // The validator guarantees JSON values, so serializing cannot fail or drop anything.
       const json = (value: unknown) => (value === undefined ? null : JSON.stringify(value));
       const columns: UpsertColumns = {
@@ -483,6 +491,14 @@ export class SqliteStorage implements SessionStorage {
         pendingRunChange: columns.pendingRunChange,
         pendingRun: columns.pendingRun,
         now: Date.now(),
+      });
+    }
+    if (input.restoreTimes !== undefined) {
+      statements.restoreSessionTimes.run({
+        sessionId,
+        incarnation: existing === undefined ? null : incarnationOf(existing),
+        createdAt: input.restoreTimes.createdAt,
+        updatedAt: input.restoreTimes.updatedAt,
       });
     }
     const row = statements.selectSession.get(sessionId);
@@ -837,6 +853,7 @@ function prepareStatements(connection: SqliteConnection, names: SessionTableName
       created_at: number;
     }>(sql.updateSessionAfterRun),
     updateSession: connection.prepare(sql.updateSession),
+    restoreSessionTimes: connection.prepare(sql.restoreSessionTimes),
     deleteSession: connection.prepare(sql.deleteSession),
     insertRun: connection.prepare(sql.insertRun),
     deleteRuns: connection.prepare(sql.deleteRuns),

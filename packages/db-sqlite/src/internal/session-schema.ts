@@ -178,6 +178,16 @@ export function sessionSql(names: SessionTableNames) {
         version = version + 1,
         updated_at = MAX(updated_at, @now)
       WHERE session_id = @sessionId`,
+    /**
+     * `upsertSession({ restoreTimes })`, in the upsert's transaction after its write: the times an
+     * import brings. A row from before incarnations first gets the incarnation it reads as
+     * (`legacy:<old created_at>`, passed in), so that moving `created_at` does not change it.
+     */
+    restoreSessionTimes: `UPDATE ${sessions} SET
+        incarnation = COALESCE(incarnation, @incarnation),
+        created_at = @createdAt,
+        updated_at = @updatedAt
+      WHERE session_id = @sessionId`,
     deleteSession: `DELETE FROM ${sessions} WHERE session_id = ?`,
     insertRun: `INSERT INTO ${runs} (session_id, idx, run) VALUES (?, ?, ?)`,
     deleteRuns: `DELETE FROM ${runs} WHERE session_id = ?`,
