@@ -160,7 +160,10 @@ return {int(server_ms()), redis.call('HGET', KEYS[1], ARGV[1])}
  *       7 state JSON, 8 has summary, 9 summary JSON, 10 summary runsCovered, 11 now, 12 ttl
  *       seconds, 13 expected incarnation ('' = any), 14 incarnation for a new session,
  *       15 deadline (server ms, '0' = none), 16 has metadata, 17 metadata JSON, 18 paused run
- *       ('set' | 'clear' | '' = leave), 19 paused run JSON, 20 lease token ('' = no fencing).
+ *       ('set' | 'clear' | '' = leave), 19 paused run JSON, 20 lease token ('' = no fencing),
+ *       21 restored created_at ('' = none: the write time), 22 restored updated_at.
+ * With restored times (an import) `created_at` / `updated_at` are set to them; a hash from
+ * before incarnations first gets the incarnation it reads as (`legacy:<old created_at>`).
  * Returns {'ok', created, ...SESSION_FIELDS values} or
  * {'owner'|'gone'|'lease'|'late', owner, agent, updated_at, server ms}.
  */
@@ -217,6 +220,12 @@ end
 if ARGV[16] == '1' then redis.call('HSET', KEYS[1], 'metadata', ARGV[17]) end
 if ARGV[18] == 'set' then redis.call('HSET', KEYS[1], 'pending_run', ARGV[19]) end
 if ARGV[18] == 'clear' then redis.call('HDEL', KEYS[1], 'pending_run') end
+if ARGV[21] ~= '' then
+  if exists and not current[6] then
+    redis.call('HSET', KEYS[1], 'incarnation', 'legacy:' .. tostring(current[7]))
+  end
+  redis.call('HSET', KEYS[1], 'created_at', ARGV[21], 'updated_at', ARGV[22])
+end
 local ttl = tonumber(ARGV[12])
 if ttl > 0 then
   redis.call('EXPIRE', KEYS[1], ttl)

@@ -10,7 +10,8 @@
  * 2. after it, `reconcile` fixes what the write's reply shows to be wrong (a refused write, a
  *    wrong guess of the owner, a clock behind the stored `updatedAt`), and on a Cluster re-raises
  *    the entries of a session the write created (a concurrent delete may have removed them in
- *    the gap between the two steps);
+ *    the gap between the two steps); after a write that restored the session's times (an
+ *    import), `place` moves its entries down to the restored `updatedAt`;
  * 3. listing repairs what is left: an entry whose score disagrees with its session is moved to
  *    the session's `updatedAt`; an entry of a missing session or of another owner is skipped,
  *    and removed once older than `INDEX_GRACE_MS` (a younger one may belong to a write still in
@@ -242,6 +243,33 @@ export class RedisSessionIndex {
       }
     }
     if (calls.length === 0) return;
+    await this.#connection.batch(calls, 'indexRepair', sessionId).catch(() => undefined);
+  }
+
+  /**
+   * Step 2 of a write that restored its session's times (`upsertSession({ restoreTimes })`):
+   * puts the session's entries in every index it belongs to exactly at its stored `updatedAt`,
+   * lowering them (a plain `ZADD`: `GT` never lowers, and the restored time is usually far behind
+   * the raise of step 1), and removes those raised under a wrong guess of the owner (as
+   * `reconcile`). A concurrent write raising an entry in between may be lowered below its session:
+   * listing moves such an entry back (I2) and `prune` judges by the stored time, so that is never
+   * a loss. A failed step is left to listing, as in `reconcile`.
+   */
+  async place(
+    sessionId: string,
+    touched: readonly string[],
+    triedScore: string,
+    truth: IndexTruth,
+  ): Promise<void> {
+    const score = truth.updatedAt;
+    if (score === undefined) return this.reconcile(sessionId, touched, triedScore, truth);
+    const correct = this.keysFor(truth);
+    const calls: BatchCall[] = correct.map(
+      (key) => (target: ScriptTarget) => target.zadd(key, score, sessionId),
+    );
+    for (const key of touched) {
+      if (!correct.includes(key)) calls.push(this.#repairCall(key, triedScore, '', sessionId));
+    }
     await this.#connection.batch(calls, 'indexRepair', sessionId).catch(() => undefined);
   }
 

@@ -472,4 +472,74 @@ describe.skipIf(!hasRedis)('RedisStorage: prune, metadata, paused runs', () => {
       await expectBuddyError(storage.getSession(sessionId), 'STORAGE_CORRUPT', sessionId);
     });
   });
+
+  describe('restored times (upsertSession({ restoreTimes }))', () => {
+    const PAST = 1_000_000_000_000;
+
+    it('moves every index entry of the session down to the restored updatedAt, also those of an owner and agent the writing instance never saw', async () => {
+      const writer = open();
+      const keys = new RedisKeys(writer.prefix);
+      const userId = uniqueId('importer');
+      const agentId = uniqueId('agent');
+      const sessionId = uniqueId('imported');
+      await writer.appendRun({
+        sessionId,
+        userId,
+        agentId,
+        run: makeRun(sessionId, 'hello', { userId }),
+        sessionState: {},
+      });
+      // Another instance, as a migration opens it: it knows neither the owner nor the agent.
+      const importer = open({ prefix: writer.prefix });
+      const restored = await importer.upsertSession({
+        sessionId,
+        restoreTimes: { createdAt: PAST, updatedAt: PAST + 5 },
+      });
+      expect(restored).toMatchObject({ userId, agentId, createdAt: PAST, updatedAt: PAST + 5 });
+      for (const key of [keys.allIndex(), keys.userIndex(userId), keys.agentIndex(agentId)]) {
+        expect(await raw.zscore(key, sessionId), key).toBe(String(PAST + 5));
+      }
+      // So the walk of prune over entries older than the cut finds it, through each index.
+      expect(await importer.prune({ olderThan: PAST + 6, userId })).toEqual({
+        sessionsDeleted: 1,
+        runsDeleted: 1,
+      });
+      for (const key of [keys.allIndex(), keys.userIndex(userId), keys.agentIndex(agentId)]) {
+        expect(await raw.zscore(key, sessionId), key).toBeNull();
+      }
+    });
+
+    it('keeps the incarnation of a hash from before incarnations when its created_at moves', async () => {
+      const storage = open();
+      const keys = new RedisKeys(storage.prefix);
+      const sessionId = uniqueId('legacy');
+      const record = await storage.upsertSession({ sessionId, userId: 'dana' });
+      await raw.hdel(keys.session(sessionId), 'incarnation');
+      const legacy = `legacy:${record.createdAt}`;
+      expect((await storage.getSession(sessionId))?.incarnation).toBe(legacy);
+      const restored = await storage.upsertSession({
+        sessionId,
+        userId: 'dana',
+        expectedIncarnation: legacy,
+        restoreTimes: { createdAt: PAST, updatedAt: PAST },
+      });
+      expect(restored).toMatchObject({ incarnation: legacy, createdAt: PAST });
+      expect(await raw.hget(keys.session(sessionId), 'incarnation')).toBe(legacy);
+      expect((await storage.getSession(sessionId))?.incarnation).toBe(legacy);
+    });
+
+    it('does not declare restoresTimes with ttlSeconds, and refuses restoreTimes there, writing nothing', async () => {
+      const storage = open({ ttlSeconds: 3600 });
+      expect(storage.capabilities.restoresTimes).toBeUndefined();
+      expect(open().capabilities.restoresTimes).toBe(true);
+      const sessionId = uniqueId('ttl');
+      await expectBuddyError(
+        storage.upsertSession({ sessionId, restoreTimes: { createdAt: PAST, updatedAt: PAST } }),
+        'INVALID_ARGUMENT',
+        'restoresTimes',
+      );
+      expect(await storage.getSession(sessionId)).toBeUndefined();
+      expect(await raw.zcard(new RedisKeys(storage.prefix).allIndex())).toBe(0);
+    });
+  });
 });

@@ -21,7 +21,10 @@
  * - Every session write carries a deadline on the server's clock and is refused after it; an
  *   append whose reply never came is resolved by asking the server whether its run id is stored
  *   (`STORAGE_OUTCOME_UNKNOWN` when the server does not answer). See "Timing rules" in the README.
- * - `updatedAt` comes from the writer's clock, never moving backwards for one session.
+ * - `updatedAt` comes from the writer's clock, never moving backwards for one session, except
+ *   where an import restores it (`upsertSession({ restoreTimes })`: the session's index entries
+ *   are then moved down to it, one more round trip). Not with `ttlSeconds`, whose expiry counts
+ *   from the write time.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -333,10 +336,12 @@ function lateWriteError(operation: string, sessionId: string, cause?: unknown): 
 export class RedisStorage implements SessionStorage {
   readonly specificationVersion = 'v1' as const;
   readonly backend = 'redis';
-  readonly capabilities: SessionStorageCapabilities = {
-    leaseReadsSession: true,
-    appendReleasesLease: true,
-  };
+  /**
+   * Both optional lease capabilities, and `restoresTimes` unless `ttlSeconds` is set (expiry and
+   * the index sweep count from the write time; with a TTL, restored times would let a session's
+   * index entries be swept while its keys live).
+   */
+  readonly capabilities: SessionStorageCapabilities;
   /** The key prefix in use (default `buddy:`). */
   readonly prefix: string;
   /** Expiry of a session after its last write, in seconds; `undefined` for none. */
@@ -366,6 +371,11 @@ export class RedisStorage implements SessionStorage {
     }
     this.prefix = options.prefix ?? DEFAULT_PREFIX;
     this.ttlSeconds = options.ttlSeconds;
+    this.capabilities = Object.freeze({
+      leaseReadsSession: true,
+      appendReleasesLease: true,
+      ...(options.ttlSeconds === undefined ? { restoresTimes: true } : {}),
+    });
     this.#keys = new RedisKeys(this.prefix);
     this.#logger = logger;
     this.#connection = new RedisConnection(WHO, options, [
@@ -452,9 +462,18 @@ export class RedisStorage implements SessionStorage {
 
   async upsertSession(input: UpsertSessionInput): Promise<SessionRecord> {
     this.#connection.assertOpen();
-    assertUpsertSessionInput(input);
-    const { sessionId, userId, agentId, sessionName, sessionState, summary, metadata, pendingRun } =
-      input;
+    assertUpsertSessionInput(input, this);
+    const {
+      sessionId,
+      userId,
+      agentId,
+      sessionName,
+      sessionState,
+      summary,
+      metadata,
+      pendingRun,
+      restoreTimes,
+    } = input;
     const now = Date.now();
     const deadline = await this.#deadline(now, input.leaseToken, sessionId);
     const script: BatchCall = (target) =>
@@ -488,6 +507,8 @@ export class RedisStorage implements SessionStorage {
           pendingRun === undefined ? '' : pendingRun === null ? 'clear' : 'set',
           pendingRun === undefined || pendingRun === null ? '' : JSON.stringify(pendingRun),
           input.leaseToken ?? '',
+          restoreTimes === undefined ? '' : String(restoreTimes.createdAt),
+          restoreTimes === undefined ? '' : String(restoreTimes.updatedAt),
         ],
       );
     const touched = this.#index.keysFor(this.#index.guess(input));
@@ -524,13 +545,16 @@ export class RedisStorage implements SessionStorage {
       agentId: orUndefined(values[SESSION_FIELDS.indexOf('agent_id')]),
     };
     this.#index.remember(sessionId, owners);
-    await this.#index.reconcile(
-      sessionId,
-      touched,
-      String(now),
-      { ...owners, updatedAt: orUndefined(values[SESSION_FIELDS.indexOf('updated_at')]) },
-      reply.created,
-    );
+    const truth = {
+      ...owners,
+      updatedAt: orUndefined(values[SESSION_FIELDS.indexOf('updated_at')]),
+    };
+    if (restoreTimes === undefined) {
+      await this.#index.reconcile(sessionId, touched, String(now), truth, reply.created);
+    } else {
+      // The entries were raised to now before the write; they go down to the restored time.
+      await this.#index.place(sessionId, touched, String(now), truth);
+    }
     const record = this.#toRecord(sessionId, values);
     if (record === undefined) {
       throw new BuddyError({
