@@ -11,7 +11,9 @@
  * lease and reads the session row, `appendRun({ releaseLease })` appends the run, replaces the
  * state and releases the lease (and clears a paused run it completes). Both are PL/pgSQL functions that check owner and lease inside the
  * transaction of their writes; neither reads history, so a turn costs the same at 10 or 10,000
- * runs. Leases and timestamps use the database clock.
+ * runs. Leases and timestamps use the database clock, except the times an import restores
+ * (`upsertSession({ restoreTimes })`, capability `restoresTimes`: the one write that is a short
+ * transaction of two statements).
  *
  * Sharp edges:
  * - Every statement has a timeout: on a pool this package creates, the server's
@@ -248,6 +250,7 @@ export class PostgresStorage implements SessionStorage {
   readonly capabilities: SessionStorageCapabilities = {
     leaseReadsSession: true,
     appendReleasesLease: true,
+    restoresTimes: true,
   };
   /** Schema of the tables. */
   readonly schema: string;
@@ -349,11 +352,12 @@ export class PostgresStorage implements SessionStorage {
    * then writes with one call of `<prefix>upsert_session`: a compare-and-set on
    * `(incarnation, version)` and the owner, and with `leaseToken` the lease check, in the same
    * transaction (`CONFLICT` when the token no longer holds the lease, nothing written). A
-   * concurrent write in between makes it read again.
+   * concurrent write in between makes it read again. With `restoreTimes` (import tools) the
+   * function's write and an update of `created_at` / `updated_at` are one transaction.
    */
   async upsertSession(input: UpsertSessionInput): Promise<SessionRecord> {
     this.#connection.assertOpen();
-    assertUpsertSessionInput(input);
+    assertUpsertSessionInput(input, this);
     assertStorableText(input.sessionName, 'sessionName');
     const { sessionId, leaseToken } = input;
     const state =
@@ -366,36 +370,56 @@ export class PostgresStorage implements SessionStorage {
         : toJsonbText(input.pendingRun, 'pendingRun');
     const runsCovered =
       input.summary === undefined ? null : Math.min(input.summary.runsCovered, MAX_INT4);
+    const { restoreTimes } = input;
+    const errors = { [BUDDY_SQLSTATE.leaseLost]: () => leaseLostError(sessionId) };
     await this.#ensureReady();
     const write = async (
       incarnation: string,
       version: number | null,
       replaceSummary: boolean,
     ): Promise<SessionRow | undefined> => {
-      const result = await this.#query<SessionRow>(
+      const values = [
+        sessionId,
+        incarnation,
+        version,
+        input.userId ?? null,
+        input.agentId ?? null,
+        input.sessionName ?? null,
+        state,
+        replaceSummary,
+        replaceSummary ? summary : null,
+        replaceSummary ? runsCovered : null,
+        input.metadata !== undefined,
+        metadata,
+        input.pendingRun !== undefined,
+        pendingRun,
+        leaseToken ?? null,
+      ];
+      if (restoreTimes === undefined) {
+        const result = await this.#query<SessionRow>(
+          'upsertSession',
+          this.#sql.upsertSession,
+          values,
+          'write',
+          errors,
+        );
+        return result.rows[0];
+      }
+      // An import's times: the function's write and the times, committed together.
+      return this.#connection.transaction(
         'upsertSession',
-        this.#sql.upsertSession,
-        [
-          sessionId,
-          incarnation,
-          version,
-          input.userId ?? null,
-          input.agentId ?? null,
-          input.sessionName ?? null,
-          state,
-          replaceSummary,
-          replaceSummary ? summary : null,
-          replaceSummary ? runsCovered : null,
-          input.metadata !== undefined,
-          metadata,
-          input.pendingRun !== undefined,
-          pendingRun,
-          leaseToken ?? null,
-        ],
-        'write',
-        { [BUDDY_SQLSTATE.leaseLost]: () => leaseLostError(sessionId) },
+        async (query) => {
+          const written = (await query<SessionRow>(this.#sql.upsertSession, values)).rows[0];
+          if (written === undefined) return undefined;
+          const restored = await query<SessionRow>(this.#sql.restoreSessionTimes, [
+            sessionId,
+            restoreTimes.createdAt,
+            restoreTimes.updatedAt,
+          ]);
+          return restored.rows[0];
+        },
+        errors,
       );
-      return result.rows[0];
     };
     for (let attempt = 0; attempt < MAX_UPSERT_ATTEMPTS; attempt++) {
       if (attempt > 0) await sleep(Math.min(attempt, 20) * Math.random());

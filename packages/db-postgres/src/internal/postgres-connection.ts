@@ -3,8 +3,9 @@
  * timeouts, checking a connection out and back in, named prepared statements, and the mapping of
  * node-postgres errors to `BuddyError`.
  *
- * Every public method of both classes goes through `query()` (one statement, one round trip) or,
- * for migrations, `withClient()`. SQL errors raised by Buddy's own functions carry SQLSTATEs of
+ * Every public method of both classes goes through `query()` (one statement, one round trip),
+ * except `upsertSession({ restoreTimes })` (`transaction()`: a few statements committed together)
+ * and migrations (`withClient()`). SQL errors raised by Buddy's own functions carry SQLSTATEs of
  * class `BD` (see `BUDDY_SQLSTATE`); callers map them to contract errors.
  */
 import { createHash } from 'node:crypto';
@@ -296,6 +297,75 @@ export class PostgresConnection {
       const known = mapped === undefined ? undefined : errors[mapped];
       if (known !== undefined) throw known();
       throw this.toError(error, operation, kind);
+    } finally {
+      client.removeListener('error', onError);
+    }
+  }
+
+  /**
+   * Runs `work` in one transaction on one checked-out connection; `work` runs its statements
+   * through the function it is given (named, with the result types and timeout of `query()`).
+   * Commits when `work` resolves, rolls back when it rejects. Nothing is written unless `COMMIT`
+   * was sent, so a connection lost before it is a retryable `STORAGE_UNAVAILABLE`, and only a lost
+   * `COMMIT` reply is `STORAGE_OUTCOME_UNKNOWN`. `errors` maps SQLSTATEs as in `query()`.
+   */
+  async transaction<T>(
+    operation: string,
+    work: (
+      query: <TRow extends pg.QueryResultRow>(
+        sql: Statement,
+        values: readonly unknown[],
+      ) => Promise<pg.QueryResult<TRow>>,
+    ) => Promise<T>,
+    errors: Readonly<Record<string, () => BuddyError>> = {},
+  ): Promise<T> {
+    this.assertOpen();
+    const client = await this.#checkout(operation);
+    const onError = (): void => {};
+    client.on('error', onError);
+    const timeout = this.#queryTimeoutMs;
+    let committing = false;
+    try {
+      await client.query({ text: 'BEGIN', query_timeout: timeout } as pg.QueryConfig);
+      const result = await work((sql, values) =>
+        client.query({
+          name: sql.name,
+          text: sql.text,
+          values: values as unknown[],
+          types: RESULT_TYPES,
+          query_timeout: timeout,
+        } as pg.QueryConfig),
+      );
+      committing = true;
+      await client.query({ text: 'COMMIT', query_timeout: timeout } as pg.QueryConfig);
+      client.release();
+      return result;
+    } catch (error) {
+      // A failed COMMIT ends the transaction by itself; before it, the transaction is rolled back
+      // here (a connection in doubt, or one that cannot roll back, is destroyed instead).
+      let destroy = connectionStateAfter(error) !== 'alive';
+      if (!destroy && !committing) {
+        try {
+          await client.query({ text: 'ROLLBACK', query_timeout: timeout } as pg.QueryConfig);
+        } catch {
+          destroy = true;
+        }
+      }
+      client.release(destroy ? true : undefined);
+      const mapped = sqlStateOf(error);
+      const known = mapped === undefined ? undefined : errors[mapped];
+      if (known !== undefined) throw known();
+      const translated = this.toError(error, operation, committing ? 'write' : 'read');
+      if (committing || BuddyError.is(error) || translated.code !== 'STORAGE_UNAVAILABLE') {
+        throw translated;
+      }
+      throw new BuddyError({
+        code: translated.code,
+        message: `${translated.message}; nothing was written (the transaction was not committed)`,
+        retryable: translated.retryable,
+        cause: error,
+        details: translated.details,
+      });
     } finally {
       client.removeListener('error', onError);
     }

@@ -602,6 +602,14 @@ export function sessionStatements(names: SessionNames) {
       `SELECT ${SESSION_COLUMNS} FROM ${names.upsertSession}($1, $2, $3, $4, $5, $6, $7::jsonb,
         $8, $9::jsonb, $10, $11, $12::jsonb, $13, $14::jsonb, $15)`,
     ),
+    /**
+     * `upsertSession({ restoreTimes })`: the times an import brings, in the transaction of the
+     * upsert function's write (same row, already locked by it).
+     */
+    restoreSessionTimes: statement(
+      `UPDATE ${sessions} SET created_at = $2, updated_at = $3 WHERE session_id = $1
+        RETURNING ${SESSION_COLUMNS}`,
+    ),
     appendRun: statement(
       `SELECT out_index, out_version, out_updated_at, out_released, out_incarnation
         FROM ${names.appendRun}($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9, $10, $11::jsonb, $12)`,
