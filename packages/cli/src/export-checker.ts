@@ -20,6 +20,7 @@ import {
   assertId,
   assertOptionalId,
   assertPendingRunRecord,
+  assertRestoreTimes,
   assertRunInput,
   assertSessionMetadata,
   assertSessionName,
@@ -83,6 +84,8 @@ export function checkSessionValues(session: ExportSession, lineNumber: number): 
     if (session.summary !== undefined) assertSessionSummaryRecord(session.summary);
     if (session.metadata !== undefined) assertSessionMetadata(session.metadata);
     if (session.pendingRun !== undefined) assertPendingRunRecord(session.pendingRun);
+    // The times an import restores: epoch ms, created no later than updated.
+    assertRestoreTimes({ createdAt: session.createdAt, updatedAt: session.updatedAt }, 'session');
   });
 }
 

@@ -5,13 +5,17 @@
  * own fields (state, name, summary, metadata, paused run) are set where they differ.
  *
  * Each append is atomic, so an interrupted write leaves a prefix of the runs: writing again with
- * `existing` continues after them and duplicates nothing. What the contract cannot set is
- * assigned by the target: the session's `createdAt` / `updatedAt` (its write time), `version`,
- * `incarnation`; and run indexes start at 0 there, so a source whose oldest runs were pruned is
- * re-based (indexes and the summary's `runsCovered` shift down by the first kept index).
+ * `existing` continues after them and duplicates nothing. The session's `createdAt` / `updatedAt`
+ * are the source's where the target declares `capabilities.restoresTimes` (every Buddy backend):
+ * the last write, after the runs, carries them as `restoreTimes`, so listing order and
+ * `prune({ olderThan })` count from the source's times. Elsewhere the target assigns its write
+ * time. What the contract never lets one set is assigned by the target: `version`, `incarnation`;
+ * and run indexes start at 0 there, so a source whose oldest runs were pruned is re-based (indexes
+ * and the summary's `runsCovered` shift down by the first kept index).
  */
 import type {
   PendingRunRecord,
+  RestoreTimes,
   SessionMetadata,
   SessionRecord,
   SessionStorage,
@@ -64,6 +68,16 @@ export interface WriteSessionOptions {
   firstIndex?: number;
   /** The target's record when it already holds a prefix of the runs: `runs` continues after it. */
   existing?: SessionRecord | undefined;
+  /**
+   * Give the written session the source's `createdAt` / `updatedAt` where the target declares
+   * `restoresTimes` (default `true`); `false` lets the target assign its write time.
+   */
+  keepTimes?: boolean;
+}
+
+/** Whether `storage` keeps the times `upsertSession({ restoreTimes })` gives a session. */
+export function restoresTimes(storage: SessionStorage): boolean {
+  return storage.capabilities?.restoresTimes === true;
 }
 
 /** What `writeSession` did. */
@@ -117,6 +131,12 @@ export async function writeSession(
     runsWritten++;
   }
   const summary = rebased(session.summary, firstIndex ?? session.runCount);
+  // Last, after the runs (each append moves `updatedAt`), so the session ends with these times.
+  const times: RestoreTimes | undefined =
+    options.keepTimes !== false && restoresTimes(target)
+      ? { createdAt: session.createdAt, updatedAt: session.updatedAt }
+      : undefined;
+  const withTimes = times === undefined ? {} : { restoreTimes: times };
   const stored =
     runsWritten === 0 && options.existing !== undefined
       ? options.existing
@@ -129,6 +149,7 @@ export async function writeSession(
       sessionState: session.sessionState,
       ...(summary === undefined ? {} : { summary }),
       ...(session.pendingRun === undefined ? {} : { pendingRun: session.pendingRun }),
+      ...withTimes,
     });
     return { record, runsWritten, changed: true };
   }
@@ -147,24 +168,29 @@ export async function writeSession(
   } else if (!jsonEqual(session.pendingRun, stored.pendingRun)) {
     patch.pendingRun = session.pendingRun;
   }
-  if (Object.keys(patch).length === 0) {
+  const timesDiffer =
+    times !== undefined &&
+    (stored.createdAt !== times.createdAt || stored.updatedAt !== times.updatedAt);
+  if (Object.keys(patch).length === 0 && !timesDiffer) {
     return { record: stored, runsWritten, changed: runsWritten > 0 };
   }
-  const record = await target.upsertSession({ sessionId, ...owner, ...patch });
+  const record = await target.upsertSession({ sessionId, ...owner, ...patch, ...withTimes });
   return { record, runsWritten, changed: true };
 }
 
 /**
- * Keeps the target's listing in the order sessions were written (the source's order): when a
- * session lands in the same millisecond as the one written before it and the listing's tie-break
- * (session id, descending) would put it behind, it is written again a moment later. Returns the
- * record to compare the next session with.
+ * Keeps the target's listing in the order sessions were written (the source's order), on a target
+ * that assigns its own write times: when a session lands in the same millisecond as the one
+ * written before it and the listing's tie-break (session id, descending) would put it behind, it
+ * is written again a moment later. A target that restores times lists by the source's times
+ * already: nothing to do there. Returns the record to compare the next session with.
  */
 export async function keepListingOrder(
   target: SessionStorage,
   previous: SessionRecord | undefined,
   current: SessionRecord,
 ): Promise<SessionRecord> {
+  if (restoresTimes(target)) return current;
   let record = current;
   // Bounded: a target whose clock jumped back keeps its order, not this loop.
   for (

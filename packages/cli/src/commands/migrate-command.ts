@@ -7,8 +7,9 @@
  * session with a prefix of its runs; running it again checks that prefix against the source
  * (same owner, same last run id) and copies only what is missing, so nothing is duplicated. A
  * target session that does not match the source is a conflict and stops the migration. At the
- * end it verifies: every source session is in the target with the same number of runs, and every
- * source memory of every user is there.
+ * end it verifies: every source session is in the target with the same number of runs (and, on a
+ * target that restores times, the same `createdAt` / `updatedAt`), and every source memory of
+ * every user is there.
  */
 import { resolve } from 'node:path';
 import {
@@ -27,7 +28,7 @@ import { openPlace } from '../open-place.ts';
 import { refuseCiphertextMemory, refuseCiphertextSession } from '../plain-guard.ts';
 import { Progress } from '../progress.ts';
 import { firstKeptIndex, PAGE_SIZE, readRuns, walkSessionsOldestFirst } from '../session-source.ts';
-import { keepListingOrder, toPortable, writeSession } from '../session-writer.ts';
+import { keepListingOrder, restoresTimes, toPortable, writeSession } from '../session-writer.ts';
 import { parseStorageUrl, samePlace } from '../storage-url.ts';
 
 /** The keys of one side of a migration: `--from-key-file` / `--to-key-file`, else the common ones. */
@@ -267,6 +268,13 @@ async function verify(
       else if (target.runCount !== expected) {
         problems.push(
           `session ${JSON.stringify(info.sessionId)} has ${target.runCount} runs, the source ${expected}`,
+        );
+      } else if (
+        restoresTimes(to) &&
+        (target.createdAt !== source.createdAt || target.updatedAt !== source.updatedAt)
+      ) {
+        problems.push(
+          `session ${JSON.stringify(info.sessionId)} has the times ${target.createdAt}/${target.updatedAt} (created/updated), the source ${source.createdAt}/${source.updatedAt}`,
         );
       }
     }

@@ -13,10 +13,12 @@
  * restored, an incomplete one is dropped (the session was not touched yet). Sessions that already
  * decrypt with the new key alone are skipped, so running it again is cheap.
  *
- * Memories are rewritten row by row (an upsert replaces a row atomically). What the contract
- * cannot carry over: session timestamps and versions restart (as in an import), and memory
- * embeddings are dropped (the `MemoryDb` contract cannot read them back; they are computed
- * again from the text). Stop the agents that write to the place while it runs.
+ * Memories are rewritten row by row (an upsert replaces a row atomically). A session keeps its
+ * `createdAt` / `updatedAt` (kept in the copy's state, restored with `restoreTimes`) where the
+ * backend declares `restoresTimes`, as every Buddy backend does, so retention does not restart.
+ * What the contract cannot carry over: versions restart (as in an import), and memory embeddings
+ * are dropped (the `MemoryDb` contract cannot read them back; they are computed again from the
+ * text). Stop the agents that write to the place while it runs.
  */
 import { createHash } from 'node:crypto';
 import {
@@ -49,7 +51,9 @@ function tempIdOf(sessionId: string): string {
 interface CopyState {
   rekeyOf: string;
   complete: boolean;
-  session: Pick<PortableSession, 'userId' | 'agentId' | 'metadata' | 'sessionState'>;
+  /** The session's own fields; its times are absent in copies made by an older `buddy`. */
+  session: Pick<PortableSession, 'userId' | 'agentId' | 'metadata' | 'sessionState'> &
+    Partial<Pick<PortableSession, 'createdAt' | 'updatedAt'>>;
 }
 
 function readCopyState(record: SessionRecord): CopyState | undefined {
@@ -94,8 +98,9 @@ async function restoreFromCopy(
     ...(copy.summary === undefined ? {} : { summary: copy.summary }),
     ...(session.metadata === undefined ? {} : { metadata: session.metadata }),
     ...(copy.pendingRun === undefined ? {} : { pendingRun: copy.pendingRun }),
-    createdAt: copy.createdAt,
-    updatedAt: copy.updatedAt,
+    // A copy made by an older `buddy` has no times in its state: its own are the best there is.
+    createdAt: typeof session.createdAt === 'number' ? session.createdAt : copy.createdAt,
+    updatedAt: typeof session.updatedAt === 'number' ? session.updatedAt : copy.updatedAt,
     runCount: copy.runCount,
   };
   const result = await writeSession(writer, restored, readRuns(writer, copy, 0), { firstIndex: 0 });
@@ -151,7 +156,7 @@ export const rekeyCommand: Command = {
   --from-plain                 the place is not encrypted yet: encrypt it
   --user U                     only this user's sessions and memories
 Stop the agents writing to the place first; configure them with the new key afterwards.
-Session timestamps restart and memory embeddings are dropped (computed again from the text).`,
+Sessions keep their times; memory embeddings are dropped (computed again from the text).`,
   options: {
     'new-key-file': { type: 'string' },
     'key-file': { type: 'string' },
@@ -221,6 +226,8 @@ Session timestamps restart and memory embeddings are dropped (computed again fro
             ...(portable.agentId === undefined ? {} : { agentId: portable.agentId }),
             ...(portable.metadata === undefined ? {} : { metadata: portable.metadata }),
             sessionState: portable.sessionState,
+            createdAt: portable.createdAt,
+            updatedAt: portable.updatedAt,
           },
         });
         const copy: PortableSession = {
@@ -234,7 +241,11 @@ Session timestamps restart and memory embeddings are dropped (computed again fro
           runCount: record.runCount,
         };
         await raw.deleteSession(copyId);
-        await writeSession(writer, copy, readRuns(reader, record, first), { firstIndex: first });
+        // The copy is a fresh record (its times are the write's); the session's are in its state.
+        await writeSession(writer, copy, readRuns(reader, record, first), {
+          firstIndex: first,
+          keepTimes: false,
+        });
         const complete = await writer.upsertSession({
           sessionId: copyId,
           sessionState: copyState(true) as unknown as Record<string, unknown>,
