@@ -4,7 +4,7 @@
  * cuts the client's socket). Nothing is ever half written, the error says what is known, and the
  * next turn works.
  */
-import { Agent } from '@buddy/core';
+import { Agent, type BuddyError } from '@buddy/core';
 import { MockModel } from '@buddy/testkit';
 import { expectBuddyRejection } from '@buddy/testkit/fetch';
 import { makeRun, uniqueId } from '@buddy/testkit/storage';
@@ -66,17 +66,18 @@ describe.skipIf(!hasPostgres)('PostgresStorage when a connection dies mid-turn',
 
     // Another transaction holds the session row, so the turn's append waits where we can see it.
     const blocker = await admin.connect();
-    let turn: Promise<unknown> | undefined;
+    let turn: Promise<BuddyError> | undefined;
     try {
       await blocker.query('BEGIN');
       await blocker.query(
         `SELECT 1 FROM ${table(storage, 'sessions')} WHERE session_id = $1 FOR UPDATE`,
         [sessionId],
       );
-      turn = agent.run('second', { sessionState: { turns: 99 } });
+      // the rejection is expected from the start: it may land before the test awaits it
+      turn = expectBuddyRejection(agent.run('second', { sessionState: { turns: 99 } }));
       const pid = await waitingBackend(`${storage.tablePrefix}append_run`);
       await admin.query('SELECT pg_terminate_backend($1)', [pid]);
-      const error = await expectBuddyRejection(turn);
+      const error = await turn;
       expect(error.code).toBe('STORAGE_UNAVAILABLE');
       expect(error.retryable).toBe(true);
       expect(error.message).toContain('nothing was written');
@@ -111,10 +112,12 @@ describe.skipIf(!hasPostgres)('PostgresStorage when a connection dies mid-turn',
         `INSERT INTO ${table(storage, 'leases')} (session_id, token, expires_at) VALUES ($1, 'other', clock_timestamp())`,
         [sessionId],
       );
-      const claim = storage.acquireLease({ sessionId, ttlMs: 60_000, waitMs: 0 });
+      const claim = expectBuddyRejection(
+        storage.acquireLease({ sessionId, ttlMs: 60_000, waitMs: 0 }),
+      );
       const pid = await waitingBackend(`${storage.tablePrefix}acquire_lease`);
       await admin.query('SELECT pg_terminate_backend($1)', [pid]);
-      const error = await expectBuddyRejection(claim);
+      const error = await claim;
       expect(error.code).toBe('STORAGE_UNAVAILABLE');
       expect(error.retryable).toBe(true);
     } finally {
