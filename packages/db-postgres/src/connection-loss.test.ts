@@ -4,41 +4,18 @@
  * cuts the client's socket). Nothing is ever half written, the error says what is known, and the
  * next turn works.
  */
-import { Agent, BuddyError } from '@buddy/core';
+import { Agent, type BuddyError } from '@buddy/core';
 import { MockModel } from '@buddy/testkit';
+import { expectBuddyRejection } from '@buddy/testkit/fetch';
 import { makeRun, uniqueId } from '@buddy/testkit/storage';
 import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import {
-  adminPool,
-  dropSchema,
-  POSTGRES_URL,
-  requirePostgres,
-  testSchema,
-} from '../test/postgres-test-env.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { POSTGRES_URL, postgresTestFile } from '../test/postgres-test-env.ts';
 import { type LossyProxy, startLossyProxy } from '../test/tcp-proxy.ts';
 import { PostgresStorage } from './postgres-storage.ts';
 
-const hasPostgres = await requirePostgres();
-const schema = testSchema('loss');
-const admin = hasPostgres ? adminPool() : (undefined as unknown as pg.Pool);
+const { hasPostgres, schema, admin } = await postgresTestFile('loss');
 let counter = 0;
-
-afterAll(async () => {
-  if (!hasPostgres) return;
-  await dropSchema(admin, schema);
-  await admin.end();
-});
-
-async function codeOf(work: Promise<unknown>): Promise<BuddyError> {
-  try {
-    await work;
-  } catch (error) {
-    expect(BuddyError.is(error), `expected a BuddyError, got ${String(error)}`).toBe(true);
-    return error as BuddyError;
-  }
-  throw new Error('expected a rejection');
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -89,17 +66,18 @@ describe.skipIf(!hasPostgres)('PostgresStorage when a connection dies mid-turn',
 
     // Another transaction holds the session row, so the turn's append waits where we can see it.
     const blocker = await admin.connect();
-    let turn: Promise<unknown> | undefined;
+    let turn: Promise<BuddyError> | undefined;
     try {
       await blocker.query('BEGIN');
       await blocker.query(
         `SELECT 1 FROM ${table(storage, 'sessions')} WHERE session_id = $1 FOR UPDATE`,
         [sessionId],
       );
-      turn = agent.run('second', { sessionState: { turns: 99 } });
+      // the rejection is expected from the start: it may land before the test awaits it
+      turn = expectBuddyRejection(agent.run('second', { sessionState: { turns: 99 } }));
       const pid = await waitingBackend(`${storage.tablePrefix}append_run`);
       await admin.query('SELECT pg_terminate_backend($1)', [pid]);
-      const error = await codeOf(turn);
+      const error = await turn;
       expect(error.code).toBe('STORAGE_UNAVAILABLE');
       expect(error.retryable).toBe(true);
       expect(error.message).toContain('nothing was written');
@@ -134,10 +112,12 @@ describe.skipIf(!hasPostgres)('PostgresStorage when a connection dies mid-turn',
         `INSERT INTO ${table(storage, 'leases')} (session_id, token, expires_at) VALUES ($1, 'other', clock_timestamp())`,
         [sessionId],
       );
-      const claim = storage.acquireLease({ sessionId, ttlMs: 60_000, waitMs: 0 });
+      const claim = expectBuddyRejection(
+        storage.acquireLease({ sessionId, ttlMs: 60_000, waitMs: 0 }),
+      );
       const pid = await waitingBackend(`${storage.tablePrefix}acquire_lease`);
       await admin.query('SELECT pg_terminate_backend($1)', [pid]);
-      const error = await codeOf(claim);
+      const error = await claim;
       expect(error.code).toBe('STORAGE_UNAVAILABLE');
       expect(error.retryable).toBe(true);
     } finally {
@@ -167,7 +147,9 @@ describe.skipIf(!hasPostgres)('PostgresStorage when a connection dies mid-turn',
 
     const run = makeRun(sessionId, 'in doubt');
     proxy.arm(run.runId, 'hold');
-    const error = await codeOf(storage.appendRun({ sessionId, run, sessionState: { n: 2 } }));
+    const error = await expectBuddyRejection(
+      storage.appendRun({ sessionId, run, sessionState: { n: 2 } }),
+    );
     expect(error.code).toBe('STORAGE_OUTCOME_UNKNOWN');
     expect(error.details.runId).toBe(run.runId);
     expect(error.message).toContain(run.runId);
@@ -216,7 +198,9 @@ describe.skipIf(!hasPostgres)('PostgresStorage when a connection dies mid-turn',
         `SELECT 1 FROM ${table(storage, 'sessions')} WHERE session_id = $1 FOR UPDATE`,
         [sessionId],
       );
-      const error = await codeOf(storage.appendRun({ sessionId, run, sessionState: { n: 2 } }));
+      const error = await expectBuddyRejection(
+        storage.appendRun({ sessionId, run, sessionState: { n: 2 } }),
+      );
       expect(error.code).toBe('STORAGE_OUTCOME_UNKNOWN');
       expect(error.details.runId).toBe(run.runId);
       expect(await storage.getRuns({ sessionId })).toHaveLength(1);

@@ -4,26 +4,11 @@
  * this file's schema.
  */
 import { describeCrossProcessContract } from '@buddy/testkit/cross-process';
-import type pg from 'pg';
-import { afterAll, describe } from 'vitest';
-import {
-  adminPool,
-  dropSchema,
-  POSTGRES_URL,
-  requirePostgres,
-  testSchema,
-} from '../test/postgres-test-env.ts';
+import { describe } from 'vitest';
+import { POSTGRES_URL, postgresTestFile } from '../test/postgres-test-env.ts';
 
-const hasPostgres = await requirePostgres();
-const schema = testSchema('xproc');
-const admin = hasPostgres ? adminPool() : (undefined as unknown as pg.Pool);
+const { hasPostgres, schema } = await postgresTestFile('xproc');
 let counter = 0;
-
-afterAll(async () => {
-  if (!hasPostgres) return;
-  await dropSchema(admin, schema);
-  await admin.end();
-});
 
 describe.skipIf(!hasPostgres)('PostgresStorage across processes', () => {
   describeCrossProcessContract('PostgresStorage', {

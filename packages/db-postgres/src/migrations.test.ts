@@ -8,13 +8,11 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '@buddy/core';
 import { makeRun } from '@buddy/testkit/storage';
-import type pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  adminPool,
   dropSchema,
   POSTGRES_URL,
-  requirePostgres,
+  postgresTestFile,
   testSchema,
 } from '../test/postgres-test-env.ts';
 import { memoryMigrations, memoryNames } from './internal/memory-schema.ts';
@@ -24,16 +22,8 @@ import { sessionMigrations, sessionNames } from './internal/session-schema.ts';
 import { PostgresMemoryDb } from './postgres-memory-db.ts';
 import { PostgresStorage } from './postgres-storage.ts';
 
-const hasPostgres = await requirePostgres();
-const schema = testSchema('tenproc');
-const admin = hasPostgres ? adminPool() : (undefined as unknown as pg.Pool);
+const { hasPostgres, schema, admin } = await postgresTestFile('tenproc');
 const packageDirectory = fileURLToPath(new URL('..', import.meta.url));
-
-afterAll(async () => {
-  if (!hasPostgres) return;
-  await dropSchema(admin, schema);
-  await admin.end();
-});
 
 function child(job: unknown, script = 'migrate.ts'): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -5,27 +5,12 @@
  */
 import { BuddyError, InMemoryMemoryDb } from '@buddy/core';
 import { describeMemoryDbContract, makeMemory, uniqueId } from '@buddy/testkit/storage';
-import type pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import {
-  adminPool,
-  dropSchema,
-  POSTGRES_URL,
-  requirePostgres,
-  testSchema,
-} from '../test/postgres-test-env.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { POSTGRES_URL, postgresTestFile } from '../test/postgres-test-env.ts';
 import { createPostgresMemoryDb, PostgresMemoryDb } from './postgres-memory-db.ts';
 
-const hasPostgres = await requirePostgres();
-const schema = testSchema('memory');
-const admin = hasPostgres ? adminPool() : (undefined as unknown as pg.Pool);
+const { hasPostgres, schema, admin } = await postgresTestFile('memory');
 let counter = 0;
-
-afterAll(async () => {
-  if (!hasPostgres) return;
-  await dropSchema(admin, schema);
-  await admin.end();
-});
 
 function create(): PostgresMemoryDb {
   counter += 1;

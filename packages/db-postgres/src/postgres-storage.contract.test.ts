@@ -5,39 +5,21 @@
  */
 import { Agent, BuddyError } from '@buddy/core';
 import { MockModel } from '@buddy/testkit';
+import { expectBuddyRejection } from '@buddy/testkit/fetch';
 import { describeSessionStorageContract, makeRun, uniqueId } from '@buddy/testkit/storage';
 import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
-  adminPool,
   countingPool,
   dropSchema,
   POSTGRES_URL,
-  requirePostgres,
+  postgresTestFile,
   testSchema,
 } from '../test/postgres-test-env.ts';
 import { postgresStorageHarness, tableOf } from '../test/storage-harness.ts';
 import { createPostgresStorage, PostgresStorage } from './postgres-storage.ts';
 
-const hasPostgres = await requirePostgres();
-const schema = testSchema('storage');
-const admin = hasPostgres ? adminPool() : (undefined as unknown as pg.Pool);
-
-afterAll(async () => {
-  if (!hasPostgres) return;
-  await dropSchema(admin, schema);
-  await admin.end();
-});
-
-async function codeOf(work: Promise<unknown>): Promise<BuddyError> {
-  try {
-    await work;
-  } catch (error) {
-    expect(BuddyError.is(error), `expected a BuddyError, got ${String(error)}`).toBe(true);
-    return error as BuddyError;
-  }
-  throw new Error('expected a rejection');
-}
+const { hasPostgres, schema, admin } = await postgresTestFile('storage');
 
 describe.skipIf(!hasPostgres)('PostgresStorage', () => {
   describeSessionStorageContract('PostgresStorage', postgresStorageHarness(schema, admin));
@@ -168,11 +150,13 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
         ['deleteUserData', () => storage.deleteUserData('\u0000')],
       ];
       for (const [what, call] of calls) {
-        const error = await codeOf(call());
+        const error = await expectBuddyRejection(call());
         expect(error.code, what).toBe('INVALID_ARGUMENT');
       }
       // The same storage does reach for the server with valid input.
-      expect((await codeOf(storage.getSession('s'))).code).toBe('STORAGE_UNAVAILABLE');
+      expect((await expectBuddyRejection(storage.getSession('s'))).code).toBe(
+        'STORAGE_UNAVAILABLE',
+      );
     });
 
     it('createPostgresStorage is an alias', async () => {
@@ -191,7 +175,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       await storage.upsertSession({ sessionId: uniqueId('borrowed') });
       await storage.close();
       expect((await pool.query('SELECT 1 AS one')).rows[0]).toEqual({ one: 1 });
-      expect((await codeOf(storage.listSessions())).code).toBe('STORAGE_CLOSED');
+      expect((await expectBuddyRejection(storage.listSessions())).code).toBe('STORAGE_CLOSED');
       // Another storage on the same pool keeps working.
       const other = open({ pool, tablePrefix: storage.tablePrefix });
       expect((await other.listSessions()).sessions).toHaveLength(1);
@@ -232,7 +216,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       await storage.ready();
       const held = await pool.connect();
       try {
-        const error = await codeOf(storage.getSession(uniqueId('starved')));
+        const error = await expectBuddyRejection(storage.getSession(uniqueId('starved')));
         expect(error.code).toBe('STORAGE_BUSY');
         expect(error.retryable).toBe(true);
         expect(error.message).toContain('pool size 1');
@@ -250,7 +234,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
         schema,
       });
       opened.push(storage);
-      const error = await codeOf(storage.getSession('x'));
+      const error = await expectBuddyRejection(storage.getSession('x'));
       expect(error.code).toBe('STORAGE_UNAVAILABLE');
       expect(error.retryable).toBe(true);
     });
@@ -267,7 +251,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
           `SELECT 1 FROM ${tableOf(storage, 'sessions')} WHERE session_id = $1 FOR UPDATE`,
           [sessionId],
         );
-        const error = await codeOf(
+        const error = await expectBuddyRejection(
           storage.appendRun({ sessionId, run: makeRun(sessionId, 'b'), sessionState: { n: 2 } }),
         );
         expect(error.code).toBe('STORAGE_BUSY');
@@ -312,7 +296,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
         `INSERT INTO "${schema}"."${storage.tablePrefix}schema_versions" (version, component, description) VALUES (99, 'sessions', 'from the future')`,
       );
       const newer = open({ tablePrefix: storage.tablePrefix });
-      const error = await codeOf(newer.getSession('x'));
+      const error = await expectBuddyRejection(newer.getSession('x'));
       expect(error.code).toBe('STORAGE_UNAVAILABLE');
       expect(error.retryable).toBe(false);
       expect(error.message).toContain('upgrade @buddy/db-postgres'.replace('upgrade', 'Upgrade'));
@@ -325,7 +309,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       await admin.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
       await admin.query(`CREATE TABLE "${schema}"."${prefix}sessions" (id int)`);
       const storage = open({ tablePrefix: prefix });
-      const error = await codeOf(storage.ready());
+      const error = await expectBuddyRejection(storage.ready());
       expect(error.code).toBe('INVALID_ARGUMENT');
       expect(error.message).toContain('not created by @buddy/db-postgres');
     });
@@ -406,7 +390,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       const storage = open();
       const sessionId = uniqueId('name');
       for (const sessionName of ['a\u0000b', 'half \ud83d']) {
-        const error = await codeOf(
+        const error = await expectBuddyRejection(
           storage.appendRun({
             sessionId,
             sessionName,
@@ -447,7 +431,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       const lease = await storage.acquireLease({ sessionId, ttlMs: 100, waitMs: 0 });
       await new Promise((resolve) => setTimeout(resolve, 250));
       for (const releaseLease of [false, true]) {
-        const error = await codeOf(
+        const error = await expectBuddyRejection(
           storage.appendRun({
             sessionId,
             run: makeRun(sessionId, 'late'),
@@ -459,7 +443,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
         expect(error.code).toBe('CONFLICT');
       }
       expect(await storage.getSession(sessionId)).toBeUndefined();
-      expect((await codeOf(lease.renew())).code).toBe('CONFLICT');
+      expect((await expectBuddyRejection(lease.renew())).code).toBe('CONFLICT');
     });
 
     it('stores a retried append (same run id) once and answers with its first result', async () => {
@@ -562,7 +546,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
         expect(listed.sessions.map((session) => session.sessionId)).toEqual([good]);
       }
       expect(warnings.some((warning) => warning.includes(bad))).toBe(true);
-      expect((await codeOf(storage.getSession(bad))).code).toBe('STORAGE_CORRUPT');
+      expect((await expectBuddyRejection(storage.getSession(bad))).code).toBe('STORAGE_CORRUPT');
       expect(await storage.deleteSession(bad, { userId })).toBe(true);
     });
 
@@ -578,7 +562,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       });
       expect(created).toMatchObject({ version: 1, sessionState: { step: 1 } });
       await new Promise((resolve) => setTimeout(resolve, 350));
-      const error = await codeOf(
+      const error = await expectBuddyRejection(
         storage.upsertSession({
           sessionId,
           userId: 'dana',
@@ -598,7 +582,11 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       const gone = await storage.acquireLease({ sessionId: other, ttlMs: 10_000, waitMs: 0 });
       await gone.release();
       expect(
-        (await codeOf(storage.upsertSession({ sessionId: other, leaseToken: gone.token }))).code,
+        (
+          await expectBuddyRejection(
+            storage.upsertSession({ sessionId: other, leaseToken: gone.token }),
+          )
+        ).code,
       ).toBe('CONFLICT');
       expect(await storage.getSession(other)).toBeUndefined();
     });
@@ -636,7 +624,7 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
       await fresh.release();
       expect(
         (
-          await codeOf(
+          await expectBuddyRejection(
             storage.appendRun({
               sessionId: old,
               run: makeRun(old, 'late'),
@@ -695,14 +683,15 @@ describe.skipIf(!hasPostgres)('PostgresStorage', () => {
         () => storage.deleteSession(sessionId, { userId: 'mallory' }),
       ];
       for (const attempt of attempts) {
-        expect((await codeOf(attempt())).code).toBe('SESSION_OWNERSHIP');
+        expect((await expectBuddyRejection(attempt())).code).toBe('SESSION_OWNERSHIP');
       }
       expect((await storage.listSessions({ userId: 'mallory' })).sessions).toEqual([]);
       expect(await storage.deleteUserData('mallory')).toBe(0);
       // The lease was not released by the refused append.
-      expect((await codeOf(storage.acquireLease({ sessionId, ttlMs: 1000, waitMs: 0 }))).code).toBe(
-        'SESSION_BUSY',
-      );
+      expect(
+        (await expectBuddyRejection(storage.acquireLease({ sessionId, ttlMs: 1000, waitMs: 0 })))
+          .code,
+      ).toBe('SESSION_BUSY');
       await lease.release();
       expect(await storage.getSession(sessionId, { userId: 'alice' })).toMatchObject({
         sessionState: { secret: true },

@@ -1,27 +1,11 @@
-/**
- * Query plans on realistic sizes, against a real server: with 100,000 sessions (with metadata)
- * and a session of 100,000 runs, every listing statement (with and without a metadata filter) and
- * both run reads use an index, with no sequential scan and no sort, both as custom plans and as
- * the generic plans prepared statements switch to; `searchMemories` on 100,000 memories of 1,000
- * users reads one user's rows through the embedding index.
- */
-import type pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  adminPool,
-  dropSchema,
-  POSTGRES_URL,
-  requirePostgres,
-  testSchema,
-} from '../test/postgres-test-env.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { POSTGRES_URL, postgresTestFile } from '../test/postgres-test-env.ts';
 import { memoryNames, memoryStatements } from './internal/memory-schema.ts';
 import { sessionNames, sessionStatements } from './internal/session-schema.ts';
 import { PostgresMemoryDb } from './postgres-memory-db.ts';
 import { PostgresStorage } from './postgres-storage.ts';
 
-const hasPostgres = await requirePostgres();
-const schema = testSchema('plans');
-const admin = hasPostgres ? adminPool() : (undefined as unknown as pg.Pool);
+const { hasPostgres, schema, admin } = await postgresTestFile('plans');
 const SESSIONS = 100_000;
 const RUNS = 100_000;
 const MEMORIES = 100_000;
@@ -35,12 +19,6 @@ interface PlanNode {
 function nodes(plan: PlanNode): PlanNode[] {
   return [plan, ...(plan.Plans ?? []).flatMap(nodes)];
 }
-
-afterAll(async () => {
-  if (!hasPostgres) return;
-  await dropSchema(admin, schema);
-  await admin.end();
-});
 
 async function planNodes(
   statement: { text: string },

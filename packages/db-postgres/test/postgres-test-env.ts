@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { afterAll } from 'vitest';
 
 export const POSTGRES_URL =
   process.env.BUDDY_POSTGRES_URL ?? 'postgresql://postgres@127.0.0.1:5432/test';
@@ -102,4 +103,28 @@ export function countingPool(config: pg.PoolConfig = {}): CountingPool {
       statements.length = 0;
     },
   };
+}
+
+/** What a test file needs: whether PostgreSQL answers, its own schema, and an admin pool. */
+export interface PostgresTestFile {
+  hasPostgres: boolean;
+  schema: string;
+  /** Only usable when `hasPostgres`. */
+  admin: pg.Pool;
+}
+
+/**
+ * Probes the server, names a schema of the file's own (`label`) and opens an admin pool; after
+ * the file's tests, drops the schema and closes the pool.
+ */
+export async function postgresTestFile(label: string): Promise<PostgresTestFile> {
+  const hasPostgres = await requirePostgres();
+  const schema = testSchema(label);
+  const admin = hasPostgres ? adminPool() : (undefined as unknown as pg.Pool);
+  afterAll(async () => {
+    if (!hasPostgres) return;
+    await dropSchema(admin, schema);
+    await admin.end();
+  });
+  return { hasPostgres, schema, admin };
 }
