@@ -9,27 +9,13 @@ import { BuddyError } from '@buddy/core';
 import { expectBuddyRejection } from '@buddy/testkit/fetch';
 import { makeRun, uniqueId } from '@buddy/testkit/storage';
 import pg from 'pg';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import {
-  adminPool,
-  dropSchema,
-  POSTGRES_URL,
-  requirePostgres,
-  testSchema,
-} from '../test/postgres-test-env.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import { POSTGRES_URL, postgresTestFile } from '../test/postgres-test-env.ts';
 import { type LossyProxy, startLossyProxy } from '../test/tcp-proxy.ts';
 import { PostgresStorage } from './postgres-storage.ts';
 
-const hasPostgres = await requirePostgres();
-const schema = testSchema('restore');
-const admin = hasPostgres ? adminPool() : (undefined as unknown as pg.Pool);
+const { hasPostgres, schema, admin } = await postgresTestFile('restore');
 let counter = 0;
-
-afterAll(async () => {
-  if (!hasPostgres) return;
-  await dropSchema(admin, schema);
-  await admin.end();
-});
 
 const PAST = 1_000_000_000_000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
