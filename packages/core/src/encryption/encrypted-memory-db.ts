@@ -29,8 +29,13 @@ import {
   normalizeUpsertMemoryInput,
   storageClosedError,
 } from '../storage/storage-helpers.ts';
-import { isPlainObject, readOptions } from '../validation/options.ts';
-import { associatedData, type EncryptionKeys, RecordCipher } from './record-cipher.ts';
+import { isPlainObject } from '../validation/options.ts';
+import {
+  associatedData,
+  type EncryptionKeys,
+  RecordCipher,
+  readWrapperArguments,
+} from './record-cipher.ts';
 
 /** Options of `encryptedMemoryDb`. */
 export type EncryptedMemoryDbOptions = EncryptionKeys;
@@ -176,25 +181,12 @@ class EncryptedMemoryDb implements MemoryDb {
  * const memory = new AgentMemory({ db, model });
  */
 export function encryptedMemoryDb(db: MemoryDb, options: EncryptedMemoryDbOptions): MemoryDb {
-  const checked = readOptions<EncryptedMemoryDbOptions>(options, `${WHO}: options`, [
-    'key',
-    'previousKeys',
-  ]);
-  if (
-    typeof db !== 'object' ||
-    db === null ||
-    (db as Partial<MemoryDb>).specificationVersion !== 'v1'
-  ) {
-    throw new BuddyError({
-      code: 'INVALID_ARGUMENT',
-      message: `${WHO}: db must be a MemoryDb (specificationVersion 'v1'), got ${describeValue(db)}`,
-    });
-  }
-  if (checked.key === undefined) {
-    throw new BuddyError({
-      code: 'INVALID_ARGUMENT',
-      message: `${WHO}: option 'key' is required (32 bytes, or base64 text of 32 bytes)`,
-    });
-  }
-  return new EncryptedMemoryDb(db, checked as EncryptedMemoryDbOptions);
+  const checked = readWrapperArguments<EncryptedMemoryDbOptions>(
+    WHO,
+    db,
+    { argument: 'db', contract: 'MemoryDb' },
+    options,
+    ['key', 'previousKeys'],
+  );
+  return new EncryptedMemoryDb(db, checked);
 }

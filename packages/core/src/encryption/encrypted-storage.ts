@@ -55,12 +55,13 @@ import {
   assertUpsertSessionInput,
   MAX_SESSION_NAME_LENGTH,
 } from '../storage/write-validators.ts';
-import { isPlainObject, readOptions } from '../validation/options.ts';
+import { isPlainObject } from '../validation/options.ts';
 import {
   associatedData,
   type CipherSubject,
   type EncryptionKeys,
   RecordCipher,
+  readWrapperArguments,
 } from './record-cipher.ts';
 
 /** Options of `encryptedStorage`. */
@@ -483,26 +484,12 @@ export function encryptedStorage(
   storage: SessionStorage,
   options: EncryptedStorageOptions,
 ): SessionStorage {
-  const checked = readOptions<EncryptedStorageOptions>(options, `${WHO}: options`, [
-    'key',
-    'previousKeys',
-    'logger',
-  ]);
-  if (
-    typeof storage !== 'object' ||
-    storage === null ||
-    (storage as Partial<SessionStorage>).specificationVersion !== 'v1'
-  ) {
-    throw new BuddyError({
-      code: 'INVALID_ARGUMENT',
-      message: `${WHO}: storage must be a SessionStorage (specificationVersion 'v1'), got ${describeValue(storage)}`,
-    });
-  }
-  if (checked.key === undefined) {
-    throw new BuddyError({
-      code: 'INVALID_ARGUMENT',
-      message: `${WHO}: option 'key' is required (32 bytes, or base64 text of 32 bytes)`,
-    });
-  }
-  return new EncryptedStorage(storage, checked as EncryptedStorageOptions);
+  const checked = readWrapperArguments<EncryptedStorageOptions>(
+    WHO,
+    storage,
+    { argument: 'storage', contract: 'SessionStorage' },
+    options,
+    ['key', 'previousKeys', 'logger'],
+  );
+  return new EncryptedStorage(storage, checked);
 }

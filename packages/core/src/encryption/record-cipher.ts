@@ -12,6 +12,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { BuddyError, type BuddyErrorDetails } from '../errors/buddy-error.ts';
 import { describeValue } from '../errors/describe-value.ts';
+import { readOptions } from '../validation/options.ts';
 
 /** A 256-bit key: 32 bytes, or base64 (standard or url-safe) text of 32 bytes. */
 export type EncryptionKey = Uint8Array | string;
@@ -195,4 +196,35 @@ function decryptionFailed(
 /** The associated data of one record: a fixed label, the kind of record and its ids, as JSON. */
 export function associatedData(kind: string, ...ids: (string | number)[]): string {
   return JSON.stringify(['buddy', 1, kind, ...ids]);
+}
+
+/**
+ * The arguments of a wrapper (`encryptedStorage`, `encryptedMemoryDb`), checked alike: `inner` is a
+ * v1 `contract` (`what` names the argument), `options` an object of `allowed` keys with `key` set.
+ */
+export function readWrapperArguments<T extends EncryptionKeys>(
+  who: string,
+  inner: unknown,
+  what: { argument: string; contract: string },
+  options: unknown,
+  allowed: readonly (keyof T & string)[],
+): T {
+  const checked = readOptions<T>(options, `${who}: options`, allowed);
+  if (
+    typeof inner !== 'object' ||
+    inner === null ||
+    (inner as { specificationVersion?: unknown }).specificationVersion !== 'v1'
+  ) {
+    throw new BuddyError({
+      code: 'INVALID_ARGUMENT',
+      message: `${who}: ${what.argument} must be a ${what.contract} (specificationVersion 'v1'), got ${describeValue(inner)}`,
+    });
+  }
+  if (checked.key === undefined) {
+    throw new BuddyError({
+      code: 'INVALID_ARGUMENT',
+      message: `${who}: option 'key' is required (32 bytes, or base64 text of 32 bytes)`,
+    });
+  }
+  return checked as T;
 }
