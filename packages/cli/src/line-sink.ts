@@ -20,35 +20,52 @@ export interface LineSink {
   abort(): Promise<void>;
 }
 
-class OutputSink implements LineSink {
-  readonly #output: CliOutput;
+/** Lines batched into chunks of about `CHUNK` characters, each handed to `send` and awaited. */
+class ChunkedLines {
+  readonly #send: (text: string) => Promise<unknown>;
   #pending: string[] = [];
   #size = 0;
 
-  constructor(output: CliOutput) {
-    this.#output = output;
+  constructor(send: (text: string) => Promise<unknown>) {
+    this.#send = send;
   }
 
-  async write(line: string): Promise<void> {
+  async add(line: string): Promise<void> {
     this.#pending.push(line);
     this.#size += line.length + 1;
-    if (this.#size >= CHUNK) await this.#flush();
+    if (this.#size >= CHUNK) await this.flush();
   }
 
-  async #flush(): Promise<void> {
+  async flush(): Promise<void> {
     if (this.#pending.length === 0) return;
     const text = `${this.#pending.join('\n')}\n`;
+    this.discard();
+    await this.#send(text);
+  }
+
+  discard(): void {
     this.#pending = [];
     this.#size = 0;
-    await writeOut(this.#output, text);
+  }
+}
+
+class OutputSink implements LineSink {
+  readonly #lines: ChunkedLines;
+
+  constructor(output: CliOutput) {
+    this.#lines = new ChunkedLines((text) => writeOut(output, text));
+  }
+
+  write(line: string): Promise<void> {
+    return this.#lines.add(line);
   }
 
   commit(): Promise<void> {
-    return this.#flush();
+    return this.#lines.flush();
   }
 
   async abort(): Promise<void> {
-    this.#pending = [];
+    this.#lines.discard();
   }
 }
 
@@ -56,38 +73,28 @@ class FileSink implements LineSink {
   readonly #target: string;
   readonly #temporary: string;
   readonly #handle: FileHandle;
-  #pending: string[] = [];
-  #size = 0;
+  readonly #lines: ChunkedLines;
 
   constructor(target: string, temporary: string, handle: FileHandle) {
     this.#target = target;
     this.#temporary = temporary;
     this.#handle = handle;
+    this.#lines = new ChunkedLines((text) => handle.write(text));
   }
 
-  async write(line: string): Promise<void> {
-    this.#pending.push(line);
-    this.#size += line.length + 1;
-    if (this.#size >= CHUNK) await this.#flush();
-  }
-
-  async #flush(): Promise<void> {
-    if (this.#pending.length === 0) return;
-    const text = `${this.#pending.join('\n')}\n`;
-    this.#pending = [];
-    this.#size = 0;
-    await this.#handle.write(text);
+  write(line: string): Promise<void> {
+    return this.#lines.add(line);
   }
 
   async commit(): Promise<void> {
-    await this.#flush();
+    await this.#lines.flush();
     await this.#handle.sync();
     await this.#handle.close();
     await rename(this.#temporary, this.#target);
   }
 
   async abort(): Promise<void> {
-    this.#pending = [];
+    this.#lines.discard();
     await this.#handle.close().catch(() => {});
     await rm(this.#temporary, { force: true });
   }

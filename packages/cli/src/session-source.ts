@@ -22,6 +22,23 @@ export interface SessionWalk {
   sessions: AsyncIterable<SessionInfo>;
 }
 
+/** Every session (of `userId`, when given) as the listing gives them, newest first, page by page. */
+export async function* listEverySession(
+  storage: SessionStorage,
+  userId?: string,
+): AsyncGenerator<SessionInfo> {
+  let cursor: string | undefined;
+  do {
+    const page = await storage.listSessions({
+      ...(userId === undefined ? {} : { userId }),
+      limit: PAGE_SIZE,
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    yield* page.sessions;
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+}
+
 /** Every session (of `userId`, when given), oldest update first. */
 export async function walkSessionsOldestFirst(
   storage: SessionStorage,

@@ -27,7 +27,12 @@ import { encryptionKeys, KEY_ENV, readKey, readPreviousKeys } from '../encryptio
 import { openPlace } from '../open-place.ts';
 import { refuseCiphertextMemory, refuseCiphertextSession } from '../plain-guard.ts';
 import { Progress } from '../progress.ts';
-import { firstKeptIndex, PAGE_SIZE, readRuns, walkSessionsOldestFirst } from '../session-source.ts';
+import {
+  firstKeptIndex,
+  listEverySession,
+  readRuns,
+  walkSessionsOldestFirst,
+} from '../session-source.ts';
 import { keepListingOrder, restoresTimes, toPortable, writeSession } from '../session-writer.ts';
 import { parseStorageUrl, samePlace } from '../storage-url.ts';
 
@@ -243,43 +248,33 @@ async function verify(
   users: Set<string>,
 ): Promise<string[]> {
   const problems: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await from.listSessions({
-      ...(userId === undefined ? {} : { userId }),
-      limit: PAGE_SIZE,
-      ...(cursor === undefined ? {} : { cursor }),
-    });
-    for (const info of page.sessions) {
-      const source = await from.getSession(info.sessionId);
-      if (source === undefined) continue;
-      const expected = source.runCount - (await firstKeptIndex(from, source));
-      let target: SessionRecord | undefined;
-      try {
-        target = await to.getSession(info.sessionId);
-      } catch (error) {
-        problems.push(
-          `session ${JSON.stringify(info.sessionId)}: ${BuddyError.is(error) ? error.message : String(error)}`,
-        );
-        continue;
-      }
-      if (target === undefined)
-        problems.push(`session ${JSON.stringify(info.sessionId)} is missing`);
-      else if (target.runCount !== expected) {
-        problems.push(
-          `session ${JSON.stringify(info.sessionId)} has ${target.runCount} runs, the source ${expected}`,
-        );
-      } else if (
-        restoresTimes(to) &&
-        (target.createdAt !== source.createdAt || target.updatedAt !== source.updatedAt)
-      ) {
-        problems.push(
-          `session ${JSON.stringify(info.sessionId)} has the times ${target.createdAt}/${target.updatedAt} (created/updated), the source ${source.createdAt}/${source.updatedAt}`,
-        );
-      }
+  for await (const info of listEverySession(from, userId)) {
+    const source = await from.getSession(info.sessionId);
+    if (source === undefined) continue;
+    const expected = source.runCount - (await firstKeptIndex(from, source));
+    let target: SessionRecord | undefined;
+    try {
+      target = await to.getSession(info.sessionId);
+    } catch (error) {
+      problems.push(
+        `session ${JSON.stringify(info.sessionId)}: ${BuddyError.is(error) ? error.message : String(error)}`,
+      );
+      continue;
     }
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
+    if (target === undefined) problems.push(`session ${JSON.stringify(info.sessionId)} is missing`);
+    else if (target.runCount !== expected) {
+      problems.push(
+        `session ${JSON.stringify(info.sessionId)} has ${target.runCount} runs, the source ${expected}`,
+      );
+    } else if (
+      restoresTimes(to) &&
+      (target.createdAt !== source.createdAt || target.updatedAt !== source.updatedAt)
+    ) {
+      problems.push(
+        `session ${JSON.stringify(info.sessionId)} has the times ${target.createdAt}/${target.updatedAt} (created/updated), the source ${source.createdAt}/${source.updatedAt}`,
+      );
+    }
+  }
   for (const user of users) {
     const source = await fromMemories.readMemories({ userId: user });
     const target = new Set(

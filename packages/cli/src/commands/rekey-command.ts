@@ -37,7 +37,12 @@ import { type Command, stringOption, stringsOption } from '../command.ts';
 import { KEY_ENV, keysFromOptions, NEW_KEY_ENV, readKey } from '../encryption-keys.ts';
 import { openPlace } from '../open-place.ts';
 import { Progress } from '../progress.ts';
-import { firstKeptIndex, PAGE_SIZE, readRuns, walkSessionsOldestFirst } from '../session-source.ts';
+import {
+  firstKeptIndex,
+  listEverySession,
+  readRuns,
+  walkSessionsOldestFirst,
+} from '../session-source.ts';
 import { type PortableSession, toPortable, writeSession } from '../session-writer.ts';
 
 /** Ids of the temporary copies. */
@@ -111,18 +116,10 @@ async function restoreFromCopy(
 /** Finishes what an interrupted rekey left: restores complete copies, drops incomplete ones. */
 async function recover(raw: SessionStorage, writer: SessionStorage): Promise<number> {
   const copies: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await raw.listSessions({
-      limit: PAGE_SIZE,
-      ...(cursor === undefined ? {} : { cursor }),
-    });
-    for (const info of page.sessions) {
-      if (info.sessionId.startsWith(TEMP_PREFIX) && info.userId === undefined)
-        copies.push(info.sessionId);
-    }
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
+  for await (const info of listEverySession(raw)) {
+    if (info.sessionId.startsWith(TEMP_PREFIX) && info.userId === undefined)
+      copies.push(info.sessionId);
+  }
   let recovered = 0;
   for (const copyId of copies) {
     let copy: SessionRecord | undefined;
@@ -305,20 +302,11 @@ async function verify(
   users: Set<string>,
 ): Promise<string[]> {
   const problems: string[] = [];
-  let cursor: string | undefined;
-  do {
-    // Listed without decryption: a name under an old key is one problem, not a failed listing.
-    const page = await raw.listSessions({
-      ...(userId === undefined ? {} : { userId }),
-      limit: PAGE_SIZE,
-      ...(cursor === undefined ? {} : { cursor }),
-    });
-    for (const info of page.sessions) {
-      if (!(await readable(storage, info.sessionId)))
-        problems.push(`session ${JSON.stringify(info.sessionId)}`);
-    }
-    cursor = page.nextCursor;
-  } while (cursor !== undefined);
+  // Listed without decryption: a name under an old key is one problem, not a failed listing.
+  for await (const info of listEverySession(raw, userId)) {
+    if (!(await readable(storage, info.sessionId)))
+      problems.push(`session ${JSON.stringify(info.sessionId)}`);
+  }
   for (const user of users) {
     try {
       await memories.readMemories({ userId: user });
