@@ -17,6 +17,7 @@ import {
   type UpsertMemoryInput,
 } from '@buddy/core';
 import { uniqueId } from '@buddy/testkit/storage';
+import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { countingPool, POSTGRES_URL, postgresTestFile } from '../test/postgres-test-env.ts';
 import { decodeFloat8Array, SearchCache } from './internal/search-cache.ts';
@@ -247,6 +248,63 @@ describe.skipIf(!hasPostgres)('PostgresMemoryDb search cache', () => {
       }
     }
   }, 120_000);
+
+  it('a search whose reply arrives after a newer one never rolls the cache back', async () => {
+    // A pool whose next cache statement runs at the server at once but whose reply is handed to
+    // the db only when the test says so: a slow reply overtaken by a later search.
+    let armed = false;
+    let executed: () => void = () => {};
+    let release: () => void = () => {};
+    const replied = new Promise<void>((resolve) => {
+      executed = resolve;
+    });
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    class SlowReplyClient extends pg.Client {
+      // biome-ignore lint/suspicious/noExplicitAny: node-postgres' query() has many overloads
+      override query(...args: any[]): any {
+        // biome-ignore lint/suspicious/noExplicitAny: forwarding the same overload
+        const result = (super.query as (...inner: any[]) => any)(...args);
+        const text = (args[0] as { text?: string } | undefined)?.text;
+        if (!armed || typeof text !== 'string' || !text.includes('array_send')) return result;
+        armed = false;
+        return (result as Promise<unknown>).then(async (value) => {
+          executed();
+          await released;
+          return value;
+        });
+      }
+    }
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 3, Client: SlowReplyClient });
+    pool.on('error', () => {});
+    track({ close: () => pool.end() });
+    const tableName = newTable();
+    const cached = track(new PostgresMemoryDb({ pool, schema, tableName }));
+    const sql = open(tableName, { searchCache: false });
+    const writer = open(tableName, { searchCache: false });
+    const userId = uniqueId('overtaken');
+    const input = { userId, embedding: [1, 0, 0], limit: 10 };
+    await writer.upsertMemory({ id: 'x', userId, memory: 'v1', embedding: [1, 0, 0] });
+    await writer.upsertMemory({ id: 'y', userId, memory: 'y', embedding: [0, 1, 0] });
+    expect(await cached.searchMemories(input)).toEqual(await sql.searchMemories(input));
+    await writer.upsertMemory({ id: 'x', userId, memory: 'v2', embedding: [0.5, 0.5, 0] });
+    armed = true;
+    const slow = cached.searchMemories(input);
+    await replied;
+    // Written after the slow search's snapshot, read by a later search that finishes first.
+    await writer.upsertMemory({ id: 'x', userId, memory: 'v3', embedding: [0, 0, 1] });
+    const fast = await cached.searchMemories(input);
+    expect(fast).toEqual(await sql.searchMemories(input));
+    release();
+    expect((await slow).map((memory) => memory.memory)).not.toContain('v1');
+    // The late reply (x at v2) must not have replaced the newer x (v3) in the cache.
+    expect(await cached.searchMemories(input)).toEqual(await sql.searchMemories(input));
+    expect((await cached.searchMemories(input)).find((memory) => memory.id === 'x')).toMatchObject({
+      memory: 'v3',
+      score: 0,
+    });
+  });
 
   it('answers exactly when users are evicted under a small maxBytes, and ranks users that do not fit in SQL', async () => {
     const tableName = newTable();
