@@ -63,6 +63,7 @@ import {
   type CachedMemory,
   type CacheEntry,
   cachedMemoryBytes,
+  compareIds,
   decodeFloat8Array,
   ENTRY_OVERHEAD_BYTES,
   type RankedMemory,
@@ -70,6 +71,7 @@ import {
   readSearchCacheOption,
   SearchCache,
   type SearchCacheOptions,
+  scoreVector,
 } from './internal/search-cache.ts';
 import { unitVector } from './internal/unit-vector.ts';
 
@@ -113,6 +115,34 @@ const OPTION_KEYS = [
 ];
 /** Attempts of the cached path when concurrent searches of one user keep moving its entry. */
 const CACHE_ATTEMPTS = 3;
+
+/**
+ * How many more than `limit` the ranking made while the statement travels keeps: a reply with at
+ * most this many changed rows is merged into it instead of ranking the user again.
+ */
+const SPARE_RANKS = 8;
+
+/**
+ * The best `limit` after a few rows changed: the best `limit + SPARE_RANKS` of the old entry
+ * without the changed ids still hold the best `limit` unchanged memories (at most `rows.length`
+ * of them were changed ones), so those plus the changed rows' new versions, scored, decide.
+ */
+function mergeRanks(
+  before: readonly RankedMemory[],
+  rows: readonly SearchCacheRow[],
+  entry: CacheEntry,
+  query: Float64Array,
+  limit: number,
+): RankedMemory[] {
+  const changed = new Set(rows.map((row) => row.id as string));
+  const merged = before.filter((ranked) => !changed.has(ranked.memory.id));
+  for (const id of changed) {
+    const memory = entry.memories.get(id);
+    if (memory !== undefined) merged.push({ memory, score: scoreVector(memory.vector, query) });
+  }
+  merged.sort((a, b) => b.score - a.score || compareIds(a.memory.id, b.memory.id));
+  return merged.slice(0, limit);
+}
 
 /** A row of the `searchCache` statement (see `memory-schema.ts`). */
 interface SearchCacheRow {
@@ -316,12 +346,22 @@ export class PostgresMemoryDb implements MemoryDb {
     const base = cache.get(key);
     const baseVersion = base?.version;
     const maxRows = Math.floor(cache.maxBytes / (ENTRY_OVERHEAD_BYTES + dimensions * 8));
-    const result = await this.#connection.query<SearchCacheRow>(
+    const pending = this.#connection.query<SearchCacheRow>(
       'searchMemories',
       this.#sql.searchCache,
       [userId, dimensions, base?.epoch ?? null, base?.rev ?? 0, maxRows],
       'read',
     );
+    // While the statement travels, rank what is cached: when it reports nothing new (the usual
+    // case) that ranking is the answer, and the round trip costs no extra time. One macrotask
+    // first, so that the statement is on the socket before the ranking occupies the thread.
+    let speculative: RankedMemory[] | undefined;
+    if (base !== undefined) {
+      pending.catch(() => {});
+      await new Promise((resolve) => setImmediate(resolve));
+      if (base.version === baseVersion) speculative = rankEntry(base, query, limit + SPARE_RANKS);
+    }
+    const result = await pending;
     const [header, ...rows] = result.rows;
     if (header === undefined || header.kind !== 0) {
       throw this.#connection.toError(
@@ -366,6 +406,11 @@ export class PostgresMemoryDb implements MemoryDb {
     }
     const current = cache.peek(key);
     if (current === base && current.version === baseVersion) {
+      if (rows.length === 0) {
+        // Nothing written since (a revision without a row: a refused upsert of another user's id).
+        current.rev = rev ?? current.rev;
+        return speculative?.slice(0, limit) ?? rankEntry(current, query, limit);
+      }
       // The rows written after the cached revision: newer versions replace older ones, a row
       // whose embedding is gone or has another length leaves (deletions change the epoch).
       let delta = 0;
@@ -384,7 +429,10 @@ export class PostgresMemoryDb implements MemoryDb {
       current.rev = rev ?? current.rev;
       current.bytes += delta;
       current.version += 1;
-      const ranked = rankEntry(current, query, limit);
+      const ranked =
+        speculative !== undefined && rows.length <= SPARE_RANKS
+          ? mergeRanks(speculative, rows, current, query, limit)
+          : rankEntry(current, query, limit);
       if (delta !== 0) cache.resized(current, delta);
       return ranked;
     }

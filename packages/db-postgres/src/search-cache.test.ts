@@ -306,6 +306,37 @@ describe.skipIf(!hasPostgres)('PostgresMemoryDb search cache', () => {
     });
   });
 
+  it('after many rows changed at once (more than the spare ranks kept), ranks the user again', async () => {
+    const tableName = newTable();
+    const cached = open(tableName);
+    const sql = open(tableName, { searchCache: false });
+    const writer = open(tableName, { searchCache: false });
+    const userId = uniqueId('many');
+    // Scores against [1, 0] fall with the index: m0 is best.
+    for (let index = 0; index < 30; index++) {
+      await writer.upsertMemory({
+        id: `m${index}`,
+        userId,
+        memory: `m${index}`,
+        embedding: [30 - index, 1],
+      });
+    }
+    const input = { userId, embedding: [1, 0], limit: 3 };
+    expect(ids(await cached.searchMemories(input))).toEqual(['m0', 'm1', 'm2']);
+    // Twelve of the best now score 0: the best three are rows that did not change.
+    for (let index = 0; index < 12; index++) {
+      await writer.upsertMemory({
+        id: `m${index}`,
+        userId,
+        memory: `m${index}`,
+        embedding: [0, 1],
+      });
+    }
+    const found = await cached.searchMemories(input);
+    expect(ids(found)).toEqual(['m12', 'm13', 'm14']);
+    expect(found).toEqual(await sql.searchMemories(input));
+  });
+
   it('answers exactly when users are evicted under a small maxBytes, and ranks users that do not fit in SQL', async () => {
     const tableName = newTable();
     const writer = open(tableName, { searchCache: false });
