@@ -337,6 +337,34 @@ describe.skipIf(!hasPostgres)('PostgresMemoryDb search cache', () => {
     expect(found).toEqual(await sql.searchMemories(input));
   });
 
+  it('writes that change nothing (refused upserts, deletes of missing rows) leave the revisions alone', async () => {
+    const tableName = newTable();
+    const db = open(tableName);
+    const alice = uniqueId('alice');
+    const mallory = uniqueId('mallory');
+    await db.upsertMemory({ id: `${alice}-1`, userId: alice, memory: 'tea', embedding: [1, 0] });
+    const revisions = () =>
+      admin.query(
+        `SELECT user_id, rev, epoch FROM "${schema}"."${tableName}_revisions" ORDER BY user_id`,
+      );
+    const before = (await revisions()).rows;
+    expect(before).toHaveLength(1);
+    let caught: unknown;
+    try {
+      await db.upsertMemory({ id: `${alice}-1`, userId: mallory, memory: 'coffee' });
+    } catch (error) {
+      caught = error;
+    }
+    expect(BuddyError.is(caught, 'MEMORY_OWNERSHIP'), String(caught)).toBe(true);
+    expect(await db.deleteMemory({ id: `${alice}-1`, userId: mallory })).toBe(false);
+    expect(await db.deleteMemory({ id: `${alice}-missing`, userId: alice })).toBe(false);
+    // No row for mallory, and alice's epoch (a full read for every cache) did not change.
+    expect((await revisions()).rows).toEqual(before);
+    expect(await db.searchMemories({ userId: alice, embedding: [1, 0], limit: 5 })).toMatchObject([
+      { memory: 'tea', score: 1 },
+    ]);
+  });
+
   it('answers exactly when users are evicted under a small maxBytes, and ranks users that do not fit in SQL', async () => {
     const tableName = newTable();
     const writer = open(tableName, { searchCache: false });

@@ -118,8 +118,10 @@ export function memoryStatements({ table, revisions, epochs }: MemoryNames) {
   // revisions are handed out in commit order) and returns the new revision. A new row (the user's
   // first write, or the first after deleteUserData) gets a fresh epoch; `bumpEpoch` gives one to an
   // existing row too (deletes).
-  const bump = (userParam: string, bumpEpoch: boolean) =>
-    `INSERT INTO ${revisions} AS r (user_id, rev, epoch) VALUES (${userParam}, 1, ${nextEpoch})
+  // `only` (a condition on the statement's snapshot) skips the bump, and with it the write, when
+  // the write cannot change anything of this user: no revision row is made for nothing.
+  const bump = (userParam: string, bumpEpoch: boolean, only: string) =>
+    `INSERT INTO ${revisions} AS r (user_id, rev, epoch) SELECT ${userParam}, 1, ${nextEpoch} WHERE ${only}
       ON CONFLICT (user_id) DO UPDATE SET rev = r.rev + 1${bumpEpoch ? ', epoch = EXCLUDED.epoch' : ''}
       RETURNING r.rev`;
   // The columns `searchMemories` reads from its cache statement.
@@ -133,11 +135,12 @@ export function memoryStatements({ table, revisions, epochs }: MemoryNames) {
       `SELECT ${columns} FROM ${table} WHERE user_id = $1 AND ${missing} ORDER BY created_at, id LIMIT $2`,
     ),
     // The owner check is the conflict clause's WHERE: another user's id updates nothing and
-    // returns no row. An existing row keeps its created_at; its embedding is replaced, or
+    // returns no row (and when the snapshot already shows the id as another user's, the bump and
+    // so the insert are skipped). An existing row keeps its created_at; its embedding is replaced, or
     // dropped when the upsert has none (it would describe the old text). The row is stamped with
     // the revision `bump` handed out (taken first: the INSERT reads it).
     upsert: statement(
-      `WITH bump AS (${bump('$2::text', false)})
+      `WITH bump AS (${bump('$2::text', false, `NOT EXISTS (SELECT 1 FROM ${table} WHERE id = $1 AND user_id <> $2)`)})
       INSERT INTO ${table} AS m (${columns}, embedding, embedding_dims, rev)
         SELECT $1, $2, $3, $4, $5::jsonb, $6::double precision[], cardinality($6::double precision[]), bump.rev
         FROM bump
@@ -184,9 +187,10 @@ export function memoryStatements({ table, revisions, epochs }: MemoryNames) {
     ),
     // Revision lock first (the one-time filter makes `bump` run before the scan), then the row:
     // every writer of a user locks in that order, so they cannot deadlock. A new epoch tells
-    // caches that a row is gone.
+    // caches that a row is gone. Nothing is bumped when the snapshot shows no such row of this
+    // user: the DELETE (same snapshot) could delete nothing either.
     deleteMemory: statement(
-      `WITH bump AS (${bump('$2::text', true)}),
+      `WITH bump AS (${bump('$2::text', true, `EXISTS (SELECT 1 FROM ${table} WHERE id = $1 AND user_id = $2)`)}),
         gone AS (DELETE FROM ${table} WHERE id = $1 AND user_id = $2 AND EXISTS (SELECT 1 FROM bump) RETURNING 1)
       SELECT count(*)::integer AS deleted FROM gone`,
     ),
