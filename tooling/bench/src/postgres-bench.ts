@@ -148,6 +148,8 @@ export interface PostgresSearchRow {
   warm: Summary;
   /** A search right after another db upserted one of the user's memories (a new embedding). */
   afterWrite: Summary;
+  /** A search right after another db deleted one of the user's memories (a full read again). */
+  afterDelete: Summary;
   /** `searchCache: false`: ranked in SQL (the path of a user larger than `maxBytes`). */
   sql: Summary;
 }
@@ -165,7 +167,8 @@ async function timed<T>(work: () => Promise<T>, samples: number[]): Promise<T> {
  * rows are seeded with SQL (random unit vectors, as the db stores them, then a new epoch on the
  * user's revision row, as a migration leaves it) and grown in place from one size to the next;
  * every call uses a new random query. Per size: cold (a new db's first search), warm (cached),
- * after a write (another db re-embeds one memory, then the cached db searches) and the SQL path
+ * after a write (another db re-embeds one memory, then the cached db searches), after a delete
+ * (another db deletes one memory: the cached db reads the user whole again) and the SQL path
  * (`searchCache: false`). The cached dbs get a `maxBytes` large enough for 100,000 memories of
  * 256 dimensions (about 240 MB; the default 64 MiB holds about 28,000 of them, and a larger user
  * is ranked in SQL, the `sql` column).
@@ -242,6 +245,12 @@ export async function measurePostgresSearch(options: {
         await writer.upsertMemory({ id, userId, memory: `fact ${id}, again`, embedding: query() });
         await timed(() => search(db), afterWrite);
       }
+      const afterDelete: number[] = [];
+      for (let index = 0; index < 3; index++) {
+        const id = `m${1 + Math.floor(Math.random() * size)}`;
+        await writer.deleteMemory({ id, userId });
+        await timed(() => search(db), afterDelete);
+      }
       await db.close();
       rows.push({
         memories: size,
@@ -250,6 +259,7 @@ export async function measurePostgresSearch(options: {
         cold: summarize(cold),
         warm: summarize(warm),
         afterWrite: summarize(afterWrite),
+        afterDelete: summarize(afterDelete),
         sql: summarize(sql),
       });
     }

@@ -340,12 +340,20 @@ async function main(): Promise<void> {
     );
     console.log(
       table(
-        ['memories', 'cold (new db)', 'warm (cached)', 'after a write', 'in SQL (no cache)'],
+        [
+          'memories',
+          'cold (new db)',
+          'warm (cached)',
+          'after a write',
+          'after a delete',
+          'in SQL (no cache)',
+        ],
         search.map((row) => [
           row.memories.toLocaleString('en-US'),
           ms(row.cold),
           ms(row.warm),
           ms(row.afterWrite),
+          ms(row.afterDelete),
           ms(row.sql),
         ]),
       ),
