@@ -6,6 +6,7 @@ export {
   createPostgresMemoryDb,
   PostgresMemoryDb,
   type PostgresMemoryDbOptions,
+  type SearchCacheOptions,
 } from './postgres-memory-db.ts';
 export {
   createPostgresStorage,

@@ -2,7 +2,8 @@
  * Migrations against a real server: ten OS processes opening a storage and a memory db on one
  * empty schema at the same moment all succeed and record each schema version once; a script that
  * never calls close() still exits; tables of version 1 (0.1) with data are upgraded to version 2
- * and every row stays readable.
+ * and every row stays readable; memory tables of version 2 are upgraded to version 3 (revisions)
+ * with every memory and embedding kept.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -76,6 +77,7 @@ describe.skipIf(!hasPostgres)('migrations', () => {
     expect(memories.rows).toEqual([
       { version: 1, component: 'memories' },
       { version: 2, component: 'memories' },
+      { version: 3, component: 'memories' },
     ]);
     const tables = await admin.query<{ tablename: string }>(
       'SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename',
@@ -84,6 +86,7 @@ describe.skipIf(!hasPostgres)('migrations', () => {
     expect(tables.rows.map((row) => row.tablename)).toEqual([
       'buddy_leases',
       'buddy_memories',
+      'buddy_memories_revisions',
       'buddy_memories_schema_versions',
       'buddy_runs',
       'buddy_schema_versions',
@@ -218,3 +221,93 @@ describe.skipIf(!hasPostgres)('upgrading tables of version 1 (0.1) to version 2'
     }
   });
 });
+
+describe.skipIf(!hasPostgres)(
+  'upgrading memory tables of version 2 to version 3 (revisions)',
+  () => {
+    const upgradeSchema = testSchema('upgrade3');
+
+    afterAll(async () => {
+      if (hasPostgres) await dropSchema(admin, upgradeSchema);
+    });
+
+    it('keeps every memory and embedding, gives each user a revision row at 0, and the cache then follows new writes', async () => {
+      const memory = memoryNames(upgradeSchema, 'buddy_memories');
+      const connection = new PostgresConnection(
+        resolveConnection({ connectionString: POSTGRES_URL }, 'upgrade test'),
+        'upgrade test',
+        silentLogger,
+      );
+      try {
+        await applyMigrations(connection, {
+          schema: upgradeSchema,
+          versionTable: memory.versions,
+          component: 'memories',
+          tableName: 'buddy_memories',
+          migrations: memoryMigrations(memory).slice(0, 2),
+        });
+      } finally {
+        await connection.close();
+      }
+      // Rows as version 2 wrote them: unit vectors of 3 dimensions, one row of 2, one without.
+      await admin.query(
+        `INSERT INTO ${memory.table} (id, user_id, created_at, updated_at, body, embedding, embedding_dims) VALUES
+        ('d1', 'dana', 1, 1, '{"memory": "likes tea", "topics": ["drinks"]}', '{1,0,0}', 3),
+        ('d2', 'dana', 2, 2, '{"memory": "likes coffee"}', '{0.6,0.8,0}', 3),
+        ('d3', 'dana', 3, 3, '{"memory": "short"}', '{0,1}', 2),
+        ('d4', 'dana', 4, 4, '{"memory": "no embedding yet"}', NULL, NULL),
+        ('e1', 'eli', 5, 5, '{"memory": "likes jazz"}', '{0,0,1}', 3)`,
+      );
+      const before = await admin.query(`SELECT * FROM ${memory.table} ORDER BY id`);
+
+      const db = new PostgresMemoryDb({ connectionString: POSTGRES_URL, schema: upgradeSchema });
+      const sql = new PostgresMemoryDb({
+        connectionString: POSTGRES_URL,
+        schema: upgradeSchema,
+        searchCache: false,
+      });
+      try {
+        await db.ready();
+        const versions = await admin.query<{ version: number }>(
+          `SELECT version FROM "${upgradeSchema}"."buddy_memories_schema_versions" ORDER BY version`,
+        );
+        expect(versions.rows.map((row) => row.version)).toEqual([1, 2, 3]);
+        // Every row and embedding as it was, at revision 0.
+        const after = await admin.query(`SELECT * FROM ${memory.table} ORDER BY id`);
+        expect(after.rows).toEqual(before.rows.map((row) => ({ ...row, rev: '0' })));
+        const revisions = await admin.query<{ user_id: string; rev: string }>(
+          `SELECT user_id, rev FROM ${memory.revisions} ORDER BY user_id`,
+        );
+        expect(revisions.rows).toEqual([
+          { user_id: 'dana', rev: '0' },
+          { user_id: 'eli', rev: '0' },
+        ]);
+        expect(
+          (await db.readMemories({ userId: 'dana', sort: 'oldest' })).map((row) => row.id),
+        ).toEqual(['d1', 'd2', 'd3', 'd4']);
+        const query = { userId: 'dana', embedding: [1, 0, 0], limit: 10 };
+        const found = await db.searchMemories(query);
+        expect(found.map((row) => [row.id, row.score])).toEqual([
+          ['d1', 1],
+          ['d2', 0.6],
+        ]);
+        expect(found).toEqual(await sql.searchMemories(query));
+        expect(found[0]).toMatchObject({ memory: 'likes tea', topics: ['drinks'], createdAt: 1 });
+        // A later write by another db is seen by the cached one at once.
+        await sql.upsertMemory({
+          id: 'd4',
+          userId: 'dana',
+          memory: 'no embedding yet',
+          embedding: [1, 0.01, 0],
+        });
+        expect((await db.searchMemories(query)).map((row) => row.id)).toEqual(['d1', 'd4', 'd2']);
+        expect(await db.searchMemories({ ...query, userId: 'eli' })).toEqual(
+          await sql.searchMemories({ ...query, userId: 'eli' }),
+        );
+      } finally {
+        await db.close();
+        await sql.close();
+      }
+    });
+  },
+);

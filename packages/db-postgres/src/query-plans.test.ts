@@ -134,7 +134,11 @@ describe.skipIf(!hasPostgres)('query plans on 100k memories of 1,000 users', () 
        FROM generate_series(1, $1) AS i`,
       [MEMORIES],
     );
+    await admin.query(
+      `INSERT INTO ${names.revisions} (user_id, rev, epoch) SELECT 'u' || i, 0, i FROM generate_series(0, 999) AS i`,
+    );
     await admin.query(`ANALYZE ${names.table}`);
+    await admin.query(`ANALYZE ${names.revisions}`);
   }, 120_000);
 
   const query = [1, 0, 0, 0, 0, 0, 0, 0];
@@ -144,6 +148,17 @@ describe.skipIf(!hasPostgres)('query plans on 100k memories of 1,000 users', () 
       const found = await planNodes(sql.search, ['u7', query, 8, 10], mode);
       expect(found.map((node) => node['Node Type'])).not.toContain('Seq Scan');
       expect(found.map((node) => node['Index Name'])).toContain('buddy_memories_embedding_idx');
+    });
+    it(`the search cache's statement (${plan}) reads the revision row by its key and the rows by buddy_memories_rev_idx or buddy_memories_embedding_idx, no Seq Scan`, async () => {
+      // Same epoch (rows after revision 0) and another epoch (a full read of at most 1000 rows).
+      for (const epoch of [7, 8]) {
+        const found = await planNodes(sql.searchCache, ['u7', 8, epoch, 0, 1000], mode);
+        expect(found.map((node) => node['Node Type'])).not.toContain('Seq Scan');
+        const indexes = found.map((node) => node['Index Name']);
+        expect(indexes).toContain('buddy_memories_revisions_pkey');
+        expect(indexes).toContain('buddy_memories_rev_idx');
+        expect(indexes).toContain('buddy_memories_embedding_idx');
+      }
     });
     it(`readMemories({ missingEmbedding }) (${plan}) uses buddy_memories_user_idx, no Seq Scan, no Sort`, async () => {
       const found = await planNodes(sql.selectNewest, ['u7', 20, 8], mode);

@@ -2,7 +2,8 @@
  * The PostgreSQL rows of `pnpm bench`: the storage on a pool whose clients count the statements
  * they send (node-postgres sends each statement as one message batch and waits for its reply, so
  * statements = round trips), per-turn round trips, listing a user's 20 newest sessions among
- * 100,000, and `searchMemories` over 1,000 / 10,000 / 100,000 memories of one user. Each
+ * 100,000, and `searchMemories` over 1,000 / 10,000 / 100,000 memories of one user (cold, warm
+ * and after a write with the search cache, and in SQL). Each
  * measurement works in a schema of its own and drops it afterwards.
  */
 import { Agent, type SessionStorage, silentLogger } from '@buddy/core';
@@ -136,16 +137,41 @@ export async function measurePostgresListing(
 }
 
 /** One size of the `searchMemories` measurement. */
-export interface PostgresSearchRow extends Summary {
+export interface PostgresSearchRow {
   memories: number;
   dimensions: number;
+  /** The search cache's `maxBytes` of the cached dbs. */
+  cacheMaxBytes: number;
+  /** The first search of a new db (its cache empty: one full read of the user). */
+  cold: Summary;
+  /** Searches of a db whose cache holds the user (one statement that returns nothing new). */
+  warm: Summary;
+  /** A search right after another db upserted one of the user's memories (a new embedding). */
+  afterWrite: Summary;
+  /** A search right after another db deleted one of the user's memories (a full read again). */
+  afterDelete: Summary;
+  /** `searchCache: false`: ranked in SQL (the path of a user larger than `maxBytes`). */
+  sql: Summary;
+}
+
+async function timed<T>(work: () => Promise<T>, samples: number[]): Promise<T> {
+  const started = process.hrtime.bigint();
+  const result = await work();
+  samples.push(Number(process.hrtime.bigint() - started) / 1000);
+  return result;
 }
 
 /**
  * `searchMemories({ userId, embedding, limit: 10 })` for one user holding 1,000, 10,000 and
- * 100,000 memories with `dimensions`-long embeddings (exact search: PostgreSQL without pgvector).
- * The rows are seeded with SQL (random unit vectors, as the db stores them) and grown in place
- * from one size to the next; every call uses a new random query.
+ * 100,000 memories with `dimensions`-long embeddings (exact: PostgreSQL without pgvector). The
+ * rows are seeded with SQL (random unit vectors, as the db stores them, then a new epoch on the
+ * user's revision row, as a migration leaves it) and grown in place from one size to the next;
+ * every call uses a new random query. Per size: cold (a new db's first search), warm (cached),
+ * after a write (another db re-embeds one memory, then the cached db searches), after a delete
+ * (another db deletes one memory: the cached db reads the user whole again) and the SQL path
+ * (`searchCache: false`). The cached dbs get a `maxBytes` large enough for 100,000 memories of
+ * 256 dimensions (about 240 MB; the default 64 MiB holds about 28,000 of them, and a larger user
+ * is ranked in SQL, the `sql` column).
  */
 export async function measurePostgresSearch(options: {
   sizes: readonly number[];
@@ -154,15 +180,23 @@ export async function measurePostgresSearch(options: {
 }): Promise<PostgresSearchRow[]> {
   schemas += 1;
   const schema = `buddy_bench_${process.pid}_${Date.now()}_${schemas}`;
-  const pool = new pg.Pool({ connectionString: postgresUrl, max: 2 });
+  const pool = new pg.Pool({ connectionString: postgresUrl, max: 4 });
   pool.on('error', () => {});
-  // A search over 100,000 rows runs longer than the default statement timeout of 5 s.
-  const db = new PostgresMemoryDb({ pool, schema, statementTimeoutMs: 300_000 });
+  const cacheMaxBytes = 512 * 1024 * 1024;
+  // A search over 100,000 rows in SQL runs longer than the default statement timeout of 5 s.
+  const open = (searchCache: { maxBytes: number } | false) =>
+    new PostgresMemoryDb({ pool, schema, statementTimeoutMs: 300_000, searchCache });
+  const sqlDb = open(false);
+  const writer = open(false);
   const { dimensions } = options;
   const userId = 'bench-searcher';
   const query = () => Array.from({ length: dimensions }, () => Math.random() - 0.5);
+  const search = async (db: PostgresMemoryDb) => {
+    const found = await db.searchMemories({ userId, embedding: query(), limit: 10 });
+    if (found.length !== 10) throw new Error('searchMemories returned a short page');
+  };
   try {
-    await db.ready();
+    await sqlDb.ready();
     const table = `"${schema}"."buddy_memories"`;
     const rows: PostgresSearchRow[] = [];
     let seeded = 0;
@@ -177,23 +211,62 @@ export async function measurePostgresSearch(options: {
              FROM unnest(v.raw) AS x) AS unit`,
         [seeded + 1, size, userId, dimensions],
       );
+      // Rows written behind the package's back: a new epoch makes every cache read the user whole.
+      await pool.query(
+        `INSERT INTO "${schema}"."buddy_memories_revisions" (user_id, rev, epoch)
+         VALUES ($1, 0, nextval('"${schema}"."buddy_memories_epochs"'))
+         ON CONFLICT (user_id) DO UPDATE SET epoch = EXCLUDED.epoch`,
+        [userId],
+      );
       seeded = size;
       await pool.query(`ANALYZE ${table}`);
+      const calls = options.calls(size);
+      const sql: number[] = [];
+      await search(sqlDb);
+      for (let index = 0; index < Math.max(3, Math.round(calls / 10)); index++) {
+        await timed(() => search(sqlDb), sql);
+      }
+      const cold: number[] = [];
+      let cached: PostgresMemoryDb | undefined;
+      for (let index = 0; index < Math.max(3, Math.round(calls / 20)); index++) {
+        await cached?.close();
+        cached = open({ maxBytes: cacheMaxBytes });
+        await cached.ready();
+        const db = cached;
+        await timed(() => search(db), cold);
+      }
+      const db = cached as PostgresMemoryDb;
+      const warm: number[] = [];
+      for (let index = 0; index < 20; index++) await search(db);
+      for (let index = 0; index < Math.max(calls, 30); index++) await timed(() => search(db), warm);
+      const afterWrite: number[] = [];
+      for (let index = 0; index < Math.max(3, Math.round(calls / 2)); index++) {
+        const id = `m${1 + Math.floor(Math.random() * size)}`;
+        await writer.upsertMemory({ id, userId, memory: `fact ${id}, again`, embedding: query() });
+        await timed(() => search(db), afterWrite);
+      }
+      const afterDelete: number[] = [];
       for (let index = 0; index < 3; index++) {
-        await db.searchMemories({ userId, embedding: query(), limit: 10 });
+        const id = `m${1 + Math.floor(Math.random() * size)}`;
+        await writer.deleteMemory({ id, userId });
+        await timed(() => search(db), afterDelete);
       }
-      const samples: number[] = [];
-      for (let index = 0; index < options.calls(size); index++) {
-        const started = process.hrtime.bigint();
-        const found = await db.searchMemories({ userId, embedding: query(), limit: 10 });
-        samples.push(Number(process.hrtime.bigint() - started) / 1000);
-        if (found.length !== 10) throw new Error('searchMemories returned a short page');
-      }
-      rows.push({ ...summarize(samples), memories: size, dimensions });
+      await db.close();
+      rows.push({
+        memories: size,
+        dimensions,
+        cacheMaxBytes,
+        cold: summarize(cold),
+        warm: summarize(warm),
+        afterWrite: summarize(afterWrite),
+        afterDelete: summarize(afterDelete),
+        sql: summarize(sql),
+      });
     }
     return rows;
   } finally {
-    await db.close();
+    await sqlDb.close();
+    await writer.close();
     await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await pool.end();
   }
