@@ -51,6 +51,12 @@ const only = process.argv
   .find((arg) => arg.startsWith('--only='))
   ?.slice('--only='.length)
   .split(',');
+/** `--turns-only`: only the per-turn rows (and the floors), then write the JSON. */
+const turnsOnly = process.argv.includes('--turns-only');
+/** `--save-baseline=<file>`: also write the turn rows to `<file>` (a release's baseline). */
+const saveBaseline = process.argv
+  .find((arg) => arg.startsWith('--save-baseline='))
+  ?.slice('--save-baseline='.length);
 const HISTORY_SIZES = [0, 1_000, 10_000];
 const TURN_OPTIONS = quick ? { warmup: 50, turns: 300 } : { warmup: 300, turns: 3_000 };
 const redisUrl = process.env.BUDDY_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -222,6 +228,15 @@ async function main(): Promise<void> {
   console.log(
     `\ncost(10,000) / cost(0), by median: ${ratios.map((entry) => `${entry.backend} ${formatNumber(entry.ratio, 2)}`).join(' · ')}`,
   );
+
+  if (saveBaseline !== undefined) {
+    writeFileSync(
+      resolve(saveBaseline),
+      `${JSON.stringify({ node: process.version, mode: quick ? 'quick' : 'full', measuredAt: new Date().toISOString(), turnOverhead: turnResults, ratios }, null, 2)}\n`,
+    );
+    console.log(`\nBaseline written to ${resolve(saveBaseline)}`);
+  }
+  if (turnsOnly) return;
 
   const throughput = selected(sqliteBackend.name)
     ? await measureThroughput(
