@@ -88,6 +88,7 @@ import { applyMigrations } from './internal/migrations.ts';
 import {
   DEFAULT_SESSIONS_TABLE,
   SESSION_PAGE_CACHE_KIB,
+  SESSION_PAGE_SIZE,
   type SessionTableNames,
   sessionMigrations,
   sessionSql,
@@ -344,6 +345,7 @@ export class SqliteStorage implements SessionStorage {
     const names = sessionTableNames(resolved.tableName);
     const connection = new SqliteConnection(resolved, WHO, {
       cacheSizeKiB: SESSION_PAGE_CACHE_KIB,
+      pageSize: SESSION_PAGE_SIZE,
     });
     this.#connection = connection;
     try {

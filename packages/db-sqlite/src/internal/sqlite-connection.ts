@@ -220,11 +220,13 @@ export class SqliteConnection {
    * opens (0, SQLite's default, reads every page through its small page cache).
    * `tuning.cacheSizeKiB`: the page cache of a connection it opens on a file (better-sqlite3's
    * build default is 16,000 KiB, which a growing file fills page by page: RSS creeps with turns).
+   * `tuning.pageSize`: the page size of a file it creates (SQLite applies it to an empty database
+   * only: an existing file keeps the page size it was created with).
    */
   constructor(
     options: ResolvedConnectionOptions,
     who: string,
-    tuning: { mmapSize?: number; cacheSizeKiB?: number } = {},
+    tuning: { mmapSize?: number; cacheSizeKiB?: number; pageSize?: number } = {},
   ) {
     this.who = who;
     this.logger = options.logger;
@@ -257,6 +259,8 @@ export class SqliteConnection {
       if (!this.db.memory) {
         // WAL lets readers run while one process writes; NORMAL is durable across application
         // crashes in WAL mode (only a power loss can drop the last commits).
+        // Before WAL is switched on: the first write fixes the page size of a new file.
+        if (tuning.pageSize !== undefined) this.db.pragma(`page_size = ${tuning.pageSize}`);
         this.db.pragma('journal_mode = WAL');
         this.db.pragma('synchronous = NORMAL');
         // A checkpoint (the only fsync in WAL + NORMAL) costs milliseconds; with SQLite's default
