@@ -59,7 +59,8 @@ end`;
  *
  * KEYS: session hash, runs list, lease, run ids.
  * ARGV: 1 lease token ('' = no fencing), 2 has user ('1'/'0'), 3 user id, 4 agent id ('' = none),
- *       5 has name, 6 name, 7 state JSON, 8 run JSON after its `"index":N`, 9 now (ms, writer's
+ *       5 has name, 6 name, 7 state JSON (also the run's `stateAfter`: sent once), 8 the run's
+ *       JSON after `{"index":N,"stateAfter":<state>` (it starts with a comma), 9 now (ms, writer's
  *       clock), 10 ttl seconds ('0'), 11 release the lease ('1'/'0'), 12 run id,
  *       13 incarnation for a new session, 14 deadline (server ms, '0' = none), 15 metadata JSON
  *       for a new session ('' = none), 16 clear the paused run ('1'/'0').
@@ -116,7 +117,7 @@ else
   if ARGV[5] == '1' then redis.call('HSET', KEYS[1], 'name', ARGV[6]) end
   if ARGV[15] ~= '' then redis.call('HSET', KEYS[1], 'metadata', ARGV[15]) end
 end
-redis.call('RPUSH', KEYS[2], '{"index":' .. int(index) .. ARGV[8])
+redis.call('RPUSH', KEYS[2], '{"index":' .. int(index) .. ',"stateAfter":' .. ARGV[7] .. ARGV[8])
 redis.call('HSET', KEYS[4], ARGV[12], int(index) .. ':' .. int(version) .. ':' .. updated)
 local ttl = tonumber(ARGV[10])
 if ttl > 0 then

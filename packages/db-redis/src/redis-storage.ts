@@ -573,7 +573,10 @@ export class RedisStorage implements SessionStorage {
     // Releasing needs the token: without one there is no lease of this caller to free.
     const releaseLease = input.releaseLease === true && leaseToken !== undefined;
     const { index: _index, stateAfter: _stateAfter, ...run } = input.run as StoredRun;
-    const runJson = JSON.stringify({ ...run, stateAfter: input.sessionState });
+    // The state is serialized once and sent once: the script writes it to the session hash and
+    // as the run's `stateAfter` (`{"index":N,"stateAfter":<state>` + the rest of the run).
+    const state = JSON.stringify(input.sessionState);
+    const runTail = `,${JSON.stringify(run).slice(1)}`;
     const now = Date.now();
     const deadline = await this.#deadline(now, leaseToken, sessionId);
     const script: BatchCall = (target) =>
@@ -593,9 +596,8 @@ export class RedisStorage implements SessionStorage {
           agentId ?? '',
           sessionName === undefined ? '0' : '1',
           sessionName ?? '',
-          JSON.stringify(input.sessionState),
-          // The script writes `{"index":N` and appends the rest of the run's JSON.
-          `,${runJson.slice(1)}`,
+          state,
+          runTail,
           String(now),
           String(this.ttlSeconds ?? 0),
           releaseLease ? '1' : '0',

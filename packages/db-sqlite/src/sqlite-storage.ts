@@ -87,6 +87,8 @@ import type Database from 'better-sqlite3';
 import { applyMigrations } from './internal/migrations.ts';
 import {
   DEFAULT_SESSIONS_TABLE,
+  SESSION_PAGE_CACHE_KIB,
+  SESSION_PAGE_SIZE,
   type SessionTableNames,
   sessionMigrations,
   sessionSql,
@@ -202,6 +204,7 @@ interface RunRow {
 }
 
 const WHO = 'SqliteStorage';
+
 /** Rows read per step when listing with a metadata filter. */
 const FILTER_BATCH = 200;
 /** Listing without a cursor starts "after" this position, i.e. at the newest session. */
@@ -340,7 +343,10 @@ export class SqliteStorage implements SessionStorage {
     const resolved = resolveConnectionOptions(options, WHO, DEFAULT_SESSIONS_TABLE);
     this.tableName = resolved.tableName;
     const names = sessionTableNames(resolved.tableName);
-    const connection = new SqliteConnection(resolved, WHO);
+    const connection = new SqliteConnection(resolved, WHO, {
+      cacheSizeKiB: SESSION_PAGE_CACHE_KIB,
+      pageSize: SESSION_PAGE_SIZE,
+    });
     this.#connection = connection;
     try {
       applyMigrations(connection.db, {

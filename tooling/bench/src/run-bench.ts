@@ -16,7 +16,15 @@
  *
  * When `.bench-results/latest.json` exists, the turn table is compared with it (before → after).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +33,7 @@ import { RedisStorage } from '@buddy/db-redis';
 import { SqliteStorage } from '@buddy/db-sqlite';
 import { Cluster, Redis } from 'ioredis';
 import { measureContextTokens, measureMemoryBudget } from './context-tokens.ts';
+import { type FloorResult, measureFloors } from './floor-turns.ts';
 import { measureMemorySearch } from './memory-search.ts';
 import {
   measurePostgresListing,
@@ -51,6 +60,12 @@ const only = process.argv
   .find((arg) => arg.startsWith('--only='))
   ?.slice('--only='.length)
   .split(',');
+/** `--turns-only`: only the per-turn rows (and the floors), then write the JSON. */
+const turnsOnly = process.argv.includes('--turns-only');
+/** `--save-baseline=<file>`: also write the turn rows to `<file>` (a release's baseline). */
+const saveBaseline = process.argv
+  .find((arg) => arg.startsWith('--save-baseline='))
+  ?.slice('--save-baseline='.length);
 const HISTORY_SIZES = [0, 1_000, 10_000];
 const TURN_OPTIONS = quick ? { warmup: 50, turns: 300 } : { warmup: 300, turns: 3_000 };
 const redisUrl = process.env.BUDDY_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -125,6 +140,22 @@ function previousTurns(file: string): TurnResult[] {
   }
 }
 
+/** The last release's turn rows (`tooling/bench/baselines/<version>.json`, the newest version). */
+function releaseBaseline(dir: string): { release: string; turns: TurnResult[] } | undefined {
+  if (!existsSync(dir)) return undefined;
+  const versions = readdirSync(dir)
+    .filter((name) => /^\d+\.\d+\.\d+\.json$/.test(name))
+    .map((name) => name.slice(0, -'.json'.length))
+    .sort((a, b) => {
+      const [x, y] = [a.split('.').map(Number), b.split('.').map(Number)];
+      return (x[0] ?? 0) - (y[0] ?? 0) || (x[1] ?? 0) - (y[1] ?? 0) || (x[2] ?? 0) - (y[2] ?? 0);
+    });
+  const release = versions.at(-1);
+  if (release === undefined) return undefined;
+  const turns = previousTurns(join(dir, `${release}.json`));
+  return turns.length === 0 ? undefined : { release, turns };
+}
+
 async function redisAnswers(): Promise<boolean> {
   const client = new Redis(redisUrl, {
     lazyConnect: true,
@@ -157,6 +188,43 @@ async function deleteRedisPrefix(prefix: string): Promise<void> {
   }
 }
 
+/** The floor rows and Buddy ÷ floor (see `floor-turns.ts`). */
+function printFloors(floors: FloorResult[], turns: number): void {
+  const rss = (row: FloorResult, at: number) => row.peakRssMB[String(at)];
+  console.log(
+    `\nBuddy against the raw storage floor (the bench-anchors turn: state + last 10 messages read, 2 messages + ~1 KB state written; ${turns.toLocaleString('en-US')} turns, one child process each):\n`,
+  );
+  console.log(
+    table(
+      ['row', 'median µs', 'p95 µs', 'CPU µs/turn', 'KB written/turn', 'peak RSS MB 1k / 5k / 10k'],
+      floors.map((row) => [
+        row.config,
+        formatNumber(row.medianUs),
+        formatNumber(row.p95Us),
+        formatNumber(row.cpuUsPerTurn),
+        row.writeBytesPerTurn === undefined ? 'n/a' : formatNumber(row.writeBytesPerTurn / 1024),
+        [1_000, 5_000, 10_000].map((at) => formatNumber(rss(row, at) ?? Number.NaN, 0)).join(' / '),
+      ]),
+    ),
+  );
+  for (const [floorName, buddyName] of [
+    ['sqlite-floor', 'buddy-sqlite'],
+    ['redis-floor', 'buddy-redis'],
+  ] as const) {
+    const floor = floors.find((row) => row.config === floorName);
+    const ours = floors.find((row) => row.config === buddyName);
+    if (floor === undefined || ours === undefined) continue;
+    const bytes =
+      ours.writeBytesPerTurn === undefined || floor.writeBytesPerTurn === undefined
+        ? Number.NaN
+        : ours.writeBytesPerTurn / floor.writeBytesPerTurn;
+    const last = Math.max(...Object.keys(ours.peakRssMB).map(Number));
+    console.log(
+      `${buddyName} ÷ ${floorName}: time ${formatNumber(ours.medianUs / floor.medianUs, 2)}× · CPU ${formatNumber(ours.cpuUsPerTurn / floor.cpuUsPerTurn, 2)}× · bytes written ${formatNumber(bytes, 2)}× · p95/median ${formatNumber(ours.p95Us / ours.medianUs, 2)} (floor ${formatNumber(floor.p95Us / floor.medianUs, 2)}) · peak RSS ${last.toLocaleString('en-US')} ÷ 1,000 turns ${formatNumber((rss(ours, last) ?? Number.NaN) / (rss(ours, 1_000) ?? Number.NaN), 2)}`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const selected = (name: string) =>
@@ -179,6 +247,7 @@ async function main(): Promise<void> {
     console.warn(`PostgreSQL does not answer at ${postgresUrl}: skipping the PostgreSQL rows.`);
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
   const before = previousTurns(join(root, '.bench-results', 'latest.json'));
+  const baseline = releaseBaseline(join(root, 'tooling', 'bench', 'baselines'));
 
   console.log(
     `Buddy bench — Node ${process.version}, ${quick ? 'quick' : 'full'} mode, ${TURN_OPTIONS.turns} measured turns per row\n`,
@@ -196,13 +265,25 @@ async function main(): Promise<void> {
   }
   const previous = (row: TurnResult) =>
     before.find((old) => old.backend === row.backend && old.historyRuns === row.historyRuns);
+  const released = (row: TurnResult) =>
+    baseline?.turns.find(
+      (old) => old.backend === row.backend && old.historyRuns === row.historyRuns,
+    );
   const change = (now: number, old: number | undefined) =>
     old === undefined
       ? ''
       : `${formatNumber(old)} → ${formatNumber(now)} (${formatNumber((now / old - 1) * 100, 1)} %)`;
   console.log(
     table(
-      ['backend', 'runs already stored', 'median µs', 'p99 µs', 'mean µs', 'median before → after'],
+      [
+        'backend',
+        'runs already stored',
+        'median µs',
+        'p99 µs',
+        'mean µs',
+        'median before → after',
+        `median ${baseline?.release ?? 'last release'} → now`,
+      ],
       turnResults.map((row) => [
         row.backend,
         row.historyRuns.toLocaleString('en-US'),
@@ -210,6 +291,7 @@ async function main(): Promise<void> {
         formatNumber(row.p99Us),
         formatNumber(row.meanUs),
         change(row.medianUs, previous(row)?.medianUs),
+        change(row.medianUs, released(row)?.medianUs),
       ]),
     ),
   );
@@ -222,6 +304,44 @@ async function main(): Promise<void> {
   console.log(
     `\ncost(10,000) / cost(0), by median: ${ratios.map((entry) => `${entry.backend} ${formatNumber(entry.ratio, 2)}`).join(' · ')}`,
   );
+  if (baseline !== undefined) {
+    const flat = (rows: TurnResult[], backend: string) =>
+      (rows.find((row) => row.backend === backend && row.historyRuns === 10_000)?.medianUs ??
+        Number.NaN) /
+      (rows.find((row) => row.backend === backend && row.historyRuns === 0)?.medianUs ??
+        Number.NaN);
+    console.log(
+      `cost(10,000) / cost(0), ${baseline.release} → now: ${backends
+        .map(
+          (backend) =>
+            `${backend.name} ${formatNumber(flat(baseline.turns, backend.name), 2)} → ${formatNumber(flat(turnResults, backend.name), 2)}`,
+        )
+        .join(' · ')}`,
+    );
+  } else {
+    console.warn(
+      'No release baseline in tooling/bench/baselines/: skipping the release comparison.',
+    );
+  }
+
+  let floors: FloorResult[] | undefined;
+  if (selected(sqliteBackend.name) || (hasRedis && selected(redisBackend.name))) {
+    const floorTurns = quick ? 5_000 : 10_000;
+    floors = (await measureFloors({ turns: floorTurns, redisUrl, withRedis: hasRedis })).filter(
+      (row) =>
+        row.config.includes('redis') ? selected(redisBackend.name) : selected(sqliteBackend.name),
+    );
+    printFloors(floors, floorTurns);
+  }
+
+  if (saveBaseline !== undefined) {
+    writeFileSync(
+      resolve(saveBaseline),
+      `${JSON.stringify({ node: process.version, mode: quick ? 'quick' : 'full', measuredAt: new Date().toISOString(), turnOverhead: turnResults, ratios }, null, 2)}\n`,
+    );
+    console.log(`\nBaseline written to ${resolve(saveBaseline)}`);
+  }
+  if (turnsOnly) return;
 
   const throughput = selected(sqliteBackend.name)
     ? await measureThroughput(
@@ -453,6 +573,7 @@ async function main(): Promise<void> {
     durationMs: Date.now() - started,
     turnOverhead: turnResults,
     ratios,
+    floors,
     throughput,
     memorySearch,
     redisCommands,
