@@ -8,6 +8,7 @@ import { quoteIdentifier } from './sqlite-connection.ts';
 /** Default `tableName` of `SqliteMemoryDb`. */
 export const DEFAULT_MEMORIES_TABLE = 'buddy_memories';
 
+/** The table and index names of one memory `tableName`. */
 export interface MemoryTableNames {
   memories: string;
   schema: string;
@@ -18,6 +19,7 @@ export interface MemoryTableNames {
   vectorPrefix: string;
 }
 
+/** The names derived from `tableName`. */
 export function memoryTableNames(tableName: string): MemoryTableNames {
   return {
     memories: tableName,
@@ -143,4 +145,5 @@ export function memorySql(names: MemoryTableNames) {
   };
 }
 
+/** The SQL `SqliteMemoryDb` prepares, by purpose. */
 export type MemorySql = ReturnType<typeof memorySql>;

@@ -15,6 +15,7 @@ export interface Migration {
   up(db: SqliteDatabase): void;
 }
 
+/** Where `applyMigrations` records versions, and what it applies. */
 export interface MigrationTarget {
   /** The schema table, e.g. `buddy_sessions$schema`. */
   schemaTable: string;
@@ -24,6 +25,7 @@ export interface MigrationTarget {
   tableName: string;
   /** The class applying them, for messages. */
   who: string;
+  /** The forward migrations, in version order. */
   migrations: readonly Migration[];
   /** Told (`debug`) about each migration this connection applies. */
   logger?: Logger;

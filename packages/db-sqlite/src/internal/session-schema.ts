@@ -39,6 +39,7 @@ export interface SessionTableNames {
   byAgent: string;
 }
 
+/** The names derived from `tableName`. */
 export function sessionTableNames(tableName: string): SessionTableNames {
   return {
     sessions: tableName,
@@ -261,4 +262,5 @@ export function sessionSql(names: SessionTableNames) {
   };
 }
 
+/** The SQL `SqliteStorage` prepares, by purpose. */
 export type SessionSql = ReturnType<typeof sessionSql>;

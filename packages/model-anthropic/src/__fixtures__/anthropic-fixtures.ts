@@ -5,6 +5,7 @@
 import { createProviderFixtures } from '@buddy/testkit/fetch';
 import { Claude, type ClaudeOptions } from '../claude.ts';
 
+/** This folder's recorded responses, served to `Claude` through a fixture fetch. */
 export const fixtures = createProviderFixtures({
   folder: new URL('./', import.meta.url),
   provider: 'anthropic',
@@ -17,4 +18,5 @@ export const fixtures = createProviderFixtures({
 
 /** `message` (or error) bodies (`<name>.json`) and stream events (`<name>.chunks.txt`). */
 export const { json: messageFixture, chunks: eventFixture } = fixtures;
+/** A recorded exchange by name, an HTTP error reply, and a model over a fixture fetch. */
 export const { scenario, errorResponse, modelOver } = fixtures;

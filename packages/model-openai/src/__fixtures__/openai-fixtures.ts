@@ -5,6 +5,7 @@
 import { createProviderFixtures } from '@buddy/testkit/fetch';
 import { OpenAIChat, type OpenAIChatOptions } from '../openai-chat.ts';
 
+/** This folder's recorded responses, served to `OpenAIChat` through a fixture fetch. */
 export const fixtures = createProviderFixtures({
   folder: new URL('./', import.meta.url),
   provider: 'openai',
@@ -17,4 +18,5 @@ export const fixtures = createProviderFixtures({
 
 /** `chat.completion` bodies (`<name>.json`) and `chat.completion.chunk` events (`<name>.chunks.txt`). */
 export const { json: completionFixture, chunks: chunkFixture } = fixtures;
+/** A recorded exchange by name, an HTTP error reply, and a model over a fixture fetch. */
 export const { scenario, errorResponse, modelOver } = fixtures;
