@@ -5,6 +5,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -62,6 +65,59 @@ describe('pnpm studio', () => {
     expect(output.trim()).toBe(
       'studio failed: PostgreSQL at postgresql://buddy:***@127.0.0.1:1/test does not answer (connection refused). Start PostgreSQL or unset BUDDY_POSTGRES_URL to use SQLite.',
     );
+  }, 30_000);
+});
+
+/** The `data:` of every Server-Sent Event in `text`. */
+function events(text: string): { type: string; [key: string]: unknown }[] {
+  return text
+    .split('\n\n')
+    .map((block) => block.split('\n').find((line) => line.startsWith('data: ')))
+    .filter((line) => line !== undefined)
+    .map((line) => JSON.parse(line.slice(6)));
+}
+
+describe('pnpm studio chat', () => {
+  it('pauses a checkout for approval and runs it once approved in the Studio', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'buddy-sample-studio-'));
+    try {
+      const { output, code } = await startStudio({ BUDDY_DB_FILE: join(dir, 'buddy.db') });
+      expect(code, output).toBeNull();
+      const url = /Buddy Studio: (http:\/\/\S+)/.exec(output)?.[1] ?? '';
+      const chat = async (body: unknown) => {
+        const response = await fetch(new URL('api/sessions/shop-1/chat', url), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+        return events(await response.text());
+      };
+      expect((await chat({ message: 'add 2 apples', userId: 'dana' })).at(-1)?.type).toBe(
+        'run-completed',
+      );
+      const paused = await chat({ message: 'check out', userId: 'dana' });
+      const requested = paused.find((event) => event.type === 'approval-requested') as
+        | { pendingApprovals: { approvalId: string; toolName: string }[] }
+        | undefined;
+      expect(requested?.pendingApprovals.map((approval) => approval.toolName)).toEqual([
+        'checkout',
+      ]);
+      const approvalId = requested?.pendingApprovals[0]?.approvalId as string;
+      const resumed = await chat({ approvals: { [approvalId]: { approved: true } } });
+      expect(resumed.filter((event) => event.type === 'tool-result')).toHaveLength(1);
+      expect(resumed.at(-1)).toMatchObject({
+        type: 'run-completed',
+        response: { status: 'completed' },
+      });
+      const session = (await (await fetch(new URL('api/sessions/shop-1', url))).json()) as {
+        session: { pendingApprovals?: unknown; runCount: number };
+      };
+      expect(session.session.pendingApprovals).toBeUndefined();
+      expect(session.session.runCount).toBe(2);
+    } finally {
+      for (const child of running.splice(0)) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 30_000);
 });
 

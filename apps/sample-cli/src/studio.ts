@@ -3,8 +3,8 @@
  * (`BUDDY_DB_FILE`, default `.buddy/buddy.db`), PostgreSQL at `BUDDY_POSTGRES_URL` (tables in
  * `BUDDY_POSTGRES_SCHEMA`) or Redis at `BUDDY_REDIS_URL` (keys under `BUDDY_REDIS_PREFIX`), picked
  * as `pnpm chat` picks it — with the offline model and the cart tools for chat, so it needs no key
- * and no network. Prints the URL. (Its chat has no `checkout`: the Studio shows an approval
- * request but cannot answer it.)
+ * and no network. Prints the URL. Its chat has the `checkout` that needs approval, as `pnpm chat`
+ * does: the Studio shows Approve / Deny for it, also for a checkout left waiting in the REPL.
  *
  *   pnpm studio [--db <file>] [--redis <url>] [--prefix <key prefix>] [--postgres <url>]
  *               [--schema <name>] [--port <n>] [--host <host>]
@@ -17,6 +17,7 @@ import { AgentMemory } from '@buddy/memory';
 import { createStudio } from '@buddy/studio';
 import type { StoreSettings } from './app-settings.ts';
 import { cartTools } from './cart-tools.ts';
+import { checkout, PRICE_LIST } from './checkout-tool.ts';
 import { OfflineModel } from './offline-model.ts';
 import { storeSettings } from './store-flags.ts';
 import { openStores } from './stores.ts';
@@ -81,10 +82,12 @@ async function main(): Promise<void> {
     instructions: [
       "The user's cart holds: {cart}",
       'Use the cart tools to change the cart; never pretend to.',
+      PRICE_LIST,
+      'To pay, call checkout with the cart total; the user approves every payment.',
       'Keep answers short.',
     ],
     sessionState: { cart: [] },
-    tools: cartTools,
+    tools: [...cartTools, checkout],
     storage,
     memory: new AgentMemory({ db: memoryDb, model }),
     addStateInMessages: true,

@@ -6,6 +6,7 @@
  */
 import {
   type Agent,
+  type ApprovalDecisions,
   BuddyError,
   describeValue,
   type Logger,
@@ -107,7 +108,31 @@ function toSessionView(record: SessionRecord): StudioSession {
     updatedAt: record.updatedAt,
     runCount: record.runCount,
     version: record.version,
+    ...(record.pendingRun === undefined
+      ? {}
+      : {
+          pendingApprovals: record.pendingRun.approvals.map(
+            ({ approvalId, toolName, arguments: args }) => ({
+              approvalId,
+              toolName,
+              arguments: args,
+            }),
+          ),
+        }),
   };
+}
+
+/** The API's decisions as the agent takes them (a reason only where one was given). */
+function decisions(
+  approvals: Record<string, { approved: boolean; reason?: string | undefined }>,
+): ApprovalDecisions {
+  // fromEntries defines own properties: an id such as "__proto__" stays a key.
+  return Object.fromEntries(
+    Object.entries(approvals).map(([approvalId, { approved, reason }]) => [
+      approvalId,
+      reason === undefined ? { approved } : { approved, reason },
+    ]),
+  );
 }
 
 function toRunView(run: StoredRun, previous: StoredRun | null | undefined): StudioRun {
@@ -311,6 +336,22 @@ export function createApiRoutes(context: ApiContext): Hono {
       ),
     );
     const userId = body.userId ?? record?.userId;
+    // Answered here, before the stream starts, so they are plain 4xx answers (the agent checks
+    // them again when the run starts, for a race with another process).
+    if (body.approvals !== undefined && record?.pendingRun === undefined) {
+      throw new BuddyError({
+        code: 'INVALID_ARGUMENT',
+        message: `Session ${describeValue(sessionId)} has no run waiting for approval`,
+      });
+    }
+    if (body.approvals === undefined && record?.pendingRun !== undefined) {
+      const tools = record.pendingRun.approvals.map((approval) => approval.toolName).join(', ');
+      throw new BuddyError({
+        code: 'SESSION_BUSY',
+        message: `Session ${describeValue(sessionId)} has a run waiting for approval of ${tools}: answer it with 'approvals' first`,
+        retryable: false,
+      });
+    }
     // A run in progress elsewhere: answer 409 now instead of waiting for the agent's lease timeout.
     const probe = await storage.acquireLease({ sessionId, ttlMs: 5_000, waitMs: 0 });
     await probe.release();
@@ -323,11 +364,16 @@ export function createApiRoutes(context: ApiContext): Hono {
     const untrack = context.trackChat(abort);
     const requestSignal = c.req.raw.signal;
     requestSignal.addEventListener('abort', abort, { once: true });
-    const events = agent.stream(body.message, {
+    const runOptions = {
       sessionId,
       ...(userId === undefined ? {} : { userId }),
       signal: controller.signal,
-    });
+    };
+    // A message starts a run; approvals resume the session's paused run (SPEC §16.4).
+    const events =
+      body.approvals !== undefined
+        ? agent.resumeStream({ ...runOptions, approvals: decisions(body.approvals) })
+        : agent.stream(body.message ?? '', runOptions);
     const stream = chatEventStream(events, {
       onCancel: abort,
       onEnd: () => {

@@ -53,6 +53,19 @@ export interface StudioSession {
   /** Number of runs stored. */
   runCount: number;
   version: number;
+  /**
+   * Present while a run of this session waits for tool approvals (SPEC §16.4): answer them with
+   * `POST /api/sessions/:id/chat` and `{ approvals }`; a new message is `SESSION_BUSY` meanwhile.
+   */
+  pendingApprovals?: StudioPendingApproval[];
+}
+
+/** A tool call waiting for a person's decision. */
+export interface StudioPendingApproval {
+  approvalId: string;
+  toolName: string;
+  /** The call's arguments as JSON text. */
+  arguments: string;
 }
 
 /** One difference between two session states. */
@@ -117,7 +130,7 @@ export type StudioChatEvent =
   | {
       type: 'approval-requested';
       runId: string;
-      pendingApprovals: { approvalId: string; toolName: string; arguments: string }[];
+      pendingApprovals: StudioPendingApproval[];
     }
   | { type: 'text-delta'; runId: string; delta: string }
   | {
@@ -145,6 +158,9 @@ export type StudioChatEvent =
         usage: Usage;
         model: ModelInfo;
         warnings: string[];
+        /** `'awaiting-approval'` when the run paused for the tool calls in `pendingApprovals`. */
+        status: 'completed' | 'awaiting-approval';
+        pendingApprovals?: StudioPendingApproval[];
       };
     }
   | {

@@ -11,6 +11,7 @@ export type {
   StudioForgetResult,
   StudioInfo,
   StudioMemoryList,
+  StudioPendingApproval,
   StudioRun,
   StudioRunPage,
   StudioSession,

@@ -80,17 +80,56 @@ export const RenameBodySchema = z.strictObject({
     ),
 });
 
-/** `POST /api/sessions/:id/chat`. */
-export const ChatBodySchema = z.strictObject({
-  message: z
+/** Longest reason given with an approval decision, in characters. */
+export const MAX_APPROVAL_REASON_LENGTH = 1000;
+
+/** One decision on a pending approval: approved or denied, with an optional reason. */
+const ApprovalDecisionSchema = z.strictObject({
+  approved: z.boolean(),
+  reason: z
     .string()
-    .refine((value) => value.trim() !== '', 'must be a non-empty string')
     .refine(
-      (value) => value.length <= MAX_CHAT_MESSAGE_LENGTH,
-      `must be at most ${MAX_CHAT_MESSAGE_LENGTH} characters`,
-    ),
-  userId: id.optional(),
+      (value) => value.length <= MAX_APPROVAL_REASON_LENGTH,
+      `must be at most ${MAX_APPROVAL_REASON_LENGTH} characters`,
+    )
+    .optional(),
 });
+
+/**
+ * `POST /api/sessions/:id/chat`: a new `message`, or `approvals` (a decision for every pending
+ * approval of the session's paused run, by `approvalId`) to resume it; exactly one of the two.
+ */
+export const ChatBodySchema = z
+  .strictObject({
+    message: z
+      .string()
+      .refine((value) => value.trim() !== '', 'must be a non-empty string')
+      .refine(
+        (value) => value.length <= MAX_CHAT_MESSAGE_LENGTH,
+        `must be at most ${MAX_CHAT_MESSAGE_LENGTH} characters`,
+      )
+      .optional(),
+    approvals: z
+      .record(z.string(), ApprovalDecisionSchema)
+      .refine((value) => Object.keys(value).length > 0, 'must hold at least one decision')
+      .optional(),
+    userId: id.optional(),
+  })
+  .superRefine((body, context) => {
+    if (body.message === undefined && body.approvals === undefined) {
+      context.addIssue({
+        code: 'custom',
+        path: ['message'],
+        message: "is required (or 'approvals', to answer a paused run)",
+      });
+    } else if (body.message !== undefined && body.approvals !== undefined) {
+      context.addIssue({
+        code: 'custom',
+        path: ['approvals'],
+        message: "cannot come with 'message': send one or the other",
+      });
+    }
+  });
 
 /**
  * Parses `value` with `schema`, or throws `INVALID_ARGUMENT` naming the first bad field and the

@@ -637,6 +637,140 @@ describe.each(backends)('Studio API on $name', (backend) => {
       expect(expectError(reply, 400, 'INVALID_ARGUMENT')).toContain(expected);
     });
 
+    describe('tools that need approval', () => {
+      /** Chats "check out" in Dana's session: the run pauses at the checkout tool. */
+      async function pause(): Promise<string> {
+        const reply = await call(base, 'POST', `/api/sessions/${seeded.danaCart}/chat`, {
+          body: { message: 'check out' },
+        });
+        const events = parseServerSentEvents(reply.text);
+        const requested = events.find((event) => event.event === 'approval-requested');
+        expect(requested?.data.pendingApprovals).toEqual([
+          { approvalId: expect.any(String), toolName: 'checkout', arguments: '{}' },
+        ]);
+        expect(events.at(-1)?.data).toMatchObject({
+          type: 'run-completed',
+          response: { status: 'awaiting-approval' },
+        });
+        const pending = (requested?.data.pendingApprovals ?? []) as { approvalId: string }[];
+        return pending[0]?.approvalId as string;
+      }
+
+      async function session(): Promise<StudioSession> {
+        const reply = await call(base, 'GET', `/api/sessions/${seeded.danaCart}`);
+        return (reply.json as { session: StudioSession }).session;
+      }
+
+      it('pauses at the tool, shows the approval on the session, refuses a new message, and runs the tool once when approved', async () => {
+        const approvalId = await pause();
+        expect((await session()).pendingApprovals).toEqual([
+          { approvalId, toolName: 'checkout', arguments: '{}' },
+        ]);
+        const busy = await call(base, 'POST', `/api/sessions/${seeded.danaCart}/chat`, {
+          body: { message: 'add tea' },
+        });
+        expect(expectError(busy, 409, 'SESSION_BUSY')).toContain('checkout');
+
+        const reply = await call(base, 'POST', `/api/sessions/${seeded.danaCart}/chat`, {
+          body: { approvals: { [approvalId]: { approved: true } } },
+        });
+        const events = parseServerSentEvents(reply.text);
+        expect(events.filter((event) => event.event === 'tool-result')).toHaveLength(1);
+        expect(events.at(-1)?.data).toMatchObject({
+          type: 'run-completed',
+          response: { status: 'completed', content: 'Done: Ordered 1 item(s).' },
+        });
+        const runs = await opened.storage.getRuns({ sessionId: seeded.danaCart });
+        expect(runs).toHaveLength(3);
+        expect(runs[2]?.status ?? 'completed').toBe('completed');
+        expect(runs[2]?.stateAfter).toMatchObject({ cart: [], orders: 1 });
+        expect((await session()).pendingApprovals).toBeUndefined();
+        // The answered approval cannot be answered again.
+        const again = await call(base, 'POST', `/api/sessions/${seeded.danaCart}/chat`, {
+          body: { approvals: { [approvalId]: { approved: true } } },
+        });
+        expect(expectError(again, 400, 'INVALID_ARGUMENT')).toContain(
+          'has no run waiting for approval',
+        );
+        expect(await opened.storage.getRuns({ sessionId: seeded.danaCart })).toHaveLength(3);
+      });
+
+      it('sends a denial and its reason to the model; the tool never runs', async () => {
+        const approvalId = await pause();
+        const reply = await call(base, 'POST', `/api/sessions/${seeded.danaCart}/chat`, {
+          body: { approvals: { [approvalId]: { approved: false, reason: 'not today' } } },
+        });
+        const events = parseServerSentEvents(reply.text);
+        expect(events.at(-1)?.data).toMatchObject({
+          response: { status: 'completed', content: 'Done: Error: denied: not today' },
+        });
+        const runs = await opened.storage.getRuns({ sessionId: seeded.danaCart });
+        expect(runs).toHaveLength(3);
+        expect(runs[2]?.stateAfter?.orders).toBeUndefined();
+        expect(runs[2]?.stateAfter?.cart).toEqual(['oat milk']);
+      });
+
+      it("refuses another user's decisions with 403", async () => {
+        const approvalId = await pause();
+        const reply = await call(base, 'POST', `/api/sessions/${seeded.danaCart}/chat`, {
+          body: { approvals: { [approvalId]: { approved: true } }, userId: 'eve' },
+        });
+        expectError(reply, 403, 'SESSION_OWNERSHIP');
+        expect((await session()).pendingApprovals).toHaveLength(1);
+      });
+
+      it.each([
+        [
+          'message with approvals',
+          { message: 'hi', approvals: { a: { approved: true } } },
+          "body field 'approvals' cannot come with 'message'",
+        ],
+        [
+          'no decision',
+          { approvals: {} },
+          "body field 'approvals' must hold at least one decision",
+        ],
+        [
+          'approved not a boolean',
+          { approvals: { a: { approved: 'yes' } } },
+          "body field 'approvals.a.approved' must be a boolean",
+        ],
+        [
+          'an unknown key',
+          { approvals: { a: { approved: true, why: 'x' } } },
+          "unknown body field 'why'",
+        ],
+        [
+          'a reason of 1,001 characters',
+          { approvals: { a: { approved: false, reason: 'x'.repeat(1001) } } },
+          "body field 'approvals.a.reason' must be at most 1000 characters",
+        ],
+        ['an array', { approvals: [] }, "body field 'approvals' must be a record"],
+      ])(
+        'rejects decisions with %s (400), and the paused run stays',
+        async (_label, body, expected) => {
+          await pause();
+          const reply = await call(base, 'POST', `/api/sessions/${seeded.danaCart}/chat`, { body });
+          expect(expectError(reply, 400, 'INVALID_ARGUMENT')).toContain(expected);
+          expect((await session()).pendingApprovals).toHaveLength(1);
+        },
+      );
+
+      it('refuses decisions that name no pending approval; the paused run stays', async () => {
+        await pause();
+        const reply = await call(base, 'POST', `/api/sessions/${seeded.danaCart}/chat`, {
+          body: { approvals: { 'not-an-approval': { approved: true } } },
+        });
+        const events = parseServerSentEvents(reply.text);
+        expect(events.at(-1)?.data).toMatchObject({
+          type: 'run-error',
+          error: { code: 'INVALID_ARGUMENT' },
+        });
+        expect((await session()).pendingApprovals).toHaveLength(1);
+        expect(await opened.storage.getRuns({ sessionId: seeded.danaCart })).toHaveLength(2);
+      });
+    });
+
     it('is 404 without an agent', async () => {
       const bare = createStudio({ storage });
       const reply = await bare.fetch(

@@ -32,6 +32,21 @@ export const addToCart = tool({
   },
 });
 
+/** Places the order for the cart: needs a person's approval (SPEC §16.4) before it runs. */
+export const checkout = tool({
+  name: 'checkout',
+  description: "Place the order for the user's cart.",
+  parameters: z.object({}),
+  needsApproval: true,
+  execute: (_args, { sessionState }) => {
+    const cart = Array.isArray(sessionState.cart) ? (sessionState.cart as string[]) : [];
+    const orders = typeof sessionState.orders === 'number' ? sessionState.orders : 0;
+    sessionState.orders = orders + 1;
+    sessionState.cart = [];
+    return `Ordered ${cart.length} item(s).`;
+  },
+});
+
 /** The text of the last user message of a request. */
 function lastUserText(request: ModelRequest): string {
   for (let index = request.messages.length - 1; index >= 0; index--) {
@@ -48,6 +63,9 @@ function lastUserText(request: ModelRequest): string {
 export function shoppingReply(request: ModelRequest): MockReply {
   const last = request.messages.at(-1);
   if (last?.role === 'tool') return `Done: ${last.content}`;
+  if (/\bcheck ?out\b/i.test(lastUserText(request))) {
+    return { toolCalls: [{ name: 'checkout', arguments: {} }] };
+  }
   const match = /\badd (.+?)(?: to my cart)?[.!]?$/i.exec(lastUserText(request));
   if (match?.[1] !== undefined) {
     return { toolCalls: [{ name: 'add_to_cart', arguments: { item: match[1] } }] };
@@ -152,7 +170,7 @@ export function createChatAgent(storage: SessionStorage, model: Model = new Gate
   return new Agent({
     model,
     storage,
-    tools: [addToCart],
+    tools: [addToCart, checkout],
     sessionState: { cart: [] },
     logger: silentLogger,
     sessionLease: { waitMs: 2_000 },

@@ -225,6 +225,40 @@ describe.runIf(available || isCi)('Studio web UI in headless Chromium', () => {
     expect(browser.pageErrors).toEqual([]);
   }, 60_000);
 
+  it('asks for approval when the agent calls a tool that needs it; Approve runs it once, and a reload still shows a waiting approval', async () => {
+    const { page } = browser;
+    const sessionId = seeded.danaOthers[1] as string;
+    await page.goto(`${url}#/sessions/${sessionId}?user=dana`);
+    await page.waitForSelector(testId('run'));
+    const before = (await storage.getSession(sessionId))?.runCount as number;
+    await page.locator(testId('chat-input')).fill('check out');
+    await page.locator(testId('chat-send')).click();
+    await waitForText(page, testId('approvals'), 'checkout({})');
+    expect(await page.locator(testId('chat-send')).isDisabled()).toBe(true);
+    expect((await storage.getSession(sessionId))?.pendingRun?.approvals).toHaveLength(1);
+    // A fresh page shows the paused run from the stored session.
+    await page.reload();
+    await waitForText(page, testId('approvals'), 'checkout({})');
+    await page.locator(testId('approval-approve')).click();
+    await waitForText(page, testId('timeline'), 'Ordered');
+    await page.waitForFunction(
+      (selector) => document.querySelectorAll(selector).length === 0,
+      testId('approvals'),
+    );
+    const record = await storage.getSession(sessionId);
+    expect(record?.pendingRun).toBeUndefined();
+    expect(record?.runCount).toBe(before + 1);
+    expect(record?.sessionState.orders).toBe(1);
+    // Deny on the next checkout: the model hears the denial, nothing is ordered.
+    await page.locator(testId('chat-input')).fill('check out');
+    await page.locator(testId('chat-send')).click();
+    await page.locator(testId('approval-deny')).click();
+    await waitForText(page, testId('timeline'), 'denied');
+    expect((await storage.getSession(sessionId))?.sessionState.orders).toBe(1);
+    expect(browser.pageErrors).toEqual([]);
+    expect(browser.offHostRequests).toEqual([]);
+  }, 60_000);
+
   it('renders stored <script> and HTML payloads as text; none of them runs', async () => {
     const { page } = browser;
     await page.goto(url);

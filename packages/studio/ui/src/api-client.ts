@@ -78,13 +78,15 @@ export async function api<T>(
 export const segment = (value: string): string => encodeURIComponent(value);
 
 /**
- * Sends a chat message and yields the run's events as they stream in (Server-Sent Events over a
+ * Sends a chat message (or decisions on a paused run's approvals) and yields the run's events as they stream in (Server-Sent Events over a
  * POST, which `EventSource` cannot do). Aborting `signal` closes the connection, which aborts the
  * run on the server.
  */
 export async function* chat(
   sessionId: string,
-  body: { message: string; userId?: string },
+  body:
+    | { message: string; userId?: string }
+    | { approvals: Record<string, { approved: boolean; reason?: string }>; userId?: string },
   signal: AbortSignal,
 ): AsyncGenerator<StudioChatEvent> {
   const response = await fetch(url(`sessions/${segment(sessionId)}/chat`), {

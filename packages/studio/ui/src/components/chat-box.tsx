@@ -1,5 +1,6 @@
 import type { ToolCall } from '@buddy/core/spec';
-import { useRef, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import type { StudioPendingApproval } from '../../../src/api-types.ts';
 import { chat } from '../api-client.ts';
 import { ErrorNote } from './error-note.tsx';
 import { ToolCallView } from './run-card.tsx';
@@ -16,28 +17,75 @@ interface LiveRun {
 /**
  * Sends a message to the agent in this session and shows the answer as it streams. When the run
  * ends, `onDone` reloads the timeline (where the stored run then appears); an error stays shown.
+ * A run that pauses at a tool needing approval (or a session already paused, `pendingApprovals`)
+ * shows each call with Approve / Deny; once every call has a decision the run resumes here.
  */
 export function ChatBox(props: {
   sessionId: string;
   userId: string | undefined;
+  pendingApprovals?: StudioPendingApproval[] | undefined;
   onDone: () => Promise<void>;
 }) {
   const [text, setText] = useState('');
   const [live, setLive] = useState<LiveRun | null>(null);
+  const [waiting, setWaiting] = useState<StudioPendingApproval[]>(props.pendingApprovals ?? []);
+  const [decided, setDecided] = useState<Record<string, boolean>>({});
   const controller = useRef<AbortController | null>(null);
+
+  // The session reloaded (e.g. another tab answered): show what it says is pending now.
+  useEffect(() => {
+    if (controller.current === null) {
+      setWaiting(props.pendingApprovals ?? []);
+      setDecided({});
+    }
+  }, [props.pendingApprovals]);
 
   const send = async (event: Event) => {
     event.preventDefault();
     const message = text.trim();
-    if (message === '' || controller.current !== null) return;
+    if (message === '' || controller.current !== null || waiting.length > 0) return;
     setText('');
+    await stream(message, { message });
+  };
+
+  const decide = async (approvalId: string, approved: boolean) => {
+    if (controller.current !== null) return;
+    const next = { ...decided, [approvalId]: approved };
+    setDecided(next);
+    if (!waiting.every((approval) => approval.approvalId in next)) return;
+    const approvals = Object.fromEntries(
+      waiting.map((approval) => [
+        approval.approvalId,
+        next[approval.approvalId] === true
+          ? { approved: true }
+          : { approved: false, reason: 'denied in Buddy Studio' },
+      ]),
+    );
+    const summary = waiting
+      .map(
+        (approval) => `${next[approval.approvalId] ? 'Approved' : 'Denied'} ${approval.toolName}`,
+      )
+      .join(', ');
+    setWaiting([]);
+    setDecided({});
+    await stream(summary, { approvals });
+  };
+
+  const stream = async (
+    label: string,
+    request:
+      | { message: string }
+      | { approvals: Record<string, { approved: boolean; reason?: string }> },
+  ) => {
     const abort = new AbortController();
     controller.current = abort;
-    let run: LiveRun = { message, text: '', calls: [], results: new Map(), running: true };
+    let run: LiveRun = { message: label, text: '', calls: [], results: new Map(), running: true };
+    let paused: StudioPendingApproval[] = [];
     setLive(run);
     try {
-      const body = { message, ...(props.userId === undefined ? {} : { userId: props.userId }) };
+      const body = { ...request, ...(props.userId === undefined ? {} : { userId: props.userId }) };
       for await (const update of chat(props.sessionId, body, abort.signal)) {
+        if (update.type === 'approval-requested') paused = update.pendingApprovals;
         if (update.type === 'text-delta') run = { ...run, text: run.text + update.delta };
         else if (update.type === 'tool-call')
           run = { ...run, calls: [...run.calls, update.toolCall] };
@@ -59,8 +107,9 @@ export function ChatBox(props: {
     controller.current = null;
     run = { ...run, running: false };
     setLive(run);
+    setWaiting(paused);
     await props.onDone();
-    if (run.error === undefined) setLive(null);
+    if (run.error === undefined && paused.length === 0) setLive(null);
   };
 
   return (
@@ -105,6 +154,40 @@ export function ChatBox(props: {
           )}
         </div>
       )}
+      {waiting.length > 0 && (
+        <fieldset class="approvals" data-testid="approvals">
+          <legend>Waiting for approval</legend>
+          <p class="muted">The agent waits for your decision before it runs:</p>
+          {waiting.map((approval) => (
+            <div class="approval" key={approval.approvalId} data-testid="approval">
+              <code class="break">
+                {approval.toolName}({approval.arguments})
+              </code>
+              {approval.approvalId in decided ? (
+                <span class="muted">{decided[approval.approvalId] ? 'approved' : 'denied'}</span>
+              ) : (
+                <span class="actions">
+                  <button
+                    type="button"
+                    class="primary"
+                    data-testid="approval-approve"
+                    onClick={() => void decide(approval.approvalId, true)}
+                  >
+                    Approve
+                  </button>
+                  <button
+                    type="button"
+                    data-testid="approval-deny"
+                    onClick={() => void decide(approval.approvalId, false)}
+                  >
+                    Deny
+                  </button>
+                </span>
+              )}
+            </div>
+          ))}
+        </fieldset>
+      )}
       <form class="chat-form" onSubmit={send}>
         <label class="visually-hidden" for="chat-input">
           Message
@@ -129,7 +212,7 @@ export function ChatBox(props: {
             type="submit"
             class="primary"
             data-testid="chat-send"
-            disabled={text.trim() === ''}
+            disabled={text.trim() === '' || waiting.length > 0}
           >
             Send
           </button>

@@ -255,7 +255,14 @@ export function SessionView(props: { sessionId: string; userId?: string; info: S
               ))}
             </div>
           </section>
-          {info.chat && <ChatBox sessionId={sessionId} userId={userId} onDone={reload} />}
+          {info.chat && (
+            <ChatBox
+              sessionId={sessionId}
+              userId={userId}
+              pendingApprovals={session.pendingApprovals}
+              onDone={reload}
+            />
+          )}
         </div>
         <div class="stack side-column">
           <section class="card" aria-label="State">
