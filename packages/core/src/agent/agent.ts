@@ -46,7 +46,7 @@ import { assertSessionMetadata, assertSessionName } from '../storage/write-valid
 import { templateState } from '../templating/template-state.ts';
 import { isTool, type Tool, type ToolContext } from '../tools/tool.ts';
 import { assertId, assertOptionalId } from '../validation/identifier.ts';
-import { assertJsonObject, cloneJson } from '../validation/json-value.ts';
+import { assertJsonObject, cloneJson, copyCheckedJson } from '../validation/json-value.ts';
 import { isPlainObject, readOptions } from '../validation/options.ts';
 import type {
   AgentListSessionsOptions,
@@ -420,7 +420,7 @@ export class Agent<
       } catch (error) {
         throw invalidRun(`option ${(error as BuddyError).message}`);
       }
-      overrides = cloneJson(options.sessionState as Record<string, unknown>);
+      overrides = copyCheckedJson(options.sessionState as Record<string, unknown>);
     }
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
       throw invalidRun(
