@@ -899,24 +899,22 @@ function prepareStatements(connection: SqliteConnection, names: SessionTableName
 /** A session row as a validated record; `STORAGE_CORRUPT` naming the session otherwise. */
 function rowToRecord(row: SessionRow): SessionRecord {
   const sessionId = row.session_id;
-  const summary = row.summary === null ? undefined : parseSessionSummary(row.summary, sessionId);
-  return parseSessionRecord(
-    {
-      sessionId,
-      // NULL on rows from before incarnations: parseSessionRecord fills `legacy:<createdAt>`.
-      ...optional('incarnation', row.incarnation),
-      ...optional('agentId', row.agent_id),
-      ...optional('userId', row.user_id),
-      ...optional('sessionName', row.session_name),
-      sessionState: parseSessionState(row.state, sessionId),
-      ...optional('summary', summary),
-      createdAt: row.created_at,
-      updatedAt: row.updated_at,
-      version: row.version,
-      runCount: row.run_count,
-      ...optional('metadata', parseJsonColumn(row.metadata, sessionId, 'metadata')),
-      ...optional('pendingRun', parseJsonColumn(row.pending_run, sessionId, 'pending_run')),
-    },
-    sessionId,
-  );
+  // Built field by field (no spreads): this runs on every turn, with the lease.
+  const raw: Record<string, unknown> = { sessionId };
+  // NULL on rows from before incarnations: parseSessionRecord fills `legacy:<createdAt>`.
+  if (row.incarnation !== null) raw.incarnation = row.incarnation;
+  if (row.agent_id !== null) raw.agentId = row.agent_id;
+  if (row.user_id !== null) raw.userId = row.user_id;
+  if (row.session_name !== null) raw.sessionName = row.session_name;
+  raw.sessionState = parseSessionState(row.state, sessionId);
+  if (row.summary !== null) raw.summary = parseSessionSummary(row.summary, sessionId);
+  raw.createdAt = row.created_at;
+  raw.updatedAt = row.updated_at;
+  raw.version = row.version;
+  raw.runCount = row.run_count;
+  const metadata = parseJsonColumn(row.metadata, sessionId, 'metadata');
+  if (metadata !== undefined && metadata !== null) raw.metadata = metadata;
+  const pendingRun = parseJsonColumn(row.pending_run, sessionId, 'pending_run');
+  if (pendingRun !== undefined && pendingRun !== null) raw.pendingRun = pendingRun;
+  return parseSessionRecord(raw, sessionId);
 }

@@ -26,6 +26,7 @@ import type {
   UserMessage,
 } from '../messages/message.ts';
 import { runsToPairs, stampMessage } from '../messages/message-helpers.ts';
+import { withFields } from '../messages/with-fields.ts';
 import type { AgentMemoryContract, AgentMemoryHost } from '../spec/agent-memory-v1.ts';
 import type { Logger } from '../spec/logger.ts';
 import type { UserMemory } from '../spec/memory-db-v1.ts';
@@ -45,7 +46,7 @@ import { assertSessionMetadata, assertSessionName } from '../storage/write-valid
 import { templateState } from '../templating/template-state.ts';
 import { isTool, type Tool, type ToolContext } from '../tools/tool.ts';
 import { assertId, assertOptionalId } from '../validation/identifier.ts';
-import { assertJsonObject, cloneJson } from '../validation/json-value.ts';
+import { assertJsonObject, cloneJson, copyCheckedJson } from '../validation/json-value.ts';
 import { isPlainObject, readOptions } from '../validation/options.ts';
 import type {
   AgentListSessionsOptions,
@@ -419,7 +420,7 @@ export class Agent<
       } catch (error) {
         throw invalidRun(`option ${(error as BuddyError).message}`);
       }
-      overrides = cloneJson(options.sessionState as Record<string, unknown>);
+      overrides = copyCheckedJson(options.sessionState as Record<string, unknown>);
     }
     if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
       throw invalidRun(
@@ -520,7 +521,7 @@ export class Agent<
           paused === undefined
             ? [
                 stampMessage<UserMessage>(
-                  { ...run.input, content: template(run.input.content) },
+                  withFields(run.input, { content: template(run.input.content) }),
                   runId,
                 ) as StoredMessage,
               ]
@@ -539,13 +540,13 @@ export class Agent<
             ),
         };
         const system = systemParts.compose({ memories, summary: record?.summary, omittedRuns: 0 });
-        const messages: Message[] = [
-          ...(system === undefined
-            ? []
-            : [{ role: 'system', content: system } satisfies SystemMessage]),
-          ...history.flatMap((stored) => stored.messages),
-          ...runStart,
-        ];
+        // Pushed one by one: `flatMap` and array spreads cost about 1 µs each here (Node 20).
+        const messages: Message[] = [];
+        if (system !== undefined) {
+          messages.push({ role: 'system', content: system } satisfies SystemMessage);
+        }
+        for (const stored of history) for (const message of stored.messages) messages.push(message);
+        for (const message of runStart) messages.push(message);
         const budget = options.contextBudget;
         const prepareRequest =
           budget === undefined
@@ -726,9 +727,10 @@ export class Agent<
           this.#cache.remember(
             sessionId,
             { incarnation, version: appended.version },
-            [...history, { ...storedRun, index: appended.index, stateAfter: stored }].slice(
-              -Math.max(options.numHistoryRuns, 0),
-            ),
+            [
+              ...history,
+              withFields(storedRun, { index: appended.index, stateAfter: stored }),
+            ].slice(-Math.max(options.numHistoryRuns, 0)),
           );
         }
         if (sessionId === this.#own.sessionId) {
@@ -737,7 +739,10 @@ export class Agent<
             state: stored as TState,
           });
         }
-        return { ...base, content: result.content, status: 'completed' } satisfies RunResponse;
+        return withFields(base, {
+          content: result.content,
+          status: 'completed' as const,
+        }) satisfies RunResponse;
       },
       storage,
     );
@@ -1255,7 +1260,7 @@ export class Agent<
     state: Record<string, unknown>,
   ): (text: string) => string {
     if (!this.#options.addStateInMessages) return (text) => text;
-    const values: Record<string, unknown> = { ...state, current_session_id: sessionId };
+    const values: Record<string, unknown> = withFields(state, { current_session_id: sessionId });
     if (userId === undefined) {
       delete values.user_id;
       delete values.current_user_id;

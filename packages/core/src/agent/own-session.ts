@@ -19,13 +19,52 @@ function fingerprint(value: unknown): string | undefined {
   }
 }
 
+/** What `#mark` remembers of an object value: its JSON (`undefined`: JSON cannot hold it). */
+class Fingerprint {
+  readonly json: string | undefined;
+  constructor(json: string | undefined) {
+    this.json = json;
+  }
+}
+
+/**
+ * A string, boolean, `null` or finite number is remembered as itself: two of them have the same
+ * JSON exactly when they are `===`, so they need no `JSON.stringify` (the bench's state is
+ * mostly a 900-character string, stringified twice a turn before).
+ */
+function isPlainPrimitive(value: unknown): value is string | boolean | number | null {
+  return (
+    typeof value === 'string' ||
+    typeof value === 'boolean' ||
+    value === null ||
+    (typeof value === 'number' && Number.isFinite(value))
+  );
+}
+
+function remember(value: unknown): unknown {
+  return isPlainPrimitive(value) ? value : new Fingerprint(fingerprint(value));
+}
+
+/** Whether `value` has changed from what `remember` kept (as comparing their JSON would say). */
+function isEdited(before: unknown, value: unknown): boolean {
+  if (before instanceof Fingerprint) {
+    if (before.json === undefined) return true;
+    const now = isPlainPrimitive(value) ? JSON.stringify(value) : fingerprint(value);
+    return now === undefined || now !== before.json;
+  }
+  if (isPlainPrimitive(value)) return before !== value;
+  // A primitive replaced by an object (e.g. one with toJSON): compare their JSON.
+  const now = fingerprint(value);
+  return now === undefined || now !== JSON.stringify(before);
+}
+
 /** The agent's own session as its getters show it; see the module comment. */
 export class OwnSession<TState extends Record<string, unknown>> {
   #sessionId: string;
   #sessionName: string | undefined;
   #summary: SessionSummaryRecord | undefined;
   #state: TState;
-  #baseline = new Map<string, string | undefined>();
+  #baseline = new Map<string, unknown>();
   readonly #defaults: (sessionId: string) => TState;
 
   /** `defaults(sessionId)` makes a fresh default state for a session (seeded with its ids). */
@@ -58,8 +97,8 @@ export class OwnSession<TState extends Record<string, unknown>> {
   /** Remembers the JSON of every top-level key, to tell edits from what was handed out. */
   #mark(): void {
     this.#baseline = new Map();
-    for (const [key, value] of Object.entries(this.#state)) {
-      this.#baseline.set(key, fingerprint(value));
+    for (const key of Object.keys(this.#state)) {
+      this.#baseline.set(key, remember(this.#state[key]));
     }
   }
 
@@ -67,12 +106,9 @@ export class OwnSession<TState extends Record<string, unknown>> {
   edits(): StateEdits {
     const set: Record<string, unknown> = {};
     const removed: string[] = [];
-    for (const [key, value] of Object.entries(this.#state)) {
-      const before = this.#baseline.get(key);
-      const now = fingerprint(value);
-      if (!this.#baseline.has(key) || before === undefined || now === undefined || before !== now) {
-        set[key] = value;
-      }
+    for (const key of Object.keys(this.#state)) {
+      const value = this.#state[key];
+      if (!this.#baseline.has(key) || isEdited(this.#baseline.get(key), value)) set[key] = value;
     }
     for (const key of this.#baseline.keys())
       if (!Object.hasOwn(this.#state, key)) removed.push(key);

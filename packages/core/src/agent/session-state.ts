@@ -8,7 +8,7 @@
 import type { z } from 'zod';
 import { BuddyError } from '../errors/buddy-error.ts';
 import { describeValue } from '../errors/describe-value.ts';
-import { assertJsonObject, cloneJson, jsonPath } from '../validation/json-value.ts';
+import { assertJsonObject, copyCheckedJson, jsonPath } from '../validation/json-value.ts';
 
 /** Keys the agent writes into every state: the run's real ids (never shadowed in templates). */
 export const SEEDED_KEYS = ['current_session_id', 'current_user_id'] as const;
@@ -88,7 +88,7 @@ export function applyEdits(state: Record<string, unknown>, edits: StateEdits, ro
   for (const key of edits.removed) delete state[key];
   const set = edits.set;
   assertJsonObject(set, root);
-  Object.assign(state, cloneJson(set));
+  Object.assign(state, copyCheckedJson(set));
 }
 
 /**

@@ -7,6 +7,7 @@ import type {
   StoredMessage,
   UserMessage,
 } from './message.ts';
+import { withFields } from './with-fields.ts';
 
 /** Stamps a message with an id, a timestamp and its run. */
 export function stampMessage<TMessage extends Message>(
@@ -14,7 +15,11 @@ export function stampMessage<TMessage extends Message>(
   runId: string,
   now: number = Date.now(),
 ): TMessage & { id: string; createdAt: number; runId: string } {
-  return { ...message, id: message.id ?? randomUUID(), createdAt: message.createdAt ?? now, runId };
+  return withFields(message, {
+    id: message.id ?? randomUUID(),
+    createdAt: message.createdAt ?? now,
+    runId,
+  }) as TMessage & { id: string; createdAt: number; runId: string };
 }
 
 /**

@@ -223,9 +223,16 @@ function parseWith<T>(schema: z.ZodType<T>, raw: unknown, what: string): T {
   return result.data;
 }
 
-/** Parses (JSON text or a value) and validates a session record; `STORAGE_CORRUPT` naming it. */
+/**
+ * Parses (JSON text or a value) and validates a session record; `STORAGE_CORRUPT` naming it.
+ * A record of the usual shape (no paused run) is checked by hand, accepting only what
+ * `SessionRecordSchema` accepts and returning what it would return; anything else (a paused run,
+ * a value the hand check does not accept) goes through the schema, whose issue names the field.
+ */
 export function parseSessionRecord(raw: unknown, sessionId: string): SessionRecord {
-  const record = parseWith(SessionRecordSchema, raw, `Session ${describeValue(sessionId)}`);
+  const record =
+    checkedSessionRecord(typeof raw === 'string' ? parseJsonOrUndefined(raw) : raw) ??
+    parseWith(SessionRecordSchema, raw, `Session ${describeValue(sessionId)}`);
   if (record.incarnation === undefined) record.incarnation = legacyIncarnation(record.createdAt);
   return record as SessionRecord;
 }
@@ -251,6 +258,8 @@ export function parseStoredRun(raw: unknown, sessionId: string): StoredRun {
 
 /** Parses and validates a stored summary. */
 export function parseSessionSummary(raw: unknown, sessionId: string): SessionSummaryRecord {
+  const checked = checkedSummary(typeof raw === 'string' ? parseJsonOrUndefined(raw) : raw);
+  if (checked !== undefined) return checked;
   return parseWith(
     SessionSummaryRecordSchema,
     raw,
@@ -258,9 +267,149 @@ export function parseSessionSummary(raw: unknown, sessionId: string): SessionSum
   ) as SessionSummaryRecord;
 }
 
-/** Parses and validates a session state. */
+/**
+ * Parses and validates a session state. JSON text of an object is returned as `JSON.parse` made
+ * it (a fresh object, as the schema would return); anything else goes through the schema.
+ */
 export function parseSessionState(raw: unknown, sessionId: string): Record<string, unknown> {
+  if (typeof raw === 'string') {
+    const value = parseJsonOrUndefined(raw);
+    if (
+      typeof value === 'object' &&
+      value !== null &&
+      Object.getPrototypeOf(value) === Object.prototype &&
+      !Object.hasOwn(value, '__proto__')
+    ) {
+      return value as Record<string, unknown>;
+    }
+  }
   return parseWith(SessionStateSchema, raw, `The state of session ${describeValue(sessionId)}`);
+}
+
+/**
+ * `value` copied as `z.record(z.string(), z.unknown())` copies it, or `undefined` when it is not a
+ * plain object of string keys (the schema then decides and names the problem).
+ */
+function checkedRecordOf(value: unknown): Record<string, unknown> | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return undefined;
+  if (Object.getOwnPropertySymbols(value).length > 0) return undefined;
+  const copy: Record<string, unknown> = {};
+  for (const key in value) {
+    if (key === '__proto__') return undefined;
+    copy[key] = (value as Record<string, unknown>)[key];
+  }
+  return copy;
+}
+
+function parseJsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+function isCount(value: unknown, min: number): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= min;
+}
+
+/** An optional string field: absent, or a string (of at least `min` characters). */
+function isOptionalString(
+  record: Record<string, unknown>,
+  key: string,
+  value: unknown,
+  min = 0,
+): boolean {
+  return value === undefined ? !(key in record) : typeof value === 'string' && value.length >= min;
+}
+
+/** `SessionSummaryRecordSchema`'s output for `value`, or `undefined` to let the schema decide. */
+function checkedSummary(value: unknown): SessionSummaryRecord | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const summary = value as Record<string, unknown>;
+  const { summary: text, topics, runsCovered, updatedAt } = summary;
+  if (typeof text !== 'string' || !isCount(runsCovered, 0) || !isFiniteNumber(updatedAt)) {
+    return undefined;
+  }
+  if (topics === undefined) {
+    if ('topics' in summary) return undefined;
+    return { summary: text, runsCovered, updatedAt };
+  }
+  if (!Array.isArray(topics) || !topics.every((topic) => typeof topic === 'string')) {
+    return undefined;
+  }
+  return { summary: text, topics: [...topics], runsCovered, updatedAt };
+}
+
+/**
+ * `SessionRecordSchema`'s output for a record without a paused run (fields in the schema's order,
+ * unknown keys dropped, objects copied), or `undefined` to let the schema decide.
+ */
+function checkedSessionRecord(value: unknown): SessionRecord | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const record = value as Record<string, unknown>;
+  const {
+    sessionId,
+    incarnation,
+    agentId,
+    userId,
+    sessionName,
+    sessionState,
+    summary,
+    createdAt,
+    updatedAt,
+    version,
+    runCount,
+    metadata,
+    pendingRun,
+  } = record;
+  if (
+    pendingRun !== undefined ||
+    'pendingRun' in record ||
+    typeof sessionId !== 'string' ||
+    sessionId.length === 0 ||
+    !isOptionalString(record, 'incarnation', incarnation, 1) ||
+    !isOptionalString(record, 'agentId', agentId) ||
+    !isOptionalString(record, 'userId', userId) ||
+    !isOptionalString(record, 'sessionName', sessionName) ||
+    !isFiniteNumber(createdAt) ||
+    !isFiniteNumber(updatedAt) ||
+    !isCount(version, 1) ||
+    !isCount(runCount, 0)
+  ) {
+    return undefined;
+  }
+  const state = checkedRecordOf(sessionState);
+  if (state === undefined) return undefined;
+  let checkedSummaryValue: SessionSummaryRecord | undefined;
+  if (summary !== undefined) {
+    checkedSummaryValue = checkedSummary(summary);
+    if (checkedSummaryValue === undefined) return undefined;
+  } else if ('summary' in record) return undefined;
+  let checkedMetadata: Record<string, unknown> | undefined;
+  if (metadata !== undefined) {
+    checkedMetadata = checkedRecordOf(metadata);
+    if (checkedMetadata === undefined) return undefined;
+  } else if ('metadata' in record) return undefined;
+  const out: Record<string, unknown> = { sessionId };
+  if (incarnation !== undefined) out.incarnation = incarnation;
+  if (agentId !== undefined) out.agentId = agentId;
+  if (userId !== undefined) out.userId = userId;
+  if (sessionName !== undefined) out.sessionName = sessionName;
+  out.sessionState = state;
+  if (checkedSummaryValue !== undefined) out.summary = checkedSummaryValue;
+  out.createdAt = createdAt;
+  out.updatedAt = updatedAt;
+  out.version = version;
+  out.runCount = runCount;
+  if (checkedMetadata !== undefined) out.metadata = checkedMetadata;
+  return out as unknown as SessionRecord;
 }
 
 /** Parses and validates a user memory row; `STORAGE_CORRUPT` naming the row. */
