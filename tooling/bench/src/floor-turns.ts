@@ -140,16 +140,7 @@ function sqliteFloor(dir: string): Turner {
         .map(
           (row) => JSON.parse(row.body) as { role: string; content: { parts: { text: string }[] } },
         );
-      const prompt = [
-        ...recent.map((message) => ({
-          role: message.role,
-          content: message.content.parts[0]?.text,
-        })),
-        { role: 'user', content: text },
-      ];
-      if (prompt.length > 11) throw new Error('bad history size');
-      state.counter = Number(state.counter) + 1;
-      state.lastTopic = text.slice(0, 20);
+      advance(recent, state, text);
       write(
         index,
         messageJson('user', text, index),
@@ -161,6 +152,24 @@ function sqliteFloor(dir: string): Turner {
       db.close();
     },
   };
+}
+
+/** The floor's own work between read and write: the prompt from history, and the new state. */
+function advance(
+  recent: { role: string; content: { parts: { text: string }[] } }[],
+  state: Record<string, unknown>,
+  text: string,
+): void {
+  const prompt = [
+    ...recent.map((message) => ({
+      role: message.role,
+      content: message.content.parts[0]?.text,
+    })),
+    { role: 'user', content: text },
+  ];
+  if (prompt.length > 11) throw new Error('bad history size');
+  state.counter = Number(state.counter) + 1;
+  state.lastTopic = text.slice(0, 20);
 }
 
 /** The floor: raw ioredis, a read MULTI (state + last 10) then a write MULTI. */
@@ -180,16 +189,7 @@ async function redisFloor(url: string): Promise<Turner> {
       const recent = ((recentReply?.[1] ?? []) as string[]).map(
         (body) => JSON.parse(body) as { role: string; content: { parts: { text: string }[] } },
       );
-      const prompt = [
-        ...recent.map((message) => ({
-          role: message.role,
-          content: message.content.parts[0]?.text,
-        })),
-        { role: 'user', content: text },
-      ];
-      if (prompt.length > 11) throw new Error('bad history size');
-      state.counter = Number(state.counter) + 1;
-      state.lastTopic = text.slice(0, 20);
+      advance(recent, state, text);
       const written = await client
         .multi()
         .rpush(
