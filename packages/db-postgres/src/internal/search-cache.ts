@@ -12,7 +12,7 @@
  * `float8[]` PostgreSQL sends, and ranks exactly like the SQL statement does.
  */
 import { BuddyError, describeValue } from '@buddy/core';
-import { isPlainObject } from '@buddy/core/adapter-utils';
+import { isPlainObject, readOptions } from '@buddy/core/adapter-utils';
 
 /** Default `searchCache.maxBytes`: 64 MiB. */
 export const DEFAULT_SEARCH_CACHE_BYTES = 64 * 1024 * 1024;
@@ -40,15 +40,9 @@ export function readSearchCacheOption(value: unknown, who: string): { maxBytes: 
       message: `${who}: option 'searchCache' must be false or an object { maxBytes?: number }, got ${describeValue(value)}`,
     });
   }
-  for (const key of Object.keys(value)) {
-    if (key !== 'maxBytes') {
-      throw new BuddyError({
-        code: 'INVALID_ARGUMENT',
-        message: `${who}: option 'searchCache': unknown option '${key}' (known: maxBytes)`,
-      });
-    }
-  }
-  const { maxBytes } = value as { maxBytes?: unknown };
+  const { maxBytes } = readOptions<{ maxBytes: unknown }>(value, `${who}: option 'searchCache'`, [
+    'maxBytes',
+  ]);
   if (maxBytes === undefined) return { maxBytes: DEFAULT_SEARCH_CACHE_BYTES };
   if (typeof maxBytes !== 'number' || !Number.isSafeInteger(maxBytes) || maxBytes < 1) {
     throw new BuddyError({
