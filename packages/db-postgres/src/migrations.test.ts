@@ -54,6 +54,15 @@ function child(job: unknown, script = 'migrate.ts'): Promise<string> {
   });
 }
 
+/** A connection of its own, to lay down the tables as an older version left them. */
+function upgradeConnection(): PostgresConnection {
+  return new PostgresConnection(
+    resolveConnection({ connectionString: POSTGRES_URL }, 'upgrade test'),
+    'upgrade test',
+    silentLogger,
+  );
+}
+
 describe.skipIf(!hasPostgres)('migrations', () => {
   it('ten processes migrating one empty schema at once: no error, each schema version once', async () => {
     const exists = await admin.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
@@ -110,11 +119,7 @@ describe.skipIf(!hasPostgres)('upgrading tables of version 1 (0.1) to version 2'
   it('keeps every session, run, summary and memory readable, and version 1 functions keep working for older processes', async () => {
     const names = sessionNames(upgradeSchema, 'buddy_');
     const memory = memoryNames(upgradeSchema, 'buddy_memories');
-    const connection = new PostgresConnection(
-      resolveConnection({ connectionString: POSTGRES_URL }, 'upgrade test'),
-      'upgrade test',
-      silentLogger,
-    );
+    const connection = upgradeConnection();
     try {
       // The tables as @buddy/db-postgres 0.1 left them: version 1 only.
       await applyMigrations(connection, {
@@ -233,11 +238,7 @@ describe.skipIf(!hasPostgres)(
 
     it('keeps every memory and embedding, gives each user a revision row at 0, and the cache then follows new writes', async () => {
       const memory = memoryNames(upgradeSchema, 'buddy_memories');
-      const connection = new PostgresConnection(
-        resolveConnection({ connectionString: POSTGRES_URL }, 'upgrade test'),
-        'upgrade test',
-        silentLogger,
-      );
+      const connection = upgradeConnection();
       try {
         await applyMigrations(connection, {
           schema: upgradeSchema,
