@@ -1,4 +1,4 @@
-import { BuddyError, type ModelStreamPart } from '@buddy/core';
+import { BuddyError, type ModelRequest, type ModelStreamPart } from '@buddy/core';
 import { describe, expect, it } from 'vitest';
 import { MockModel, splitIntoDeltas } from './mock-model.ts';
 
@@ -27,6 +27,46 @@ describe('MockModel', () => {
       code: 'MODEL_BAD_RESPONSE',
       message: expect.stringContaining('no reply left for request #3'),
     });
+  });
+
+  it('keeps each request as a deep copy: nested edits, undefined keys, dates, cycles', async () => {
+    const model = new MockModel({ replies: ['a', 'b', 'c'] });
+    const when = new Date(1_700_000_000_000);
+    const options: Record<string, unknown> = { nested: { list: [1, { deep: 'x' }] }, when };
+    const own = JSON.parse('{"__proto__": {"kept": true}}') as Record<string, unknown>;
+    const sent = {
+      messages: [{ role: 'user' as const, content: 'hi' }],
+      temperature: undefined,
+      providerOptions: { mock: options, own },
+    };
+    await model.generate(sent as unknown as ModelRequest);
+    sent.messages[0] = { role: 'user', content: 'changed' };
+    ((options.nested as { list: unknown[] }).list[1] as { deep: string }).deep = 'changed';
+    when.setTime(0);
+    const kept = model.requests[0];
+    expect(kept?.messages).toEqual([{ role: 'user', content: 'hi' }]);
+    expect(kept && 'temperature' in kept).toBe(true);
+    const keptOptions = kept?.providerOptions?.mock as Record<string, unknown>;
+    expect(keptOptions.nested).toEqual({ list: [1, { deep: 'x' }] });
+    expect(keptOptions.when).toBeInstanceOf(Date);
+    expect((keptOptions.when as Date).getTime()).toBe(1_700_000_000_000);
+    const keptOwn = kept?.providerOptions?.own as Record<string, unknown>;
+    expect(Object.getPrototypeOf(keptOwn)).toBe(Object.prototype);
+    expect(Object.keys(keptOwn)).toEqual(['__proto__']);
+
+    // A cyclic value (no real request has one) is still copied, by structuredClone.
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    await model.generate({ ...request('cycle'), providerOptions: { mock: cyclic } });
+    const keptCycle = model.requests[1]?.providerOptions?.mock as Record<string, unknown>;
+    expect(keptCycle).not.toBe(cyclic);
+    expect(keptCycle.self).toBe(keptCycle);
+
+    // A function (not JSON; structuredClone threw a raw DataCloneError here) is kept as it is.
+    const call = () => 1;
+    await model.generate({ ...request('fn'), providerOptions: { mock: { call } } });
+    const keptCall = model.requests[2]?.providerOptions?.mock as { call: unknown } | undefined;
+    expect(keptCall?.call).toBe(call);
   });
 
   it('computes replies with respond(request, index) and echoes by default', async () => {

@@ -76,6 +76,54 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
+/**
+ * The deep copy `requests` keeps: arrays and plain objects are copied member by member (keeping
+ * `undefined` properties, as `structuredClone` does); anything else that is an object (a `Date`,
+ * a class instance in `providerOptions`) and a request nested deeper than any real one (or
+ * cyclic) go through `structuredClone`. About 6× faster than `structuredClone` on a chat request,
+ * which matters because the benchmarks' turns run on this model.
+ */
+function copyRequest(request: ModelRequest): ModelRequest {
+  try {
+    return copyMember(request, 0) as ModelRequest;
+  } catch (error) {
+    if (error !== TOO_DEEP) throw error;
+    return structuredClone(request);
+  }
+}
+
+const TOO_DEEP = Symbol('too deep');
+const MAX_COPY_DEPTH = 64;
+
+function copyMember(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (depth > MAX_COPY_DEPTH) throw TOO_DEEP;
+  if (Array.isArray(value)) {
+    const items: unknown[] = new Array(value.length);
+    for (let index = 0; index < value.length; index++) {
+      items[index] = copyMember(value[index], depth + 1);
+    }
+    return items;
+  }
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return structuredClone(value);
+  const copy: Record<string, unknown> = {};
+  const source = value as Record<string, unknown>;
+  for (const key of Object.keys(source)) {
+    const item = copyMember(source[key], depth + 1);
+    if (key === '__proto__') {
+      // An own key named like the prototype stays an own key, as in structuredClone.
+      Object.defineProperty(copy, key, {
+        value: item,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    } else copy[key] = item;
+  }
+  return copy;
+}
+
 /** Splits text into word-sized deltas (at least two when the text has two or more words). */
 export function splitIntoDeltas(text: string): string[] {
   const parts = text.match(/\S+\s*|\s+/g) ?? [];
@@ -156,7 +204,7 @@ export class MockModel implements Model {
   async #reply(request: ModelRequest, signal: AbortSignal | undefined): Promise<ModelResponse> {
     if (signal?.aborted) throw abortError(signal);
     const index = this.requests.length;
-    this.requests.push(structuredClone(request));
+    this.requests.push(copyRequest(request));
     if (this.#latencyMs > 0) await sleep(this.#latencyMs, signal);
     let reply: MockReply;
     if (this.#respond !== undefined) {
