@@ -80,6 +80,51 @@ describe('Agent: tools and session state', () => {
     ]);
   });
 
+  it('keeps agent.sessionState of concurrent runs apart in async tools, and the own state outside runs', async () => {
+    const storage = new InMemoryStorage();
+    const gate: { open?: () => void } = {};
+    const opened = new Promise<void>((resolve) => {
+      gate.open = resolve;
+    });
+    let agent: Agent;
+    // The tools read the agent from the closure (not ctx) after awaiting: only the run scope
+    // tells the two runs apart.
+    const slow = tool({
+      name: 'slow',
+      execute: async () => {
+        await opened;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        agent.sessionState.seen = `slow in ${String(agent.sessionState.name)}`;
+        return 'slow done';
+      },
+    });
+    const fast = tool({
+      name: 'fast',
+      execute: async () => {
+        await Promise.resolve();
+        agent.sessionState.seen = `fast in ${String(agent.sessionState.name)}`;
+        gate.open?.();
+        return 'fast done';
+      },
+    });
+    const model = new MockModel({
+      respond: (request) => {
+        const last = request.messages.at(-1);
+        if (last?.role === 'tool') return `ok ${last.content}`;
+        return { toolCalls: [{ name: String(last?.content), arguments: {} }] };
+      },
+    });
+    agent = new Agent({ model, storage, tools: [slow, fast], sessionState: { name: 'own' } });
+    const first = agent.run('slow', { sessionId: 'session-a', sessionState: { name: 'a' } });
+    const second = agent.run('fast', { sessionId: 'session-b', sessionState: { name: 'b' } });
+    await Promise.all([first, second]);
+    expect((await storage.getSession('session-a'))?.sessionState.seen).toBe('slow in a');
+    expect((await storage.getSession('session-b'))?.sessionState.seen).toBe('fast in b');
+    // Outside runs (and in the model, which is not a tool) it is the agent's own session state.
+    expect(agent.sessionState.name).toBe('own');
+    expect(agent.sessionState.seen).toBeUndefined();
+  });
+
   it('gives tools a ctx whose agent.sessionState is the same object as ctx.sessionState, also for a per-run sessionId', async () => {
     const seen: boolean[] = [];
     const probe = tool({

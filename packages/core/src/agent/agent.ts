@@ -107,6 +107,25 @@ interface RunScope {
   state: Record<string, unknown>;
 }
 const runScope = new AsyncLocalStorage<RunScope>();
+/** Tool calls running inside `runScope` now, across every agent of the process. */
+let scopedToolCalls = 0;
+
+/**
+ * Runs one tool call inside its run's scope, so `agent.sessionState` in the tool (and in async work
+ * it awaits) is that run's state. Only tool calls enter the scope, and the scope is switched off
+ * again when no tool call is running: on Node 20 an active `AsyncLocalStorage` makes every promise
+ * of the process pay for async hooks, which a turn without tools (or the model call and the
+ * storage work of a turn with them) has no reason to pay.
+ */
+async function inRunScope<T>(scope: RunScope, run: () => Promise<T>): Promise<T> {
+  scopedToolCalls++;
+  try {
+    return await runScope.run(scope, run);
+  } finally {
+    scopedToolCalls--;
+    if (scopedToolCalls === 0) runScope.disable();
+  }
+}
 
 /** A run's inputs, checked. */
 interface PreparedRun {
@@ -577,28 +596,27 @@ export class Agent<
         };
         // With persistAbortedRuns, the state at the start is kept to store if the tools' is not.
         const startState = options.persistAbortedRuns ? cloneJson(state) : undefined;
-        const loop = runScope.run({ agent: this as never, state }, () =>
-          runToolLoop({
-            model,
-            messages,
-            tools: this.#runTools(userId, signal),
-            context: toolContext,
-            streaming,
-            onEvent: emit,
-            ...(options.providerOptions === undefined
-              ? {}
-              : { settings: { providerOptions: options.providerOptions } }),
-            ...(prepareRequest === undefined ? {} : { prepareRequest }),
-            traceTool: trace.tool,
-            progress,
-            ...(paused === undefined
-              ? {}
-              : {
-                  resume: paused.resume,
-                  maxRounds: Math.max(MAX_TOOL_ROUNDS - paused.record.rounds, 0),
-                }),
-          }),
-        );
+        const scope: RunScope = { agent: this as never, state };
+        const loop = runToolLoop({
+          model,
+          messages,
+          tools: this.#runTools(userId, signal),
+          context: toolContext,
+          streaming,
+          onEvent: emit,
+          ...(options.providerOptions === undefined
+            ? {}
+            : { settings: { providerOptions: options.providerOptions } }),
+          ...(prepareRequest === undefined ? {} : { prepareRequest }),
+          traceTool: (call, execute) => inRunScope(scope, () => trace.tool(call, execute)),
+          progress,
+          ...(paused === undefined
+            ? {}
+            : {
+                resume: paused.resume,
+                maxRounds: Math.max(MAX_TOOL_ROUNDS - paused.record.rounds, 0),
+              }),
+        });
         let result: Awaited<typeof loop>;
         try {
           result = await loop;
