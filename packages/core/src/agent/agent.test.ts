@@ -125,6 +125,33 @@ describe('Agent: tools and session state', () => {
     expect(agent.sessionState.seen).toBeUndefined();
   });
 
+  it('enters the run scope only for tool calls: the model call of a per-run session sees the own state', async () => {
+    const seenByModel: unknown[] = [];
+    const seenByTool: unknown[] = [];
+    let agent: Agent;
+    const probe = tool({
+      name: 'probe',
+      execute: () => {
+        seenByTool.push(agent.sessionState.name);
+        return 'ok';
+      },
+    });
+    const model = new MockModel({
+      respond: (request) => {
+        // Not a tool: the whole model loop no longer runs inside the scope (on Node 20 an active
+        // AsyncLocalStorage puts async hooks on every promise of the process).
+        seenByModel.push(agent.sessionState.name);
+        return request.messages.at(-1)?.role === 'tool'
+          ? 'done'
+          : { toolCalls: [{ name: 'probe', arguments: {} }] };
+      },
+    });
+    agent = new Agent({ model, tools: [probe], sessionState: { name: 'own' } });
+    await agent.run('go', { sessionId: 'other-session', sessionState: { name: 'per-run' } });
+    expect(seenByTool).toEqual(['per-run']);
+    expect(seenByModel).toEqual(['own', 'own']);
+  });
+
   it('gives tools a ctx whose agent.sessionState is the same object as ctx.sessionState, also for a per-run sessionId', async () => {
     const seen: boolean[] = [];
     const probe = tool({
