@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { MockModel } from '@buddy/testkit';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -643,6 +644,33 @@ describe('Agent: abort', () => {
     expect((await caught(agent.run('go', { signal: controller.signal }))).code).toBe('ABORTED');
     expect(toolSignal?.aborted).toBe(true);
     expect(model.requests).toHaveLength(1);
+  });
+
+  it("aborts a stream from the caller's signal and leaves no listener on it when streams end", async () => {
+    const storage = new InMemoryStorage();
+    const shutdown = new AbortController();
+    const agent = new Agent({
+      model: new MockModel({ replies: ['one', 'two', 'three'] }),
+      storage,
+    });
+    // One long-lived signal (a server's shutdown signal, say) passed to every stream.
+    for (let index = 0; index < 3; index++) {
+      const events = await collect(agent.stream('hi', { signal: shutdown.signal }));
+      expect(events.at(-1)?.type).toBe('run-completed');
+    }
+    // A resumed stream whose turn fails (nothing is paused) lets go of the signal too.
+    const failed = agent.resumeStream({
+      approvals: { 'no-such-approval': { approved: true } },
+      signal: shutdown.signal,
+    });
+    expect((await collect(failed)).at(-1)?.type).toBe('run-error');
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+
+    const slow = new Agent({ model: new MockModel({ replies: ['late'], latencyMs: 200 }) });
+    const pending = collect(slow.stream('hi', { signal: shutdown.signal }));
+    setTimeout(() => shutdown.abort(), 10);
+    const last = (await pending).at(-1);
+    expect(last?.type === 'run-error' && last.error.code).toBe('ABORTED');
   });
 });
 

@@ -136,6 +136,11 @@ interface PreparedRun {
   /** Per-run `sessionState`, checked as JSON and copied. */
   overrides: Record<string, unknown> | undefined;
   signal: AbortSignal;
+  /**
+   * A stream's link to the caller's `signal`: removes the listener that forwards its abort, so a
+   * long-lived signal passed to many streams does not collect one listener (and one stream) each.
+   */
+  unlinkSignal?: () => void;
   /** Decisions for the session's paused run: this turn resumes it instead of starting one. */
   resume?: { approvals: ApprovalDecisions };
 }
@@ -318,6 +323,7 @@ export class Agent<
       } catch (error) {
         channel.push({ type: 'run-error', runId: prepared.runId, error: toBuddyError(error) });
       } finally {
+        prepared.unlinkSignal?.();
         channel.end();
       }
     })();
@@ -371,6 +377,7 @@ export class Agent<
       } catch (error) {
         channel.push({ type: 'run-error', runId, error: toBuddyError(error) });
       } finally {
+        prepared.unlinkSignal?.();
         channel.end();
       }
     })();
@@ -447,24 +454,24 @@ export class Agent<
       );
     }
     if (options.approvals !== undefined) checkApprovals(options.approvals, 'Agent.run');
-    let signal = options.signal ?? new AbortController().signal;
-    if (streamController !== undefined) {
-      const outer = options.signal;
-      if (outer?.aborted) streamController.abort(outer.reason);
-      else
-        outer?.addEventListener('abort', () => streamController.abort(outer.reason), {
-          once: true,
-        });
-      signal = streamController.signal;
-    }
-    return {
+    const prepared: PreparedRun = {
       runId: randomUUID(),
       sessionId: options.sessionId ?? this.#own.sessionId,
       userId: options.userId ?? this.#options.userId,
       input: message,
       overrides,
-      signal,
+      signal: streamController?.signal ?? options.signal ?? new AbortController().signal,
     };
+    const outer = options.signal;
+    if (streamController !== undefined && outer !== undefined) {
+      if (outer.aborted) streamController.abort(outer.reason);
+      else {
+        const forward = () => streamController.abort(outer.reason);
+        outer.addEventListener('abort', forward, { once: true });
+        prepared.unlinkSignal = () => outer.removeEventListener('abort', forward);
+      }
+    }
+    return prepared;
   }
 
   /** One turn, SPEC §2.4 steps 1–6; resolves with the response and the post-answer work (7). */
