@@ -40,6 +40,7 @@ import {
 } from '@buddy/summarizer';
 import { createAgenticMemoryTools } from './agentic-memory-tools.ts';
 import { assertEmbedder, assertMemoryDb } from './assert-memory-db.ts';
+import { RecentMarks } from './internal/recent-marks.ts';
 import { UserWriteFence } from './internal/user-write-fence.ts';
 import { MemoryClassifier } from './memory-classifier.ts';
 import { type MemoryChange, MemoryManager } from './memory-manager.ts';
@@ -56,6 +57,8 @@ export type MemoryRetrieval = 'last_n' | 'first_n' | 'all' | 'relevant';
 export const MAX_LAZY_EMBEDDINGS_PER_RUN = 100;
 /** How long a user counts as fully embedded in this process before it is checked again. */
 const EMBEDDED_CHECK_MS = 5 * 60_000;
+/** Users remembered as fully embedded, at most (the shortcut must not grow with every user). */
+const MAX_EMBEDDED_USERS = 10_000;
 
 /** Options of `new AgentMemory(...)`. All optional. */
 export interface AgentMemoryOptions {
@@ -136,8 +139,8 @@ export class AgentMemory implements AgentMemoryContract {
   readonly #retrieval: MemoryRetrieval;
   readonly #numMemories: number;
   readonly #embedder: Embedder | undefined;
-  /** userId → when it was last seen with every memory embedded (a per-process shortcut). */
-  readonly #embedded = new Map<string, number>();
+  /** Users seen with every memory embedded in the last few minutes (a per-process shortcut). */
+  readonly #embedded = new RecentMarks(EMBEDDED_CHECK_MS, MAX_EMBEDDED_USERS);
   readonly #queue = new KeyedMutex();
   readonly #fence = new UserWriteFence();
   #host: AgentMemoryHost | undefined;
@@ -387,15 +390,13 @@ export class AgentMemory implements AgentMemoryContract {
     signal: AbortSignal | undefined,
   ): Promise<UserMemory[]> {
     const embedder = this.#embedder as Embedder;
-    const seen = this.#embedded.get(userId);
-    const missing =
-      seen !== undefined && Date.now() - seen < EMBEDDED_CHECK_MS
-        ? []
-        : await this.#db.readMemories({
-            userId,
-            missingEmbedding: embedder.dimensions,
-            limit: MAX_LAZY_EMBEDDINGS_PER_RUN,
-          });
+    const missing = this.#embedded.has(userId)
+      ? []
+      : await this.#db.readMemories({
+          userId,
+          missingEmbedding: embedder.dimensions,
+          limit: MAX_LAZY_EMBEDDINGS_PER_RUN,
+        });
     const vectors = await this.#embed([query, ...missing.map((memory) => memory.memory)], signal);
     const [queryVector, ...rest] = vectors;
     await Promise.all(
@@ -405,7 +406,7 @@ export class AgentMemory implements AgentMemoryContract {
         ),
       ),
     );
-    if (missing.length < MAX_LAZY_EMBEDDINGS_PER_RUN) this.#embedded.set(userId, Date.now());
+    if (missing.length < MAX_LAZY_EMBEDDINGS_PER_RUN) this.#embedded.mark(userId);
     const found = await this.#db.searchMemories({
       userId,
       embedding: queryVector as number[],
@@ -495,6 +496,7 @@ export class AgentMemory implements AgentMemoryContract {
   async deleteUserData(userId: string): Promise<number> {
     assertId(userId, `${WHO}.deleteUserData: userId`);
     const count = await this.#fence.exclusive(userId, () => this.#db.deleteUserData(userId));
+    this.#embedded.delete(userId);
     if (this.#host !== undefined && userId === this.#host.userId) this.#memories = [];
     return count;
   }
