@@ -121,7 +121,7 @@ describe('Agent: tools and session state', () => {
     await Promise.all([first, second]);
     expect((await storage.getSession('session-a'))?.sessionState.seen).toBe('slow in a');
     expect((await storage.getSession('session-b'))?.sessionState.seen).toBe('fast in b');
-    // Outside runs (and in the model, which is not a tool) it is the agent's own session state.
+    // Outside runs it is the agent's own session state, untouched by either run's tool.
     expect(agent.sessionState.name).toBe('own');
     expect(agent.sessionState.seen).toBeUndefined();
   });
