@@ -16,11 +16,12 @@ export interface LuaScript {
   /** Registered on the client as `buddy_<name>_<sha prefix>`, so two versions never clash. */
   readonly command: string;
   readonly lua: string;
-  readonly numberOfKeys: number;
+  /** How many of a call's leading values are keys; `'variable'`: every key given (`callScript`). */
+  readonly numberOfKeys: number | 'variable';
 }
 
 /** Declares a script; the command name embeds its hash. */
-export function luaScript(name: string, numberOfKeys: number, lua: string): LuaScript {
+export function luaScript(name: string, numberOfKeys: number | 'variable', lua: string): LuaScript {
   const sha = createHash('sha1').update(lua).digest('hex');
   return { command: `buddy_${name}_${sha.slice(0, 10)}`, lua, numberOfKeys };
 }
@@ -60,6 +61,9 @@ export function callScript(
       code: 'INTERNAL',
       message: `Script ${script.command} is not registered on this client`,
     });
+  }
+  if (script.numberOfKeys === 'variable') {
+    return caller.call(target, keys.length, ...keys, ...args) as Promise<unknown>;
   }
   return caller.call(target, ...keys, ...args) as Promise<unknown>;
 }
@@ -175,6 +179,12 @@ export class RedisConnection {
    * `DEFAULT_COMMAND_TIMEOUT_MS` when it has none (writes then time out here).
    */
   readonly commandTimeoutMs: number;
+  /**
+   * True when the client has a `commandTimeout` of its own (every client this package creates
+   * does): ioredis then rejects a command whose reply takes longer than `commandTimeoutMs`, and a
+   * call needs no timer of its own.
+   */
+  readonly timesOutCommands: boolean;
   readonly #who: string;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -197,18 +207,23 @@ export class RedisConnection {
     const timeout = this.isCluster
       ? (this.client as Cluster).options.redisOptions?.commandTimeout
       : (this.client as Redis).options.commandTimeout;
-    this.commandTimeoutMs =
-      typeof timeout === 'number' && timeout > 0 ? timeout : DEFAULT_COMMAND_TIMEOUT_MS;
+    this.timesOutCommands = typeof timeout === 'number' && timeout > 0;
+    this.commandTimeoutMs = this.timesOutCommands
+      ? (timeout as number)
+      : DEFAULT_COMMAND_TIMEOUT_MS;
     this.client.on('ready', () => {
       this.#readyEvents++;
     });
     for (const script of scripts) {
       const existing = (this.client as unknown as Record<string, unknown>)[script.command];
       if (typeof existing !== 'function') {
-        this.client.defineCommand(script.command, {
-          lua: script.lua,
-          numberOfKeys: script.numberOfKeys,
-        });
+        this.client.defineCommand(
+          script.command,
+          // Without `numberOfKeys` ioredis takes the key count as the call's first value.
+          script.numberOfKeys === 'variable'
+            ? { lua: script.lua }
+            : { lua: script.lua, numberOfKeys: script.numberOfKeys },
+        );
       }
     }
   }

@@ -10,8 +10,11 @@
  * `BuddyError` and can repair indexes. Numbers travel as strings: Lua would print large ones in
  * exponent form. Session writes also answer with the server's clock (`TIME`, in ms), and refuse
  * to write after a deadline taken from that clock (see `redis-write-deadline.ts`).
+ *
+ * The one exception to "one hash tag": `withIndexRaise` variants, sent only to a standalone
+ * server, also raise the session's listing-index entries before the write.
  */
-import { luaScript } from './redis-connection.ts';
+import { type LuaScript, luaScript } from './redis-connection.ts';
 
 /** Fields of the session hash, in the order `HMGET` returns them. */
 export const SESSION_FIELDS = [
@@ -548,3 +551,36 @@ end
 return out
 `,
 );
+
+/**
+ * `script` preceded by step 1 of the listing-index protocol (`redis-session-index.ts`): for a
+ * standalone server, where the index keys and the session's keys share one server, so the raise
+ * and the write are one command instead of a pipeline of several (less work on both sides, and
+ * no listing can see the raise without the write).
+ *
+ * KEYS: the script's own keys, then the index keys to raise. ARGV: the script's own values, then
+ * the score, the member, the lower bound of the entries to trim ('' = none) and the keys' TTL in
+ * seconds ('0' = none): what `RedisSessionIndex.raiseValues` gives. Each raise is a `pcall`, as
+ * each was its own command in a pipeline: an index key of the wrong type fails its step (listing
+ * reports it), never the write. The raise happens first and stays when the write is then refused,
+ * as in the pipeline (the caller's reconcile step puts those entries back).
+ */
+export function withIndexRaise(script: LuaScript): LuaScript {
+  if (script.numberOfKeys === 'variable') {
+    throw new Error(`withIndexRaise needs a script with a fixed key count, not ${script.command}`);
+  }
+  return luaScript(
+    `${script.command.replace(/^buddy_/, '').replace(/_[0-9a-f]{10}$/, '')}_raising`,
+    'variable',
+    `do
+  local n = #ARGV
+  local score, member, trim, ttl = ARGV[n - 3], ARGV[n - 2], ARGV[n - 1], tonumber(ARGV[n])
+  for i = ${script.numberOfKeys + 1}, #KEYS do
+    redis.pcall('ZADD', KEYS[i], 'GT', score, member)
+    if trim ~= '' then redis.pcall('ZREMRANGEBYSCORE', KEYS[i], '-inf', trim) end
+    if ttl > 0 then redis.pcall('EXPIRE', KEYS[i], ttl) end
+  end
+end
+${script.lua}`,
+  );
+}

@@ -17,8 +17,8 @@
  *    and removed once older than `INDEX_GRACE_MS` (a younger one may belong to a write still in
  *    flight).
  *
- * On a standalone server step 1 and the write are one pipeline (one round trip); on a Cluster they
- * are two steps, because they live in different slots.
+ * On a standalone server step 1 runs inside the write's script (`withIndexRaise`: one command,
+ * atomic); on a Cluster they are two steps, because they live in different slots.
  *
  * Listing with a `metadata` filter reads the same index and drops the sessions that do not match
  * after reading their hashes (never another user's index); it keeps reading until the page is full,
@@ -188,17 +188,27 @@ export class RedisSessionIndex {
     const calls: BatchCall[] = keys.map(
       (key) => (target: ScriptTarget) => target.zadd(key, 'GT', score, sessionId),
     );
-    if (this.#ttlSeconds !== undefined) {
-      // Twice the TTL: a session whose last write is that old has expired even with some clock
-      // skew between writers.
-      const horizonSeconds = this.#ttlSeconds * 2;
-      const floor = `(${Number(score) - horizonSeconds * 1000}`;
+    const [, , trim, ttl] = this.raiseValues(score, sessionId);
+    if (trim !== '') {
       for (const key of keys) {
-        calls.push((target) => target.zremrangebyscore(key, '-inf', floor));
-        calls.push((target) => target.expire(key, horizonSeconds));
+        calls.push((target) => target.zremrangebyscore(key, '-inf', trim));
+        calls.push((target) => target.expire(key, ttl));
       }
     }
     return calls;
+  }
+
+  /**
+   * Step 1 as the values a `withIndexRaise` script takes after its own: the score, the member,
+   * the lower bound of the entries to trim (exclusive; '' = none) and the keys' TTL ('0' = none).
+   * With a TTL, entries older than twice the TTL are trimmed and the keys expire after twice the
+   * TTL: a session whose last write is that old has expired even with some clock skew between
+   * writers.
+   */
+  raiseValues(score: string, sessionId: string): [string, string, string, string] {
+    if (this.#ttlSeconds === undefined) return [score, sessionId, '', '0'];
+    const horizonSeconds = this.#ttlSeconds * 2;
+    return [score, sessionId, `(${Number(score) - horizonSeconds * 1000}`, String(horizonSeconds)];
   }
 
   /** Step 1 on a Cluster: every raise, in parallel; rejects (translated) if any failed. */

@@ -147,6 +147,30 @@ describe.skipIf(!hasRedis)('RedisStorage at the edges (issue 9)', () => {
     expect((await storage.listSessions({ userId })).sessions).toEqual([]);
   });
 
+  it('stores a write whose agent index key has the wrong type; the other indexes are still raised', async () => {
+    const storage = open();
+    const keys = new RedisKeys(storage.prefix);
+    const userId = uniqueId('owner');
+    const agentId = uniqueId('agent');
+    const sessionId = uniqueId('broken-index');
+    await raw.set(keys.agentIndex(agentId), 'not a sorted set');
+    const result = await storage.appendRun({
+      sessionId,
+      userId,
+      agentId,
+      run: makeRun(sessionId, 'hi'),
+      sessionState: { kept: true },
+    });
+    expect(result.index).toBe(0);
+    expect((await storage.getSession(sessionId))?.sessionState).toEqual({ kept: true });
+    expect(await raw.zscore(keys.userIndex(userId), sessionId)).toBe(String(result.updatedAt));
+    expect(await raw.zscore(keys.allIndex(), sessionId)).toBe(String(result.updatedAt));
+    expect(await raw.get(keys.agentIndex(agentId))).toBe('not a sorted set');
+    const again = await storage.upsertSession({ sessionId, userId, sessionName: 'renamed' });
+    expect(again.sessionName).toBe('renamed');
+    await raw.del(keys.agentIndex(agentId));
+  });
+
   it('reports a lease key of the wrong type as STORAGE_CORRUPT, with and without the session read (issue 9 item 11)', async () => {
     const storage = open();
     const keys = new RedisKeys(storage.prefix);

@@ -16,7 +16,7 @@
  *
  * Sharp edges:
  * - An Agent turn costs two round trips on a standalone server: the lease taken with the session
- *   read (`readSession`), and the append (index raise, script, lease release in one pipeline).
+ *   read (`readSession`), and the append (index raise, write and lease release in one script).
  *   On a Cluster the index raise is its own step: three.
  * - Every session write carries a deadline on the server's clock and is refused after it; an
  *   append whose reply never came is resolved by asking the server whether its run id is stored
@@ -70,8 +70,8 @@ import {
 } from '@buddy/core/adapter-utils';
 import { ReplyError } from 'ioredis';
 import {
-  type BatchCall,
   callScript,
+  type LuaScript,
   RedisConnection,
   type RedisConnectionOptions,
   type ScriptTarget,
@@ -91,6 +91,7 @@ import {
   RENEW_LEASE,
   SESSION_FIELDS,
   UPSERT_SESSION,
+  withIndexRaise,
 } from './redis-scripts.ts';
 import {
   type IndexEntry,
@@ -305,6 +306,25 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
+/** One session write: a script that takes the keys of one session, its keys and its values. */
+interface SessionWrite {
+  script: LuaScript;
+  keys: string[];
+  args: string[];
+}
+
+/** The session writes' `withIndexRaise` variants (standalone server), by script command. */
+const RAISING: Readonly<Record<string, LuaScript>> = Object.fromEntries(
+  [APPEND_RUN, UPSERT_SESSION].map((script) => [script.command, withIndexRaise(script)]),
+);
+
+function missingVariant(script: LuaScript): never {
+  throw new BuddyError({
+    code: 'INTERNAL',
+    message: `${WHO}: script ${script.command} has no index-raising variant`,
+  });
+}
+
 /** Rejects with `error()` after `ms`, unless `promise` settles first. */
 function withTimeout<T>(promise: Promise<T>, ms: number, error: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -390,6 +410,7 @@ export class RedisStorage implements SessionStorage {
       INDEX_REPAIR,
       GET_RUNS,
       PRUNE_SESSION,
+      ...Object.values(RAISING),
     ]);
     this.#index = new RedisSessionIndex(this.#connection, this.#keys, this.ttlSeconds, logger);
   }
@@ -476,46 +497,44 @@ export class RedisStorage implements SessionStorage {
     } = input;
     const now = Date.now();
     const deadline = await this.#deadline(now, input.leaseToken, sessionId);
-    const script: BatchCall = (target) =>
-      callScript(
-        target,
-        UPSERT_SESSION,
-        [
-          this.#keys.session(sessionId),
-          this.#keys.runs(sessionId),
-          this.#keys.runIds(sessionId),
-          this.#keys.lease(sessionId),
-        ],
-        [
-          userId === undefined ? '0' : '1',
-          userId ?? '',
-          agentId ?? '',
-          sessionName === undefined ? '0' : '1',
-          sessionName ?? '',
-          sessionState === undefined ? '0' : '1',
-          sessionState === undefined ? '' : JSON.stringify(sessionState),
-          summary === undefined ? '0' : '1',
-          summary === undefined ? '' : JSON.stringify(summary),
-          summary === undefined ? '0' : String(summary.runsCovered),
-          String(now),
-          String(this.ttlSeconds ?? 0),
-          input.expectedIncarnation ?? '',
-          newIncarnation(),
-          String(deadline),
-          metadata === undefined ? '0' : '1',
-          metadata === undefined ? '' : JSON.stringify(metadata),
-          pendingRun === undefined ? '' : pendingRun === null ? 'clear' : 'set',
-          pendingRun === undefined || pendingRun === null ? '' : JSON.stringify(pendingRun),
-          input.leaseToken ?? '',
-          restoreTimes === undefined ? '' : String(restoreTimes.createdAt),
-          restoreTimes === undefined ? '' : String(restoreTimes.updatedAt),
-        ],
-      );
+    const write: SessionWrite = {
+      script: UPSERT_SESSION,
+      keys: [
+        this.#keys.session(sessionId),
+        this.#keys.runs(sessionId),
+        this.#keys.runIds(sessionId),
+        this.#keys.lease(sessionId),
+      ],
+      args: [
+        userId === undefined ? '0' : '1',
+        userId ?? '',
+        agentId ?? '',
+        sessionName === undefined ? '0' : '1',
+        sessionName ?? '',
+        sessionState === undefined ? '0' : '1',
+        sessionState === undefined ? '' : JSON.stringify(sessionState),
+        summary === undefined ? '0' : '1',
+        summary === undefined ? '' : JSON.stringify(summary),
+        summary === undefined ? '0' : String(summary.runsCovered),
+        String(now),
+        String(this.ttlSeconds ?? 0),
+        input.expectedIncarnation ?? '',
+        newIncarnation(),
+        String(deadline),
+        metadata === undefined ? '0' : '1',
+        metadata === undefined ? '' : JSON.stringify(metadata),
+        pendingRun === undefined ? '' : pendingRun === null ? 'clear' : 'set',
+        pendingRun === undefined || pendingRun === null ? '' : JSON.stringify(pendingRun),
+        input.leaseToken ?? '',
+        restoreTimes === undefined ? '' : String(restoreTimes.createdAt),
+        restoreTimes === undefined ? '' : String(restoreTimes.updatedAt),
+      ],
+    };
     const touched = this.#index.keysFor(this.#index.guess(input));
     const mark = this.#connection.sendMark();
     let raw: Reply;
     try {
-      raw = await this.#write(sessionId, touched, String(now), script, 'upsertSession');
+      raw = await this.#write(sessionId, touched, String(now), write, 'upsertSession');
     } catch (error) {
       if (BuddyError.is(error) || isServerReply(error) || this.#connection.neverSent(mark)) {
         throw this.#connection.translate(error, 'upsertSession', sessionId);
@@ -579,42 +598,40 @@ export class RedisStorage implements SessionStorage {
     const runTail = `,${JSON.stringify(run).slice(1)}`;
     const now = Date.now();
     const deadline = await this.#deadline(now, leaseToken, sessionId);
-    const script: BatchCall = (target) =>
-      callScript(
-        target,
-        APPEND_RUN,
-        [
-          this.#keys.session(sessionId),
-          this.#keys.runs(sessionId),
-          this.#keys.lease(sessionId),
-          this.#keys.runIds(sessionId),
-        ],
-        [
-          leaseToken ?? '',
-          userId === undefined ? '0' : '1',
-          userId ?? '',
-          agentId ?? '',
-          sessionName === undefined ? '0' : '1',
-          sessionName ?? '',
-          state,
-          runTail,
-          String(now),
-          String(this.ttlSeconds ?? 0),
-          releaseLease ? '1' : '0',
-          run.runId,
-          newIncarnation(),
-          String(deadline),
-          input.metadata === undefined ? '' : JSON.stringify(input.metadata),
-          input.clearPendingRun === true ? '1' : '0',
-        ],
-      );
+    const write: SessionWrite = {
+      script: APPEND_RUN,
+      keys: [
+        this.#keys.session(sessionId),
+        this.#keys.runs(sessionId),
+        this.#keys.lease(sessionId),
+        this.#keys.runIds(sessionId),
+      ],
+      args: [
+        leaseToken ?? '',
+        userId === undefined ? '0' : '1',
+        userId ?? '',
+        agentId ?? '',
+        sessionName === undefined ? '0' : '1',
+        sessionName ?? '',
+        state,
+        runTail,
+        String(now),
+        String(this.ttlSeconds ?? 0),
+        releaseLease ? '1' : '0',
+        run.runId,
+        newIncarnation(),
+        String(deadline),
+        input.metadata === undefined ? '' : JSON.stringify(input.metadata),
+        input.clearPendingRun === true ? '1' : '0',
+      ],
+    };
     const touched = this.#index.keysFor(this.#index.guess(input));
     const mark = this.#connection.sendMark();
     const sentAt = Date.now();
     let reply: AppendReply;
     try {
       reply = parseAppendReply(
-        await this.#write(sessionId, touched, String(now), script, 'appendRun'),
+        await this.#write(sessionId, touched, String(now), write, 'appendRun'),
       );
     } catch (error) {
       if (BuddyError.is(error) || isServerReply(error) || this.#connection.neverSent(mark)) {
@@ -972,50 +989,46 @@ export class RedisStorage implements SessionStorage {
   }
 
   /**
-   * Sends a session write with its index step: one pipeline on a standalone server (index raise,
-   * then the script, in one round trip), two steps on a Cluster (index raise, then the script). Resolves with
-   * the script's reply; rejects with the raw error (or a translated one from the index step,
-   * before the script was sent). Times out after the command timeout.
+   * Sends a session write with its index step: one command on a standalone server (the script's
+   * `withIndexRaise` variant: the index raise, then the write), two steps on a Cluster (index
+   * raise, then the script: they live in different slots). Resolves with the script's reply;
+   * rejects with the raw error (or a translated one from the index step, before the script was
+   * sent). Times out after the command timeout.
    */
   async #write(
     sessionId: string,
     indexKeys: readonly string[],
     score: string,
-    script: BatchCall,
+    write: SessionWrite,
     operation: string,
   ): Promise<Reply> {
+    this.#connection.assertOpen();
     const timeoutMs = this.#connection.commandTimeoutMs;
     const timedOut = () => new Error(`Command timed out after ${timeoutMs} ms`);
-    if (this.#connection.isCluster) {
+    const client = this.#connection.client;
+    const hook = this[afterIndexStep] as IndexStepHook | undefined;
+    if (this.#connection.isCluster || hook !== undefined) {
+      // On a standalone server only with the test hook: the index step alone, then the crash.
       await withTimeout(this.#index.raise(indexKeys, score, sessionId), timeoutMs, timedOut).catch(
         (error: unknown) => {
           throw this.#connection.translate(error, operation, sessionId);
         },
       );
-      const hook = this[afterIndexStep] as IndexStepHook | undefined;
       await hook?.(sessionId);
       return (await withTimeout(
-        script(this.#connection.client) as Promise<Reply>,
+        callScript(client, write.script, write.keys, write.args) as Promise<Reply>,
         timeoutMs,
         timedOut,
       )) as Reply;
     }
-    const hook = this[afterIndexStep] as IndexStepHook | undefined;
-    const calls = [...this.#index.raiseCalls(indexKeys, score, sessionId), script];
-    if (hook !== undefined) {
-      // Test hook: the index step alone, then the crash, as on a Cluster.
-      await this.#connection.batchValues(calls.slice(0, -1), operation, sessionId);
-      await hook(sessionId);
-    }
-    const results = await withTimeout(
-      this.#connection.pipelineRaw(hook === undefined ? calls : [script]),
-      timeoutMs,
-      timedOut,
-    );
-    const last = results.at(-1);
-    if (last === undefined) throw new Error('the pipeline returned no reply');
-    if (last.error !== undefined) throw last.error;
-    return last.value as Reply;
+    const sent = callScript(
+      client,
+      RAISING[write.script.command] ?? missingVariant(write.script),
+      [...write.keys, ...indexKeys],
+      [...write.args, ...this.#index.raiseValues(score, sessionId)],
+    ) as Promise<Reply>;
+    // A client with its own command timeout rejects the call itself (after the same time).
+    return this.#connection.timesOutCommands ? sent : withTimeout(sent, timeoutMs, timedOut);
   }
 
   /**
