@@ -67,6 +67,42 @@ describe.skipIf(!hasBinary)('RedisStorage under real faults', () => {
     await server?.stop();
   });
 
+  it('keeps writing (and raising the listing indexes) after the server drops its script cache', async () => {
+    const storage = new RedisStorage({ url: server.url, prefix: `${uniqueId('flush')}:` });
+    const raw = new Redis({ port: server.port });
+    try {
+      const sessionId = uniqueId('flushed');
+      await storage.appendRun({
+        sessionId,
+        userId: 'dana',
+        run: makeRun(sessionId, 'a'),
+        sessionState: {},
+      });
+      await raw.script('FLUSH');
+      const second = await storage.appendRun({
+        sessionId,
+        userId: 'dana',
+        run: makeRun(sessionId, 'b'),
+        sessionState: { n: 2 },
+      });
+      expect(second.index).toBe(1);
+      await raw.script('FLUSH');
+      const renamed = await storage.upsertSession({
+        sessionId,
+        userId: 'dana',
+        sessionName: 'kept',
+      });
+      expect(renamed.sessionName).toBe('kept');
+      const listed = await storage.listSessions({ userId: 'dana' });
+      expect(listed.sessions.map((session) => session.sessionId)).toEqual([sessionId]);
+      expect(listed.sessions[0]?.updatedAt).toBe(renamed.updatedAt);
+      expect((await storage.getSession(sessionId))?.sessionState).toEqual({ n: 2 });
+    } finally {
+      await storage.close();
+      raw.disconnect();
+    }
+  });
+
   it('fails turns with retryable errors while the server is killed, then works again; nothing is half written', async () => {
     const storage = new RedisStorage({ url: server.url, prefix: `${uniqueId('kill')}:` });
     const sessions = Array.from({ length: 5 }, () => uniqueId('load'));
