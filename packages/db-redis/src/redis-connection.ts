@@ -13,6 +13,7 @@ export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 /** A Lua script run with `EVALSHA` (falling back to `EVAL` on `NOSCRIPT`). */
 export interface LuaScript {
+  readonly name: string;
   /** Registered on the client as `buddy_<name>_<sha prefix>`, so two versions never clash. */
   readonly command: string;
   readonly lua: string;
@@ -23,7 +24,7 @@ export interface LuaScript {
 /** Declares a script; the command name embeds its hash. */
 export function luaScript(name: string, numberOfKeys: number | 'variable', lua: string): LuaScript {
   const sha = createHash('sha1').update(lua).digest('hex');
-  return { command: `buddy_${name}_${sha.slice(0, 10)}`, lua, numberOfKeys };
+  return { name, command: `buddy_${name}_${sha.slice(0, 10)}`, lua, numberOfKeys };
 }
 
 type ScriptArgument = string | number | Buffer;
@@ -308,20 +309,6 @@ export class RedisConnection {
       if (result.error !== undefined) throw this.translate(result.error, operation, sessionId);
       return result.value;
     });
-  }
-
-  /**
-   * Standalone only: the commands as one pipeline (one round trip, in order). Each reply or error
-   * in order. A failure of the pipeline as a whole rejects with the raw ioredis error
-   * (untranslated), so a write can tell a refused command from a reply that never came.
-   */
-  async pipelineRaw(calls: readonly BatchCall[]): Promise<Settled[]> {
-    this.assertOpen();
-    const pipeline = this.client.pipeline();
-    for (const call of calls) void call(pipeline);
-    const replies = await pipeline.exec();
-    if (replies === null) throw new Error('the pipeline was discarded');
-    return replies.map(([error, value]) => ({ value, error: error ?? undefined }));
   }
 
   /** Executes a pipeline and returns each reply or error, so callers can judge them one by one. */

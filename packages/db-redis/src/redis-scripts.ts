@@ -570,7 +570,7 @@ export function withIndexRaise(script: LuaScript): LuaScript {
     throw new Error(`withIndexRaise needs a script with a fixed key count, not ${script.command}`);
   }
   return luaScript(
-    `${script.command.replace(/^buddy_/, '').replace(/_[0-9a-f]{10}$/, '')}_raising`,
+    `${script.name}_raising`,
     'variable',
     `do
   local n = #ARGV

@@ -306,23 +306,26 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
-/** One session write: a script that takes the keys of one session, its keys and its values. */
-interface SessionWrite {
-  script: LuaScript;
-  keys: string[];
-  args: string[];
+/**
+ * A session write's script, and its `withIndexRaise` variant for a standalone server (which also
+ * takes the index keys and `RedisSessionIndex.raiseValues` after its own).
+ */
+interface SessionScript {
+  plain: LuaScript;
+  raising: LuaScript;
 }
 
-/** The session writes' `withIndexRaise` variants (standalone server), by script command. */
-const RAISING: Readonly<Record<string, LuaScript>> = Object.fromEntries(
-  [APPEND_RUN, UPSERT_SESSION].map((script) => [script.command, withIndexRaise(script)]),
-);
+const APPEND_RUN_WRITE: SessionScript = { plain: APPEND_RUN, raising: withIndexRaise(APPEND_RUN) };
+const UPSERT_SESSION_WRITE: SessionScript = {
+  plain: UPSERT_SESSION,
+  raising: withIndexRaise(UPSERT_SESSION),
+};
 
-function missingVariant(script: LuaScript): never {
-  throw new BuddyError({
-    code: 'INTERNAL',
-    message: `${WHO}: script ${script.command} has no index-raising variant`,
-  });
+/** One session write: its script, the keys of its session and its values. */
+interface SessionWrite {
+  script: SessionScript;
+  keys: string[];
+  args: string[];
 }
 
 /** Rejects with `error()` after `ms`, unless `promise` settles first. */
@@ -410,7 +413,8 @@ export class RedisStorage implements SessionStorage {
       INDEX_REPAIR,
       GET_RUNS,
       PRUNE_SESSION,
-      ...Object.values(RAISING),
+      APPEND_RUN_WRITE.raising,
+      UPSERT_SESSION_WRITE.raising,
     ]);
     this.#index = new RedisSessionIndex(this.#connection, this.#keys, this.ttlSeconds, logger);
   }
@@ -498,7 +502,7 @@ export class RedisStorage implements SessionStorage {
     const now = Date.now();
     const deadline = await this.#deadline(now, input.leaseToken, sessionId);
     const write: SessionWrite = {
-      script: UPSERT_SESSION,
+      script: UPSERT_SESSION_WRITE,
       keys: [
         this.#keys.session(sessionId),
         this.#keys.runs(sessionId),
@@ -599,7 +603,7 @@ export class RedisStorage implements SessionStorage {
     const now = Date.now();
     const deadline = await this.#deadline(now, leaseToken, sessionId);
     const write: SessionWrite = {
-      script: APPEND_RUN,
+      script: APPEND_RUN_WRITE,
       keys: [
         this.#keys.session(sessionId),
         this.#keys.runs(sessionId),
@@ -1016,14 +1020,14 @@ export class RedisStorage implements SessionStorage {
       );
       await hook?.(sessionId);
       return (await withTimeout(
-        callScript(client, write.script, write.keys, write.args) as Promise<Reply>,
+        callScript(client, write.script.plain, write.keys, write.args) as Promise<Reply>,
         timeoutMs,
         timedOut,
       )) as Reply;
     }
     const sent = callScript(
       client,
-      RAISING[write.script.command] ?? missingVariant(write.script),
+      write.script.raising,
       [...write.keys, ...indexKeys],
       [...write.args, ...this.#index.raiseValues(score, sessionId)],
     ) as Promise<Reply>;
