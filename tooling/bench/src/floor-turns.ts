@@ -59,7 +59,7 @@ const WORDS =
     ' ',
   );
 /** The anchors' user text: ~150 characters, different on every turn. */
-function userText(turn: number): string {
+export function userText(turn: number): string {
   let text = `Turn ${turn}: `;
   let word = turn;
   while (text.length < 150) {
@@ -74,8 +74,8 @@ const REPLY_BASE =
     '.',
   );
 /** The anchors' reply: exactly 300 characters. */
-const assistantText = (turn: number) => `Reply ${turn}: ${REPLY_BASE}`.slice(0, 300);
-const initialState = () => ({ counter: 0, lastTopic: '', notes: 'x'.repeat(900) });
+export const assistantText = (turn: number) => `Reply ${turn}: ${REPLY_BASE}`.slice(0, 300);
+export const initialState = () => ({ counter: 0, lastTopic: '', notes: 'x'.repeat(900) });
 
 function messageJson(role: string, text: string, turn: number): string {
   return JSON.stringify({
