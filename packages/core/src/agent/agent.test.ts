@@ -6,6 +6,7 @@ import { BuddyError } from '../errors/buddy-error.ts';
 import { InMemoryStorage } from '../in-memory/in-memory-storage.ts';
 import { silentLogger } from '../logging/console-logger.ts';
 import type { AssistantMessage, ToolMessage } from '../messages/message.ts';
+import type { Model } from '../spec/model-v1.ts';
 import { tool } from '../tools/tool.ts';
 import { Agent } from './agent.ts';
 import type { RunEvent } from './agent-types.ts';
@@ -644,6 +645,63 @@ describe('Agent: abort', () => {
     expect((await caught(agent.run('go', { signal: controller.signal }))).code).toBe('ABORTED');
     expect(toolSignal?.aborted).toBe(true);
     expect(model.requests).toHaveLength(1);
+  });
+
+  it('gives a run without a signal none to pass on, and tools a signal that never fires', async () => {
+    const seen: { model: (AbortSignal | undefined)[]; tool: AbortSignal[] } = {
+      model: [],
+      tool: [],
+    };
+    const reads = tool({
+      name: 'reads',
+      execute: (_args, ctx) => {
+        seen.tool.push(ctx.signal, ctx.signal);
+        return 'read';
+      },
+    });
+    const mock = new MockModel({
+      replies: [{ toolCalls: [{ name: 'reads', arguments: {} }] }, 'done', 'plain'],
+    });
+    const model: Model = {
+      specificationVersion: mock.specificationVersion,
+      provider: mock.provider,
+      id: mock.id,
+      generate: (request, options) => {
+        seen.model.push(options?.signal);
+        return mock.generate(request, options);
+      },
+      stream: (request, options) => mock.stream(request, options),
+    };
+    const agent = new Agent({ model, tools: [reads] });
+    expect((await agent.run('go')).content).toBe('done');
+    expect((await agent.run('again')).content).toBe('plain');
+    // Nothing can abort these runs: the model gets no signal (none is made for it).
+    expect(seen.model).toEqual([undefined, undefined, undefined]);
+    // A tool that reads ctx.signal gets one AbortSignal per run, which never fires.
+    const [first, second] = seen.tool;
+    expect(first).toBeInstanceOf(AbortSignal);
+    expect(second).toBe(first);
+    expect(first?.aborted).toBe(false);
+    // With the caller's signal, the model and the tools get that signal itself.
+    const controller = new AbortController();
+    seen.model.length = 0;
+    seen.tool.length = 0;
+    const next = new MockModel({
+      replies: [{ toolCalls: [{ name: 'reads', arguments: {} }] }, 'done'],
+    });
+    const again = new Agent({
+      model: {
+        ...model,
+        generate: (request, options) => {
+          seen.model.push(options?.signal);
+          return next.generate(request, options);
+        },
+      },
+      tools: [reads],
+    });
+    expect((await again.run('go', { signal: controller.signal })).content).toBe('done');
+    expect(seen.model[0]).toBe(controller.signal);
+    expect(seen.tool[0]).toBe(controller.signal);
   });
 
   it("aborts a stream from the caller's signal and leaves no listener on it when streams end", async () => {

@@ -17,8 +17,8 @@ export interface PostAnswerJob {
   userId: string | undefined;
   /** The user's message of the run (what memories are learnt from). */
   message: string;
-  /** The run's signal: aborting it gives the work up. */
-  signal: AbortSignal;
+  /** The run's signal: aborting it gives the work up (`undefined`: nothing aborts the run). */
+  signal: AbortSignal | undefined;
   /** Where warnings go (the run's `RunResponse.warnings`). */
   warnings: string[];
 }
@@ -89,7 +89,8 @@ export class PostAnswerWork {
     };
     const controller = new AbortController();
     const timeout = AbortSignal.timeout(timeoutMs);
-    const onRunAbort = () => controller.abort(job.signal.reason);
+    const runSignal = job.signal;
+    const onRunAbort = () => controller.abort(runSignal?.reason);
     const onTimeout = () =>
       controller.abort(
         new BuddyError({
@@ -97,8 +98,8 @@ export class PostAnswerWork {
           message: `post-answer work took longer than postAnswerTimeoutMs (${timeoutMs} ms)`,
         }),
       );
-    if (job.signal.aborted) onRunAbort();
-    job.signal.addEventListener('abort', onRunAbort, { once: true });
+    if (runSignal?.aborted) onRunAbort();
+    runSignal?.addEventListener('abort', onRunAbort, { once: true });
     timeout.addEventListener('abort', onTimeout, { once: true });
     const signal = controller.signal;
     const reason = () => toBuddyError(signal.reason, 'ABORTED').message;
@@ -169,7 +170,7 @@ export class PostAnswerWork {
       pending.sort((a, b) => a.order - b.order);
       for (const { message } of pending) job.warnings.push(message);
       this.#running.delete(entry);
-      job.signal.removeEventListener('abort', onRunAbort);
+      runSignal?.removeEventListener('abort', onRunAbort);
       timeout.removeEventListener('abort', onTimeout);
     }
   }

@@ -44,6 +44,35 @@ export type ToolLoopEvent = Extract<RunEvent, { type: 'text-delta' | 'tool-call'
  */
 export type ToolLoopContext = Omit<ToolContext, 'agent'> & { agent?: ToolContext['agent'] };
 
+/**
+ * Tool contexts of runs nothing can abort (made by `unabortableToolContext`): their `signal` is
+ * made on first read, and the loop has no signal of its own to check or to pass to the model.
+ */
+const unabortableContexts = new WeakSet<object>();
+
+/**
+ * The tool context of a run that nothing can abort (an Agent run without a caller's `signal`, not
+ * streamed): `signal` is a signal that never fires, made only when a tool reads it. Node 20 takes
+ * ~3 µs to make an `AbortSignal`, and most runs never hand one to anything.
+ */
+export function unabortableToolContext(fields: Omit<ToolContext, 'signal'>): ToolContext {
+  let signal: AbortSignal | undefined;
+  const context: ToolContext = {
+    ...fields,
+    get signal() {
+      signal ??= new AbortController().signal;
+      return signal;
+    },
+  };
+  unabortableContexts.add(context);
+  return context;
+}
+
+/** The signal that aborts work done for `context`; `undefined` when nothing can. */
+function abortSignalOf(context: ToolLoopContext): AbortSignal | undefined {
+  return unabortableContexts.has(context) ? undefined : context.signal;
+}
+
 /** Request settings sent with every call of the loop. */
 export type ToolLoopRequestSettings = Pick<
   ModelRequest,
@@ -155,7 +184,7 @@ function warningKey(warning: ModelWarning): string {
 /** Runs the loop; see the module comment. */
 export async function runToolLoop(input: ToolLoopInput): Promise<ToolLoopResult> {
   const { model, tools, context } = input;
-  const signal = input.signal ?? context.signal;
+  const signal = input.signal ?? abortSignalOf(context);
   const runId = context.runId || randomUUID();
   const maxRounds = input.maxRounds ?? MAX_TOOL_ROUNDS;
   const emit = input.onEvent ?? (() => {});
@@ -333,21 +362,22 @@ async function needsApproval(
 async function callModel(
   model: Model,
   request: ModelRequest,
-  signal: AbortSignal,
+  signal: AbortSignal | undefined,
   emit: ((event: ToolLoopEvent) => void) | undefined,
   runId: string,
 ): Promise<ModelResponse> {
   const who = `Model ${model.provider}/${model.id}`;
+  const options = signal === undefined ? {} : { signal };
   try {
     if (emit === undefined) {
-      return checkModelResponse(await model.generate(request, { signal }), who);
+      return checkModelResponse(await model.generate(request, options), who);
     }
     let content = '';
     const toolCalls: ToolCall[] = [];
     let usage: Usage = { inputTokens: 0, outputTokens: 0 };
     let finishReason: FinishReason = 'other';
     let warnings: ModelWarning[] | undefined;
-    for await (const raw of abortableParts(model.stream(request, { signal }), signal)) {
+    for await (const raw of abortableParts(model.stream(request, options), signal)) {
       const part = checkStreamPart(raw, who);
       switch (part?.type) {
         case 'text-delta':
@@ -376,7 +406,7 @@ async function callModel(
       ...(warnings === undefined ? {} : { warnings }),
     };
   } catch (error) {
-    if (signal.aborted) throw toBuddyError(signal.reason ?? error, 'ABORTED');
+    if (signal?.aborted) throw toBuddyError(signal.reason ?? error, 'ABORTED');
     throw toBuddyError(error, 'INTERNAL', `${who} failed`);
   }
 }
@@ -385,7 +415,10 @@ async function callModel(
  * The parts of a model stream, ending with the signal's reason as soon as it fires, even when the
  * stream itself is waiting and misses the abort.
  */
-async function* abortableParts<T>(parts: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
+async function* abortableParts<T>(
+  parts: AsyncIterable<T>,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<T> {
   const iterator = parts[Symbol.asyncIterator]();
   try {
     for (;;) {
@@ -438,17 +471,18 @@ export async function executeToolCall(
   }
   const parsed = parseToolArguments(definition, toolCall.arguments);
   if (!parsed.success) return errorOutcome(parsed.error);
+  const signal = abortSignalOf(context);
   try {
     // A tool that ignores the signal still cannot keep an aborted run waiting.
     const result = await raceAbort(
       Promise.resolve().then(() => definition.execute(parsed.args, context)),
-      context.signal,
+      signal,
     );
     if (typeof result === 'string') return { content: result, isError: false };
     if (result === undefined) return { content: '', isError: false };
     return { content: JSON.stringify(result) ?? '', isError: false };
   } catch (error) {
-    if (context.signal.aborted) throw toBuddyError(context.signal.reason ?? error, 'ABORTED');
+    if (signal?.aborted) throw toBuddyError(signal.reason ?? error, 'ABORTED');
     const message = error instanceof Error ? error.message : String(error);
     return errorOutcome(new BuddyError({ code: 'TOOL_EXECUTION_FAILED', message, cause: error }));
   }
