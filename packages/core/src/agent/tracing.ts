@@ -83,6 +83,19 @@ function contentAttribute(value: unknown): string {
   }
 }
 
+/**
+ * The registered provider's tracer, or `undefined` when none is registered. The global provider is
+ * a proxy: without a registered delegate, `getTracer` hands out a proxy tracer whose spans never
+ * record, so a run would build its attributes and a span only to drop them (most processes that
+ * have `@opentelemetry/api` installed, as a dependency of something else, never register one).
+ */
+function tracerOf(otel: OpenTelemetryApi): Tracer | undefined {
+  const provider = otel.trace.getTracerProvider();
+  return provider instanceof otel.ProxyTracerProvider
+    ? provider.getDelegateTracer('@buddy/core', coreVersion())
+    : provider.getTracer('@buddy/core', coreVersion());
+}
+
 /** Starts the trace of one run, or `NO_TRACE` when tracing is off or unavailable. */
 export async function startRunTrace(input: {
   telemetry: TelemetryOptions;
@@ -95,7 +108,8 @@ export async function startRunTrace(input: {
   if (input.telemetry.enabled === false) return NO_TRACE;
   const otel = api === null ? await loadOpenTelemetry() : api;
   if (otel === undefined) return NO_TRACE;
-  const tracer: Tracer = otel.trace.getTracer('@buddy/core', coreVersion());
+  const tracer = tracerOf(otel);
+  if (tracer === undefined) return NO_TRACE;
   const recordContent = input.telemetry.recordContent === true;
   const attributes: Attributes = {
     'buddy.run.id': input.runId,
