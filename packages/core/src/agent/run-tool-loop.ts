@@ -45,32 +45,36 @@ export type ToolLoopEvent = Extract<RunEvent, { type: 'text-delta' | 'tool-call'
 export type ToolLoopContext = Omit<ToolContext, 'agent'> & { agent?: ToolContext['agent'] };
 
 /**
- * Tool contexts of runs nothing can abort (made by `unabortableToolContext`): their `signal` is
- * made on first read, and the loop has no signal of its own to check or to pass to the model.
+ * Marks the tool contexts of runs nothing can abort (made by `unabortableToolContext`): their
+ * `signal` is made on first read, and the loop has no signal of its own to check or pass on.
  */
-const unabortableContexts = new WeakSet<object>();
+const UNABORTABLE: unique symbol = Symbol('buddy.unabortable');
 
 /**
  * The tool context of a run that nothing can abort (an Agent run without a caller's `signal`, not
  * streamed): `signal` is a signal that never fires, made only when a tool reads it. Node 20 takes
- * ~3 µs to make an `AbortSignal`, and most runs never hand one to anything.
+ * ~3 µs to make an `AbortSignal`, and most runs never hand one to anything. (Written out, not
+ * spread, and marked by a symbol: the getter already makes this literal ~0.4 µs.)
  */
 export function unabortableToolContext(fields: Omit<ToolContext, 'signal'>): ToolContext {
   let signal: AbortSignal | undefined;
-  const context: ToolContext = {
-    ...fields,
+  return {
+    agent: fields.agent,
+    sessionState: fields.sessionState,
+    sessionId: fields.sessionId,
+    userId: fields.userId,
+    runId: fields.runId,
+    [UNABORTABLE]: true,
     get signal() {
       signal ??= new AbortController().signal;
       return signal;
     },
-  };
-  unabortableContexts.add(context);
-  return context;
+  } as ToolContext;
 }
 
 /** The signal that aborts work done for `context`; `undefined` when nothing can. */
 function abortSignalOf(context: ToolLoopContext): AbortSignal | undefined {
-  return unabortableContexts.has(context) ? undefined : context.signal;
+  return UNABORTABLE in context ? undefined : context.signal;
 }
 
 /** Request settings sent with every call of the loop. */
