@@ -1,9 +1,11 @@
 /**
- * Where one SQLite turn's time goes, phase by phase: the anchors' turn (`floor-turns.ts`
- * payloads, `numHistoryRuns: 5`) by an `Agent` on `SqliteStorage`, with `acquireLease`,
- * `appendRun` and the model wrapped to stamp the time. Prints the median of each phase.
+ * Where one turn's time goes, phase by phase: the anchors' turn (`floor-turns.ts` payloads,
+ * `numHistoryRuns: 5`) by an `Agent` on `SqliteStorage` (a temp file) or, with `--redis`, on
+ * `RedisStorage` (`BUDDY_REDIS_URL`, default `redis://127.0.0.1:6379`, under a prefix of its own,
+ * deleted afterwards), with `acquireLease`, `appendRun` and the model wrapped to stamp the time.
+ * Prints the median of each phase.
  *
- *   node --conditions=@buddy/source --import tsx src/turn-phases.ts [--turns=N] [--gap=MS] [--hot-first=N]
+ *   node --conditions=@buddy/source --import tsx src/turn-phases.ts [--turns=N] [--gap=MS] [--hot-first=N] [--redis]
  *
  * `--gap` sleeps that long after each turn (the anchors' GAP=30: cold caches, one wake-up per
  * turn); `--hot-first` runs that many turns back to back first (warmed JIT), and only the turns
@@ -15,8 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, silentLogger } from '@buddy/core';
+import { RedisStorage } from '@buddy/db-redis';
 import { SqliteStorage } from '@buddy/db-sqlite';
 import { MockModel } from '@buddy/testkit';
+import { Redis } from 'ioredis';
 import { assistantText, initialState, userText } from './floor-turns.ts';
 
 const argument = (name: string, fallback: number) =>
@@ -28,8 +32,13 @@ const hotFirst = argument('hot-first', 0);
 const turns = argument('turns', hotFirst + 400);
 const countFrom = hotFirst > 0 ? hotFirst + 50 : 100;
 
+const onRedis = process.argv.includes('--redis');
+const redisUrl = process.env.BUDDY_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const prefix = `buddy-bench-phases:${process.pid}:`;
 const dir = mkdtempSync(join(tmpdir(), 'buddy-turn-phases-'));
-const storage = new SqliteStorage({ dbFile: join(dir, 'phases.db') });
+const storage = onRedis
+  ? new RedisStorage({ url: redisUrl, prefix })
+  : new SqliteStorage({ dbFile: join(dir, 'phases.db') });
 const marks: [string, number][] = [];
 const now = () => Number(process.hrtime.bigint()) / 1000;
 /** The two turn operations stamp their start and end (own properties over the class's methods). */
@@ -96,13 +105,23 @@ for (let index = 0; index < turns; index++) {
 }
 await storage.close();
 rmSync(dir, { recursive: true, force: true });
+if (onRedis) {
+  const client = new Redis(redisUrl);
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await client.unlink(...keys);
+  } while (cursor !== '0');
+  client.disconnect();
+}
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[sorted.length >> 1] ?? Number.NaN;
 };
 console.log(
-  `SQLite turn phases, ${turns - countFrom} turns counted, gap ${gapMs} ms, ${hotFirst} hot turns first`,
+  `${onRedis ? 'Redis' : 'SQLite'} turn phases, ${turns - countFrom} turns counted, gap ${gapMs} ms, ${hotFirst} hot turns first`,
 );
 for (const [phase, values] of phases) {
   console.log(`${phase.padEnd(40)} ${median(values).toFixed(1).padStart(8)} µs`);
