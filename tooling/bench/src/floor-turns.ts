@@ -23,6 +23,7 @@ import { SqliteStorage } from '@buddy/db-sqlite';
 import { MockModel } from '@buddy/testkit';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
+import { deleteRedisKeysUnder } from './redis-cleanup.ts';
 import { summarize } from './stats.ts';
 
 /** The configurations, in the order they are printed. */
@@ -257,14 +258,7 @@ async function open(config: FloorConfig, dir: string, redisUrl: string): Promise
         turn: turner.turn,
         close: async () => {
           await turner.close();
-          const client = new Redis(redisUrl);
-          let cursor = '0';
-          do {
-            const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-            cursor = next;
-            if (keys.length > 0) await client.unlink(...keys);
-          } while (cursor !== '0');
-          client.disconnect();
+          await deleteRedisKeysUnder(redisUrl, prefix);
         },
       };
     }

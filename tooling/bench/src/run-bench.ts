@@ -43,6 +43,7 @@ import {
   postgresBackend,
   postgresUrl,
 } from './postgres-bench.ts';
+import { deleteRedisKeysUnder } from './redis-cleanup.ts';
 import { type BenchCluster, startBenchCluster } from './redis-cluster.ts';
 import { measureRedisCommandsPerTurn } from './redis-commands.ts';
 import { measureRedisSearch } from './redis-search.ts';
@@ -174,18 +175,8 @@ async function redisAnswers(): Promise<boolean> {
 }
 
 /** Bench cleanup only (production code never scans). */
-async function deleteRedisPrefix(prefix: string): Promise<void> {
-  const client = new Redis(redisUrl);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await client.unlink(...keys);
-    } while (cursor !== '0');
-  } finally {
-    client.disconnect();
-  }
+function deleteRedisPrefix(prefix: string): Promise<void> {
+  return deleteRedisKeysUnder(redisUrl, prefix);
 }
 
 /** The floor rows and Buddy ÷ floor (see `floor-turns.ts`). */

@@ -20,8 +20,8 @@ import { Agent, silentLogger } from '@buddy/core';
 import { RedisStorage } from '@buddy/db-redis';
 import { SqliteStorage } from '@buddy/db-sqlite';
 import { MockModel } from '@buddy/testkit';
-import { Redis } from 'ioredis';
 import { assistantText, initialState, userText } from './floor-turns.ts';
+import { deleteRedisKeysUnder } from './redis-cleanup.ts';
 
 const argument = (name: string, fallback: number) =>
   Number(
@@ -105,16 +105,7 @@ for (let index = 0; index < turns; index++) {
 }
 await storage.close();
 rmSync(dir, { recursive: true, force: true });
-if (onRedis) {
-  const client = new Redis(redisUrl);
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await client.unlink(...keys);
-  } while (cursor !== '0');
-  client.disconnect();
-}
+if (onRedis) await deleteRedisKeysUnder(redisUrl, prefix);
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
